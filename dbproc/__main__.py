@@ -1,0 +1,5 @@
+"""``python -m dbproc`` runs the CLI."""
+
+from dbproc.cli import main
+
+main()

@@ -1,0 +1,325 @@
+"""The catalogue of registered files: where a file goes, and registering it.
+
+:func:`register_file` is the one way a file record is created (by ingest and by a
+finished build): it keeps ``is_newest`` right, refuses a second record of the same
+identity and version, records lineage, and queues every (process, date) whose inputs the
+new file can change, all inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from dbproc.clock import utcnow
+from dbproc.db.models import File, FileLink, Pending, Process, ProcessInput, Product
+from dbproc.inspection import FileFacts, ProductRule
+from dbproc.naming import FilenameFormat, render_dir
+from dbproc.version import Version
+
+STAGING_DIR = ".dbproc-staging"
+
+
+class IdentityTaken(Exception):
+    """A file of the same product, date, keywords and version is already registered."""
+
+    def __init__(self, filename: str) -> None:
+        super().__init__(filename)
+        self.filename = filename
+
+
+@dataclass(frozen=True)
+class ExistingVersion:
+    """One registered version of an identity."""
+
+    id: int
+    filename: str
+    version: Version
+    is_newest: bool
+    start: dt.datetime
+    stop: dt.datetime
+
+
+def product_rules(session: Session) -> list[ProductRule]:
+    """The active products, as identification needs them."""
+    return [
+        ProductRule(
+            p.id,
+            p.name,
+            FilenameFormat.parse(p.format),
+            p.inspector,
+            dict(p.inspector_args or {}),
+            p.dir,
+        )
+        for p in session.scalars(
+            select(Product).where(Product.active.is_(True)).order_by(Product.name)
+        )
+    ]
+
+
+def destination(root: Path, product_dir: str, date: dt.date, filename: str) -> Path:
+    """Where a file of a product belongs."""
+    return root / render_dir(product_dir, date) / filename
+
+
+def stored_path(root: Path, path: Path) -> str:
+    """How a file's path is stored: relative to the root when inside it."""
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def absolute_path(root: Path, stored: str) -> Path:
+    """A stored path made absolute."""
+    p = Path(stored)
+    return p if p.is_absolute() else root / p
+
+
+def staging_dir(root: Path) -> Path:
+    """The staging folder, on the data root's filesystem."""
+    return root / STAGING_DIR
+
+
+def list_versions(
+    session: Session, product_id: int, date: dt.date, slot: str
+) -> list[ExistingVersion]:
+    """Every registered version of (product, date, slot)."""
+    rows = session.execute(
+        select(
+            File.id,
+            File.filename,
+            File.interface,
+            File.quality,
+            File.revision,
+            File.is_newest,
+            File.start,
+            File.stop,
+        ).where(File.product_id == product_id, File.date == date, File.slot == slot)
+    )
+    return [
+        ExistingVersion(
+            r.id,
+            r.filename,
+            Version(r.interface, r.quality, r.revision),
+            r.is_newest,
+            r.start,
+            r.stop,
+        )
+        for r in rows
+    ]
+
+
+def register_file(
+    session: Session,
+    facts: FileFacts,
+    *,
+    filename: str,
+    path: str,
+    sha256: str,
+    size: int,
+    code_id: int | None = None,
+    run_id: int | None = None,
+    parents: Sequence[int] = (),
+    existing: Sequence[ExistingVersion] | None = None,
+    cause: str | None = None,
+    consumers: dict[int, list[Consumer]] | None = None,
+    queued: list[tuple[int, dt.date]] | None = None,
+) -> File:
+    """Insert a file record; the caller has placed the file and commits.
+
+    Raises :class:`IdentityTaken` when the same identity and version exists.
+    """
+    if existing is None:
+        existing = list_versions(session, facts.product.id, facts.date, facts.slot)
+    same = next((e for e in existing if e.version == facts.version), None)
+    if same is not None:
+        raise IdentityTaken(same.filename)
+    newest = max(existing, key=lambda e: e.version, default=None)
+    is_newest = newest is None or facts.version > newest.version
+    intervals = [(facts.start, facts.stop)]
+    if is_newest and newest is not None:
+        session.execute(update(File).where(File.id == newest.id).values(is_newest=False))
+        intervals.append((newest.start, newest.stop))
+    record = File(
+        product_id=facts.product.id,
+        filename=filename,
+        date=facts.date,
+        start=facts.start,
+        stop=facts.stop,
+        interface=facts.version.interface,
+        quality=facts.version.quality,
+        revision=facts.version.revision,
+        slot=facts.slot,
+        keywords=dict(facts.keywords),
+        meta=dict(facts.metadata),
+        size=size,
+        sha256=sha256,
+        path=path,
+        registered_at=utcnow(),
+        code_id=code_id,
+        run_id=run_id,
+        is_newest=is_newest,
+        on_disk=True,
+    )
+    session.add(record)
+    session.flush()
+    if parents:
+        session.execute(
+            insert(FileLink),
+            [{"child_id": record.id, "parent_id": p} for p in sorted(set(parents))],
+        )
+    span = (facts.stop - facts.start).total_seconds()
+    session.execute(
+        update(Product)
+        .where(Product.id == facts.product.id, Product.max_span_seconds < span)
+        .values(max_span_seconds=span)
+    )
+    if is_newest:
+        queue_dependents(
+            session,
+            facts.product.id,
+            facts.date,
+            intervals,
+            cause or f"file {filename} registered",
+            consumers,
+            queued,
+        )
+    return record
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """A process reading a product, and how."""
+
+    process_id: int
+    timebase: str
+    before: int
+    after: int
+    is_trigger: bool  # FILE: the first required input, one output per file
+
+
+def consumers_of(session: Session, product_id: int) -> list[Consumer]:
+    """Active processes that read ``product_id``."""
+    rows = session.execute(
+        select(
+            ProcessInput.process_id,
+            Process.timebase,
+            ProcessInput.before,
+            ProcessInput.after,
+            ProcessInput.product_id,
+            ProcessInput.optional,
+            ProcessInput.position,
+        )
+        .join(Process, Process.id == ProcessInput.process_id)
+        .where(Process.active.is_(True))
+        .where(
+            ProcessInput.process_id.in_(
+                select(ProcessInput.process_id).where(ProcessInput.product_id == product_id)
+            )
+        )
+        .order_by(ProcessInput.process_id, ProcessInput.position)
+    ).all()
+    out: list[Consumer] = []
+    first_required: dict[int, int] = {}
+    for r in rows:
+        if not r.optional and r.process_id not in first_required:
+            first_required[r.process_id] = r.product_id
+    for r in rows:
+        if r.product_id != product_id:
+            continue
+        trigger = r.timebase == "FILE" and first_required.get(r.process_id) == product_id
+        out.append(Consumer(r.process_id, r.timebase, r.before, r.after, trigger))
+    return out
+
+
+def affected_dates(
+    consumer: Consumer, file_date: dt.date, intervals: Iterable[tuple[dt.datetime, dt.datetime]]
+) -> set[dt.date]:
+    """Output dates of ``consumer`` whose inputs a file with these intervals can change."""
+    days: set[dt.date] = set()
+    if consumer.timebase == "FILE":
+        if consumer.is_trigger:
+            return {file_date}
+        for offset in range(-consumer.after, consumer.before + 1):
+            days.add(file_date + dt.timedelta(days=offset))
+        return days
+    for start, stop in intervals:
+        first = start.date() - dt.timedelta(days=consumer.after)
+        last = (stop - dt.timedelta(microseconds=1)).date() + dt.timedelta(days=consumer.before)
+        day = first
+        while day <= last:
+            days.add(day)
+            day += dt.timedelta(days=1)
+    return days
+
+
+def queue_dependents(
+    session: Session,
+    product_id: int,
+    file_date: dt.date,
+    intervals: Iterable[tuple[dt.datetime, dt.datetime]],
+    cause: str,
+    consumers: dict[int, list[Consumer]] | None = None,
+    queued: list[tuple[int, dt.date]] | None = None,
+) -> None:
+    """Queue every (process, date) that reads a file of ``product_id`` with these intervals.
+
+    ``consumers`` caches :func:`consumers_of` per product across calls of one pass.
+    """
+    intervals = list(intervals)
+    rows: list[Mapping[str, Any]] = []
+    if consumers is None:
+        consumers = {}
+    if product_id not in consumers:
+        consumers[product_id] = consumers_of(session, product_id)
+    for consumer in consumers[product_id]:
+        for day in sorted(affected_dates(consumer, file_date, intervals)):
+            rows.append({"process_id": consumer.process_id, "date": day, "cause": cause[:500]})
+    if rows:
+        session.execute(insert(Pending), rows)
+        if queued is not None:
+            queued.extend((r["process_id"], r["date"]) for r in rows)
+
+
+@dataclass(frozen=True)
+class MissionPaths:
+    """The mission's folders as absolute paths."""
+
+    name: str
+    root: Path
+    incoming: Path
+    errors: Path
+    codes: Path
+
+    @classmethod
+    def of(cls, mission: Any) -> MissionPaths:
+        """From a :class:`~dbproc.db.models.Mission` row."""
+        return cls(
+            mission.name,
+            Path(mission.root_dir),
+            Path(mission.incoming_dir),
+            Path(mission.errors_dir),
+            Path(mission.codes_dir),
+        )
+
+    @property
+    def staging(self) -> Path:
+        """Staging folder on the root's filesystem."""
+        return staging_dir(self.root)
+
+    @property
+    def rejected(self) -> Path:
+        """Where refused incoming files go."""
+        return self.errors / "rejected"
+
+    @property
+    def failed_runs(self) -> Path:
+        """Where failed runs keep their logs and partial output."""
+        return self.errors / "runs"

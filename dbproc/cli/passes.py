@@ -1,0 +1,207 @@
+"""Commands that do work under the pass lock (ingest, process, run) or look at it
+(plan, status, unlock)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from dbproc.cli.output import progress_bar, table
+from dbproc.cli.state import AppState, command
+from dbproc.errors import UsageError
+from dbproc.executors import EXECUTORS
+
+
+def _execution_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option("--retry-failed", is_flag=True,
+                        help="Also retry builds whose last run failed with the same inputs.")(func)
+    func = click.option("--scheduler", metavar="ADDRESS",
+                        help="Dask scheduler, e.g. tcp://host:8786 (with --executor dask).")(func)
+    func = click.option("--executor", type=click.Choice(EXECUTORS),
+                        help="Where codes run (default: [execution] of the mission, else "
+                             "local).")(func)
+    func = click.option("-j", "--jobs", type=click.IntRange(min=1), metavar="N",
+                        help="Codes run at once (default: one per core).")(func)
+    return func
+
+
+def _run_pass(state: AppState, method: str, jobs: int | None, executor: str | None,
+              scheduler: str | None, retry_failed: bool) -> None:
+    archive = state.archive()
+    with progress_bar("runs", enabled=not state.json) as bar:
+        def progress(done: int, total: int, failed: int) -> None:
+            if bar is not None:
+                bar(done, total)
+
+        kwargs: dict[str, Any] = dict(jobs=jobs, executor=executor, scheduler=scheduler,
+                                      retry_failed=retry_failed, process_progress=progress)
+        report = getattr(archive, method)(**kwargs)
+    state.emit(report.as_json(), report.summary())
+    click.get_current_context().exit(report.exit_code)
+
+
+def register(cli: click.Group) -> None:
+    """Add this module's commands to ``cli``."""
+
+    @command(cli, "ingest")
+    def ingest(state: AppState) -> None:
+        """Ingest the files waiting in the incoming folder (one locked pass).
+
+        Each file is identified by exactly one product (its format, then its inspector),
+        placed in its product folder, registered, then removed from incoming. Refused
+        files go to <errors>/rejected/ with the reason. Exit 3 when anything was refused,
+        4 when another pass holds the lock.
+
+        Example:
+
+        \\b
+            dbproc --db mission.sqlite ingest --json
+        """
+        with progress_bar("ingest", enabled=not state.json) as progress:
+            report = state.archive().ingest(progress=progress)
+        state.emit(report.as_json(), report.summary())
+        click.get_current_context().exit(report.exit_code)
+
+    @command(cli, "process")
+    @_execution_options
+    def process(state: AppState, jobs: int | None, executor: str | None,
+                scheduler: str | None, retry_failed: bool) -> None:
+        """Build everything buildable, until nothing is left (one locked pass).
+
+        Exit 3 when a run failed (its log is under <errors>/runs/<run id>/), 4 when
+        another pass holds the lock.
+
+        Example:
+
+        \\b
+            dbproc --db mission.sqlite process --jobs 4
+        """
+        _run_pass(state, "process", jobs, executor, scheduler, retry_failed)
+
+    @command(cli, "run")
+    @_execution_options
+    def run(state: AppState, jobs: int | None, executor: str | None, scheduler: str | None,
+            retry_failed: bool) -> None:
+        """Ingest, then process: the command cron calls.
+
+        Exit 0 when all went well, 3 when files were rejected or runs failed, 4 when
+        another pass holds the lock (nothing was done; the next cron tick retries).
+
+        Example:
+
+        \\b
+            */10 * * * * dbproc --db /data/mission.sqlite --log-file /data/logs/dbproc.log run
+        """
+        _run_pass(state, "run", jobs, executor, scheduler, retry_failed)
+
+    @command(cli, "plan")
+    @click.option("--all", "everything", is_flag=True,
+                  help="Plan every date of every process, not just what changed.")
+    @click.option("--retry-failed", is_flag=True, help="Include builds whose last run failed.")
+    @click.option("--cascade", is_flag=True,
+                  help="Also predict the builds that follow downstream once these succeed.")
+    def plan(state: AppState, everything: bool, retry_failed: bool, cascade: bool) -> None:
+        """Show what `dbproc process` would run now, with output names, versions and why.
+
+        Changes nothing (database and files). Without --cascade only the builds possible
+        now are shown; those that depend on them appear once they are recorded.
+
+        Example:
+
+        \\b
+            dbproc plan --json
+            dbproc plan --cascade
+        """
+        archive = state.archive()
+        if cascade and everything:
+            raise UsageError("--cascade predicts from what changed; it cannot take --all")
+        rows = (archive.preview(retry_failed=retry_failed) if cascade
+                else archive.plan(retry_failed=retry_failed, everything=everything))
+        text = table([(r["process"], r["date"], r["output"] or "(RUN)", r["version"] or "",
+                       r["reason"]) for r in rows],
+                     ["process", "date", "output", "version", "reason"])
+        state.emit(rows, f"{text}\n{len(rows)} build(s)" if rows else "nothing to build")
+
+    @command(cli, "status")
+    def status(state: AppState) -> None:
+        """Show the lock, the last passes, files per product, failures and pending builds.
+
+        Example:
+
+        \\b
+            dbproc status
+        """
+        data = state.archive().status()
+        state.emit(data, _status_text(data))
+
+    @command(cli, "check")
+    @click.option("--repair", is_flag=True,
+                  help="Fix what is safe (under the pass lock) and report the rest.")
+    @click.option("--quick", is_flag=True,
+                  help="Compare sizes only; do not re-hash every file.")
+    def check(state: AppState, repair: bool, quick: bool) -> None:
+        """Compare the disk with the database: orphans, missing or changed files, leftovers.
+
+        Exit 3 when something needs a person, 4 (with --repair) while a pass runs.
+
+        Example:
+
+        \\b
+            dbproc check
+            dbproc check --repair --json
+        """
+        report = state.archive().check(repair=repair, checksums=not quick)
+        state.emit(report.as_json(), report.summary())
+        click.get_current_context().exit(report.exit_code)
+
+    @command(cli, "unlock")
+    @click.option("--force", is_flag=True,
+                  help="Also clear a pass of another host whose heartbeat is still fresh.")
+    def unlock(state: AppState, force: bool) -> None:
+        """Clear the flag of a pass whose process is gone (refused while it is alive).
+
+        A crashed pass is normally taken over by the next pass on its own; this is for
+        the operator who wants the flag gone now.
+
+        Example:
+
+        \\b
+            dbproc unlock
+        """
+        cleared = state.archive().unlock(force=force)
+        state.emit({"cleared": cleared},
+                   "\n".join(f"cleared {c}" for c in cleared) or "no pass flag was set")
+
+
+def _status_text(data: dict[str, Any]) -> str:
+    lock = data["lock"]
+    lines = [f"mission {data['mission']}"]
+    if lock["held"]:
+        holders = lock["passes_marked_running"]
+        who = (f"pass {holders[0]['pass_id']} on {holders[0]['host']} pid {holders[0]['pid']}, "
+               f"heartbeat {holders[0]['heartbeat_age_seconds']:.0f} s ago" if holders
+               else "a dbproc process")
+        lines.append(f"lock: held by {who}")
+    elif lock["stale"]:
+        lines.append("lock: free, but a pass is marked running (it crashed; the next pass "
+                     "recovers it, or run `dbproc unlock`)")
+    else:
+        lines.append("lock: free")
+    if data["passes"]:
+        lines.append("last passes:")
+        lines.append(table([(p["id"], p["command"], p["started_at"][:19], p["state"],
+                             p["outcome"] or "") for p in data["passes"]],
+                           ["pass", "command", "started (UTC)", "state", "outcome"]))
+    lines.append("files:")
+    lines.append(table([(name, c["newest"], c["files"]) for name, c in data["files"].items()],
+                       ["product", "newest", "all versions"]))
+    failed = data["failed_builds"]
+    lines.append("failed builds: " + (", ".join(f"{k} {v}" for k, v in failed.items())
+                                      if failed else "none"))
+    pending = data["pending_by_process"]
+    lines.append(f"pending builds: {data['pending_builds']}" + (
+        " (" + ", ".join(f"{k} {v}" for k, v in pending.items()) + ")" if pending else ""))
+    lines.append(f"rejected files waiting: {data['rejects']}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Database layer: models, engine/session creation, schema migration, queries."""

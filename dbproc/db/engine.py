@@ -1,0 +1,157 @@
+"""Turning ``--db`` into an engine, and sessions that never hold a transaction by accident.
+
+SQLite connections use WAL, foreign keys, ``synchronous=FULL`` and a busy timeout, and
+begin their transactions with ``BEGIN IMMEDIATE`` so that two writers wait for each other
+instead of failing (SQLAlchemy's documented pysqlite recipe); work that only reads uses
+:func:`read_only`, whose deferred ``BEGIN`` never waits for a writer in WAL mode.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import DatabaseError as SADatabaseError
+from sqlalchemy.orm import Session, sessionmaker
+
+from dbproc.errors import DatabaseError, UsageError
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: execution option: this connection only reads (SQLite: a deferred BEGIN, which in WAL
+#: mode never waits for a writer, instead of BEGIN IMMEDIATE)
+READ_ONLY = "dbproc_read_only"
+
+
+def database_url(value: str) -> URL:
+    """``--db`` value → URL: text with ``://`` is a SQLAlchemy URL, anything else a SQLite path."""
+    if not value or not value.strip():
+        raise UsageError("no database given; pass --db URL or set DBPROC_DB")
+    if "://" in value:
+        try:
+            url = make_url(value)
+            url.port  # noqa: B018 - a bad port only shows when it is read
+        except (ArgumentError, ValueError) as exc:
+            reason = str(exc).replace(value, mask_password(value))
+            raise UsageError(
+                f"--db {mask_password(value)!r} is not a database URL: {reason}"
+            ) from None
+        return url
+    path = Path(value).expanduser().resolve()
+    return URL.create("sqlite", database=str(path))
+
+
+#: the user name, then everything up to the last "@" (over-masking is the safe side)
+_USERINFO = re.compile(r"(?P<head>://[^/?#@:]*:)(?P<secret>.*)@", re.DOTALL)
+
+
+def mask_password(text: str) -> str:
+    """``text`` with the password of anything shaped like ``scheme://user:password@`` hidden
+    (for URLs too broken to parse)."""
+    return _USERINFO.sub(lambda m: f"{m['head']}***@", text)
+
+
+def display_url(url: URL | str) -> str:
+    """The URL with any password hidden, for messages and logs."""
+    if isinstance(url, str):
+        try:
+            url = database_url(url)
+        except UsageError:
+            return "<unparseable database URL>"
+    return url.render_as_string(hide_password=True)
+
+
+def sqlite_path(url: URL) -> Path | None:
+    """The file of a SQLite URL (None for other backends or in-memory databases)."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database).expanduser().resolve()
+
+
+def _on_sqlite_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.execute("PRAGMA synchronous = FULL")
+    cursor.close()
+
+
+def _on_sqlite_begin(conn: Any) -> None:
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def read_only(engine: Engine) -> Engine:
+    """``engine`` for work that only reads: on SQLite its transactions do not take the
+    write lock, so they neither wait for a pass's writes nor make the pass wait."""
+    return engine.execution_options(**{READ_ONLY: True})
+
+
+def create_db_engine(url: URL | str, *, check: bool = True, **kwargs: Any) -> Engine:
+    """An engine for ``url``; with ``check``, connect once and turn failure into a clear error."""
+    if isinstance(url, str):
+        url = database_url(url)
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        path = sqlite_path(url)
+        if path is not None:
+            _check_sqlite_path(url, path)
+        engine = create_engine(
+            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
+        )
+        event.listen(engine, "connect", _on_sqlite_connect)
+        event.listen(engine, "begin", _on_sqlite_begin)
+    elif backend == "postgresql":
+        kwargs.setdefault("pool_pre_ping", True)
+        connect_args = {"connect_timeout": 10, "application_name": "dbproc"}
+        try:
+            engine = create_engine(url, connect_args=connect_args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - e.g. missing driver
+            raise DatabaseError(f"cannot use database {display_url(url)}: {exc}") from exc
+    else:
+        raise UsageError(f"database {display_url(url)}: only sqlite and postgresql are supported")
+    if check:
+        try:
+            with engine.connect():
+                pass
+        except (OperationalError, SADatabaseError) as exc:
+            engine.dispose()
+            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0:1]
+            raise DatabaseError(
+                f"cannot connect to database {display_url(url)}: {' '.join(reason)}"
+            ) from exc
+    return engine
+
+
+def _check_sqlite_path(url: URL, path: Path) -> None:
+    folder = path.parent
+    if path.exists():
+        if not os.access(path, os.R_OK | os.W_OK):
+            raise DatabaseError(
+                f"SQLite database {display_url(url)} is not readable and "
+                "writable by this user; fix its permissions"
+            )
+        return
+    if not folder.is_dir():
+        raise DatabaseError(
+            f"cannot create SQLite database {display_url(url)}: folder "
+            f"{folder} does not exist; create it or give another path"
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DatabaseError(
+            f"cannot create SQLite database {display_url(url)}: folder "
+            f"{folder} is not writable; fix its permissions or use another path"
+        )
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions that keep loaded objects usable after commit."""
+    return sessionmaker(bind=engine, expire_on_commit=False)

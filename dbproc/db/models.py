@@ -1,0 +1,351 @@
+"""The schema, as SQLAlchemy 2 typed declarative models.
+
+Alembic (``migrations/``) owns the schema in real databases; ``create_all`` is used only
+by the drift test. Table names are singular snake_case; foreign keys are ``<table>_id``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from dbproc.version import Version
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    """Declarative base with the constraint naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JsonType, list[Any]: JsonType}
+
+
+class RunStatus(StrEnum):
+    """The life of one execution of a code."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    PROMOTING = "promoting"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    ABANDONED = "abandoned"
+    WORKER_LOST = "worker_lost"
+
+
+ACTIVE_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PROMOTING)
+FAILED_RUN_STATUSES = (RunStatus.FAILED, RunStatus.TIMEOUT, RunStatus.WORKER_LOST)
+
+
+class PassState(StrEnum):
+    """Whether a pass is running or how it ended."""
+
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CRASHED = "crashed"
+
+
+class Mission(Base):
+    """The one mission of a database: its name and absolute folders."""
+
+    __tablename__ = "mission"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    root_dir: Mapped[str] = mapped_column(Text)
+    incoming_dir: Mapped[str] = mapped_column(Text)
+    errors_dir: Mapped[str] = mapped_column(Text)
+    codes_dir: Mapped[str] = mapped_column(Text)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class Product(Base):
+    """A kind of file: where it lives, how it is named and who recognises it."""
+
+    __tablename__ = "product"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    level: Mapped[float] = mapped_column(Float)
+    dir: Mapped[str] = mapped_column(Text)
+    format: Mapped[str] = mapped_column(Text)
+    inspector: Mapped[str | None] = mapped_column(Text)
+    inspector_args: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    instrument: Mapped[str | None] = mapped_column(String(100))
+    satellite: Mapped[str | None] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: the longest data interval of any of its files, to bound window queries
+    max_span_seconds: Mapped[float] = mapped_column(Float, default=86400.0)
+
+
+class Process(Base):
+    """A rule: these input products make that output product (or nothing, for RUN)."""
+
+    __tablename__ = "process"
+    __table_args__ = (CheckConstraint("timebase IN ('DAILY', 'FILE', 'RUN')", name="timebase"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    output_product_id: Mapped[int | None] = mapped_column(ForeignKey("product.id"), unique=True)
+    timebase: Mapped[str] = mapped_column(String(8))
+    description: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ProcessInput(Base):
+    """One input product of a process, with its window in days."""
+
+    __tablename__ = "process_input"
+    __table_args__ = (
+        UniqueConstraint("process_id", "product_id"),
+        CheckConstraint('"before" >= 0 AND "after" >= 0', name="window"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_id: Mapped[int] = mapped_column(ForeignKey("process.id"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    before: Mapped[int] = mapped_column(Integer, default=0)
+    after: Mapped[int] = mapped_column(Integer, default=0)
+    optional: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Code(Base):
+    """One version of the program that implements a process."""
+
+    __tablename__ = "code"
+    __table_args__ = (
+        UniqueConstraint("process_id", "interface", "quality", "revision"),
+        CheckConstraint("interface >= 1 AND quality >= 0 AND revision >= 0", name="version"),
+        CheckConstraint("output_interface >= 1", name="output_interface"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_id: Mapped[int] = mapped_column(ForeignKey("process.id"))
+    interface: Mapped[int] = mapped_column(Integer)
+    quality: Mapped[int] = mapped_column(Integer)
+    revision: Mapped[int] = mapped_column(Integer)
+    output_interface: Mapped[int] = mapped_column(Integer, default=1)
+    path: Mapped[str] = mapped_column(Text)
+    args: Mapped[list[Any]] = mapped_column(default=list)
+    valid_from: Mapped[dt.date | None] = mapped_column(Date)
+    valid_until: Mapped[dt.date | None] = mapped_column(Date)
+    timeout: Mapped[float | None] = mapped_column(Float)
+    description: Mapped[str | None] = mapped_column(Text)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    registered_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+    @property
+    def version(self) -> Version:
+        """The code's version."""
+        return Version(self.interface, self.quality, self.revision)
+
+
+class Run(Base):
+    """One execution of a code: what ran, on what, how it ended."""
+
+    __tablename__ = "run"
+    __table_args__ = (
+        Index("ix_run_process_id_date", "process_id", "date"),
+        Index("ix_run_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pass_id: Mapped[int | None] = mapped_column(ForeignKey("pass_record.id"), index=True)
+    process_id: Mapped[int] = mapped_column(ForeignKey("process.id"))
+    code_id: Mapped[int] = mapped_column(ForeignKey("code.id"), index=True)
+    date: Mapped[dt.date] = mapped_column(Date)
+    slot: Mapped[str] = mapped_column(String(255), default="")
+    output_filename: Mapped[str | None] = mapped_column(String(255))
+    output_version: Mapped[str | None] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(String(40))
+    bump: Mapped[str | None] = mapped_column(String(16))
+    build_key: Mapped[str] = mapped_column(String(64), index=True)
+    inputs: Mapped[list[Any]] = mapped_column(default=list)
+    argv: Mapped[list[Any]] = mapped_column(default=list)
+    status: Mapped[str] = mapped_column(String(16))
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    signal: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    host: Mapped[str | None] = mapped_column(String(255))
+    queued_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    duration: Mapped[float | None] = mapped_column(Float)
+    peak_memory_kb: Mapped[int | None] = mapped_column(BigInteger)
+    stdout_tail: Mapped[str | None] = mapped_column(Text)
+    stderr_tail: Mapped[str | None] = mapped_column(Text)
+    run_root: Mapped[str | None] = mapped_column(Text)
+    log_path: Mapped[str | None] = mapped_column(Text)
+    promoting: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+
+
+class File(Base):
+    """One file on disk that belongs to a product."""
+
+    __tablename__ = "file"
+    __table_args__ = (
+        UniqueConstraint(
+            "product_id",
+            "date",
+            "slot",
+            "interface",
+            "quality",
+            "revision",
+            name="uq_file_identity",
+        ),
+        CheckConstraint('"start" < "stop"', name="interval"),
+        CheckConstraint("interface >= 1 AND quality >= 0 AND revision >= 0", name="version"),
+        Index("ix_file_product_id_start", "product_id", "start"),
+        Index("ix_file_product_id_date", "product_id", "date"),
+        Index(
+            "uq_file_newest",
+            "product_id",
+            "date",
+            "slot",
+            unique=True,
+            sqlite_where=text("is_newest"),
+            postgresql_where=text("is_newest"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"))
+    filename: Mapped[str] = mapped_column(String(255), unique=True)
+    date: Mapped[dt.date] = mapped_column(Date)
+    start: Mapped[dt.datetime] = mapped_column(DateTime)
+    stop: Mapped[dt.datetime] = mapped_column(DateTime)
+    interface: Mapped[int] = mapped_column(Integer)
+    quality: Mapped[int] = mapped_column(Integer)
+    revision: Mapped[int] = mapped_column(Integer)
+    #: the identity within (product, date) besides the version: free fields and time of day
+    slot: Mapped[str] = mapped_column(String(255), default="")
+    keywords: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JsonType, default=dict)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    #: where the file is, relative to the mission root (absolute when outside it)
+    path: Mapped[str] = mapped_column(Text)
+    registered_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    code_id: Mapped[int | None] = mapped_column(ForeignKey("code.id"), index=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("run.id"), index=True)
+    is_newest: Mapped[bool] = mapped_column(Boolean, default=True)
+    on_disk: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    @property
+    def version(self) -> Version:
+        """The file's version."""
+        return Version(self.interface, self.quality, self.revision)
+
+
+class FileLink(Base):
+    """Provenance: ``child`` was made from ``parent``."""
+
+    __tablename__ = "file_link"
+    __table_args__ = (CheckConstraint("child_id <> parent_id", name="not_self"),)
+
+    child_id: Mapped[int] = mapped_column(ForeignKey("file.id"), primary_key=True)
+    parent_id: Mapped[int] = mapped_column(ForeignKey("file.id"), primary_key=True, index=True)
+
+
+class PassRecord(Base):
+    """One pass of the controller; a row in state ``running`` is the processing flag."""
+
+    __tablename__ = "pass_record"
+    __table_args__ = (Index("ix_pass_record_state", "state"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    command: Mapped[str] = mapped_column(String(20))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    pid_start: Mapped[str | None] = mapped_column(String(64))
+    user: Mapped[str | None] = mapped_column(String(100))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    state: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+
+
+class Reject(Base):
+    """An incoming file that was refused, and why."""
+
+    __tablename__ = "reject"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    filename: Mapped[str] = mapped_column(Text)
+    stored_name: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text)
+    detail: Mapped[str | None] = mapped_column(Text)
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    rejected_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    pass_id: Mapped[int | None] = mapped_column(ForeignKey("pass_record.id"))
+    retried_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class Pending(Base):
+    """A (process, date) to reconsider because something it depends on changed.
+
+    ``date`` NULL means every date of the process (a new code version, a new process).
+    Rows are deleted only in the transaction that records their outcome.
+    """
+
+    __tablename__ = "pending"
+    __table_args__ = (Index("ix_pending_process_id_date", "process_id", "date"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_id: Mapped[int] = mapped_column(ForeignKey("process.id"))
+    date: Mapped[dt.date | None] = mapped_column(Date)
+    cause: Mapped[str | None] = mapped_column(Text)
+
+
+class ForcedRebuild(Base):
+    """A rebuild asked for by ``reprocess``; kept until the rebuild is recorded."""
+
+    __tablename__ = "forced_rebuild"
+    __table_args__ = (UniqueConstraint("process_id", "date", "slot"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_id: Mapped[int] = mapped_column(ForeignKey("process.id"))
+    date: Mapped[dt.date] = mapped_column(Date)
+    slot: Mapped[str] = mapped_column(String(255), default="")
+    bump: Mapped[str] = mapped_column(String(16))
+    requested_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    note: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,144 @@
+"""``dbproc explain`` (why a file or a product-date is, or is not, up to date) and
+``dbproc files --missing`` (the coverage question): both are the planner's own decision
+for the key, with its reason code and evidence, so they can never disagree with ``plan``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from dbproc.db import queries
+from dbproc.db.models import File
+from dbproc.errors import UsageError
+from dbproc.planner import Decision, Status, decide
+from dbproc.snapshot import SnapshotLoader
+
+#: longest range ``files --missing`` accepts in one call
+MAX_MISSING_DAYS = 366 * 50
+
+
+def _decision_json(decision: Decision) -> dict[str, Any]:
+    action = decision.action
+    data: dict[str, Any] = {
+        "process": decision.process,
+        "date": decision.date.isoformat(),
+        "slot": decision.slot,
+        "up_to_date": decision.status is Status.UP_TO_DATE,
+        "status": "out_of_date" if action else decision.status.value if decision.status else None,
+        "reason": decision.reason,
+        "reasons": [r.value for r in action.reasons] if action else [decision.reason],
+        "evidence": list(decision.evidence),
+        "output": ({"filename": decision.output.filename,
+                    "version": str(decision.output.version)} if decision.output else None),
+        "inputs": [f.filename for f in decision.inputs],
+        "next": ({"filename": action.output_filename, "version": str(action.output_version)
+                  if action.output_version else None, "code_version": str(action.code.version)}
+                 if action else None),
+        "last_run": ({"id": decision.last_run.id, "status": decision.last_run.status,
+                      "error": decision.last_run.error} if decision.last_run else None),
+    }
+    return data
+
+
+def explain_key(session: Session, product: str, day: dt.date, slot: str | None = None
+                ) -> list[dict[str, Any]]:
+    """The planner's decisions for a product and date (one per slot for FILE outputs)."""
+    queries.get_product(session, product)
+    loader = SnapshotLoader(session)
+    process = next((p for p in loader.catalogue.processes.values() if p.output == product),
+                   None)
+    if process is None:
+        return [{"product": product, "date": day.isoformat(), "process": None,
+                 "up_to_date": True, "status": "ingested", "reason": "ingested",
+                 "reasons": ["ingested"], "evidence": [
+                     f"{product} is not made by any process: its files are ingested"]}]
+    snapshot = loader.load([(process.name, day)])
+    decisions = [d for d in decide(snapshot, process, day) if slot is None or d.slot == slot]
+    session.rollback()
+    if not decisions:
+        return [{"product": product, "date": day.isoformat(), "process": process.name,
+                 "up_to_date": True, "status": Status.NOT_EXPECTED.value,
+                 "reason": Status.NOT_EXPECTED.value, "reasons": [Status.NOT_EXPECTED.value],
+                 "evidence": [f"no file of {process.required[0].product} is dated {day}"]}]
+    return [{"product": product, **_decision_json(d)} for d in decisions]
+
+
+def explain_file(session: Session, filename: str) -> dict[str, Any]:
+    """Why ``filename`` is (or is not) up to date."""
+    record = queries.get_file(session, filename)
+    product = next(p for p in queries.list_products(session, active_only=False)
+                   if p.id == record.product_id)
+    data: dict[str, Any] = {"filename": record.filename, "version": str(record.version),
+                            "newest": record.is_newest, "on_disk": record.on_disk}
+    if not record.is_newest:
+        newest = session.scalars(select(File).where(
+            File.product_id == record.product_id, File.date == record.date,
+            File.slot == record.slot, File.is_newest.is_(True))).first()
+        data["superseded_by"] = ({"filename": newest.filename, "version": str(newest.version)}
+                                 if newest else None)
+    decisions = explain_key(session, product.name, record.date, record.slot)
+    data.update(decisions[0])
+    data["filename"] = record.filename
+    data["version"] = str(record.version)
+    if not record.is_newest:
+        newest_line = (f"superseded by {data['superseded_by']['filename']} "
+                       f"({data['superseded_by']['version']}); about the newest: "
+                       if data.get("superseded_by") else "superseded; about the newest: ")
+        data["up_to_date"] = False
+        data["status"] = data["reason"] = "superseded"
+        data["reasons"] = ["superseded", *data.get("reasons", [])]
+        data["evidence"] = [newest_line + "; ".join(data["evidence"])]
+    return data
+
+
+def missing(session: Session, product: str, since: dt.date | None, until: dt.date | None
+            ) -> list[dict[str, Any]]:
+    """Dates in [since, until] where an expected output of ``product`` does not exist."""
+    record = queries.get_product(session, product)
+    loader = SnapshotLoader(session)
+    process = next((p for p in loader.catalogue.processes.values() if p.output == product),
+                   None)
+    first, last = _range(session, record.id, process, loader, since, until)
+    if first is None or last is None:
+        return []
+    if (last - first).days > MAX_MISSING_DAYS:
+        raise UsageError(f"--since/--until span {(last - first).days} days; at most "
+                         f"{MAX_MISSING_DAYS} at a time")
+    days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+    out: list[dict[str, Any]] = []
+    if process is None:
+        present = set(session.scalars(select(File.date).distinct().where(
+            File.product_id == record.id, File.date >= first, File.date <= last)))
+        session.rollback()
+        return [{"product": product, "date": d.isoformat(), "process": None,
+                 "reason": "no_file", "evidence": [f"no {product} file is dated {d}"]}
+                for d in days if d not in present]
+    snapshot = loader.load([(process.name, d) for d in days])
+    for day in days:
+        for decision in decide(snapshot, process, day):
+            if decision.output is not None or decision.status is Status.NOT_EXPECTED:
+                continue
+            out.append({"product": product, "date": day.isoformat(), "slot": decision.slot,
+                        "process": process.name, "reason": decision.reason,
+                        "evidence": list(decision.evidence),
+                        "last_run": decision.last_run.id if decision.last_run else None})
+    session.rollback()
+    return out
+
+
+def _range(session: Session, product_id: int, process: Any, loader: SnapshotLoader,
+           since: dt.date | None, until: dt.date | None) -> tuple[dt.date | None, dt.date | None]:
+    if since is not None and until is not None:
+        if since > until:
+            raise UsageError(f"--since {since} is after --until {until}")
+        return since, until
+    products = [product_id]
+    if process is not None:
+        products = [loader.catalogue.product_ids[s.product] for s in process.required]
+    lo, hi = session.execute(select(func.min(File.date), func.max(File.date))
+                             .where(File.product_id.in_(products))).one()
+    return since or lo, until or hi

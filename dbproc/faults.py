@@ -1,0 +1,49 @@
+"""Named crash points for fault-injection tests.
+
+``crash_point("ingest.linked")`` does nothing unless the environment variable
+``DBPROC_CRASH_AT`` is ``ingest.linked:N``; then the N-th time the point is reached the
+process SIGKILLs itself (no cleanup, no ``finally``), which is what a power cut or
+``kill -9`` looks like to the next pass. Unset, it costs one dictionary lookup.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+ENV_VAR = "DBPROC_CRASH_AT"
+
+#: Every crash point, in the order a pass reaches them (documented in docs/reliability.md).
+CRASH_POINTS = (
+    "pass.flagged",
+    "ingest.hashed",
+    "ingest.linked",
+    "ingest.committed",
+    "ingest.unlinked",
+    "reject.moved",
+    "job.queued",
+    "job.promoting",
+    "job.placed",
+    "job.recorded",
+    "job.cleaned",
+)
+
+_hits: dict[str, int] = {}
+
+
+def _target() -> tuple[str, int] | None:
+    value = os.environ.get(ENV_VAR)
+    if not value:
+        return None
+    name, _, count = value.partition(":")
+    return name, int(count or "1")
+
+
+def crash_point(name: str) -> None:
+    """SIGKILL this process at the configured hit of ``name`` (tests only)."""
+    target = _target()
+    if target is None or target[0] != name:
+        return
+    _hits[name] = _hits.get(name, 0) + 1
+    if _hits[name] == target[1]:
+        os.kill(os.getpid(), signal.SIGKILL)

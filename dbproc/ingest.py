@@ -1,0 +1,556 @@
+"""The incoming pass: identify, checksum, place, register, then remove from incoming.
+
+Order per file (reliability.md B3): link (or copy via staging) into the product folder
+and fsync → one transaction for the record → unlink from incoming. A crash at any point
+leaves the file registered and placed, or still in incoming; the next pass repairs.
+Refused files move to ``<errors>/rejected/`` with a record and a ``.reason`` sidecar.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from dbproc.catalog import (
+    Consumer,
+    IdentityTaken,
+    MissionPaths,
+    absolute_path,
+    destination,
+    list_versions,
+    product_rules,
+    register_file,
+    stored_path,
+)
+from dbproc.clock import utcnow
+from dbproc.db.models import File, Reject
+from dbproc.db.queries import chunked
+from dbproc.faults import crash_point
+from dbproc.inspection import FileFacts, InspectorSet
+from dbproc.mission import IngestSettings
+from dbproc.placement import (
+    NAME_MAX,
+    REASON_SUFFIX,
+    Digest,
+    Occupied,
+    hash_file,
+    move_aside,
+    place,
+    unlink_durably,
+)
+
+logger = logging.getLogger(__name__)
+
+ARRIVING_SUFFIXES = (".part", ".tmp")
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class IngestReport:
+    """What one ingest pass did. ``exit_code`` is 3 when anything was refused or failed."""
+
+    ingested: list[dict[str, Any]] = field(default_factory=list)
+    absorbed: list[str] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        """0 when everything offered was taken, 3 when something was refused or failed."""
+        return 3 if self.rejected or self.errors else 0
+
+    def as_json(self) -> dict[str, Any]:
+        """The report as a JSON document."""
+        return {
+            "ingested": self.ingested,
+            "absorbed": self.absorbed,
+            "rejected": self.rejected,
+            "skipped": self.skipped,
+            "errors": self.errors,
+            "counts": self.counts(),
+            "seconds": round(self.seconds, 3),
+        }
+
+    def counts(self) -> dict[str, int]:
+        """How many of each outcome."""
+        return {
+            "ingested": len(self.ingested),
+            "absorbed": len(self.absorbed),
+            "rejected": len(self.rejected),
+            "skipped": len(self.skipped),
+            "errors": len(self.errors),
+        }
+
+    def summary(self, limit: int = 5) -> str:
+        """A one-screen human summary."""
+        c = self.counts()
+        lines = [
+            f"ingest: {c['ingested']} ingested, {c['absorbed']} absorbed (already "
+            f"registered), {c['rejected']} rejected, {c['skipped']} left for later, "
+            f"{c['errors']} failed ({self.seconds:.2f} s)"
+        ]
+        for item in self.rejected[:limit]:
+            lines.append(f"  rejected {item['filename']}: {item['message']}")
+        if len(self.rejected) > limit:
+            lines.append(f"  ... and {len(self.rejected) - limit} more (dbproc rejects)")
+        for item in self.errors[:limit]:
+            lines.append(f"  failed {item['filename']}: {item['error']} (left in incoming)")
+        if len(self.errors) > limit:
+            lines.append(f"  ... and {len(self.errors) - limit} more failed (see the log)")
+        for item in self.skipped[:limit]:
+            lines.append(f"  left {item['filename']}: {item['why']}")
+        if len(self.skipped) > limit:
+            lines.append(f"  ... and {len(self.skipped) - limit} more left for later")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class _Known:
+    filename: str
+    sha256: str
+    size: int
+    path: str
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    name: str
+    path: Path
+    is_link: bool
+    size: int = 0
+    mtime_ns: int = 0
+
+
+def _is_control(ch: str) -> bool:
+    return unicodedata.category(ch) in ("Cc", "Zl", "Zp")
+
+
+def usable_name(name: str) -> str | None:
+    """Why a file name cannot be registered, or None when it can."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "its name is not valid UTF-8"
+    if any(_is_control(ch) for ch in name):
+        return "its name contains control characters (newline, tab, ...)"
+    if len(name.encode("utf-8")) > NAME_MAX:
+        return f"its name is longer than {NAME_MAX} bytes"
+    return None
+
+
+def printable(name: str) -> str:
+    """The name as printable text, safe to store, log and use as a file name.
+
+    Bytes that are not UTF-8 and control characters (newline, tab, ...) become ``\\xNN``
+    escapes (code points above U+00FF: ``\\uNNNN``); every other name is returned as is.
+    """
+    out: list[str] = []
+    for ch in name:
+        code = ord(ch)
+        if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, as os.fsdecode gives it
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif 0xD800 <= code <= 0xDFFF or _is_control(ch):
+            out.append(f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+class Ingestor:
+    """One ingest pass over the incoming folder. The pass loop: commits once per file."""
+
+    def __init__(
+        self,
+        session: Session,
+        paths: MissionPaths,
+        settings: IngestSettings,
+        *,
+        pass_id: int | None = None,
+        progress: Progress | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.session = session
+        self.paths = paths
+        self.settings = settings
+        self.pass_id = pass_id
+        self.progress = progress
+        self.sleep = sleep
+        self.report = IngestReport()
+        self.inspectors = InspectorSet(product_rules(session), paths.codes)
+        self.consumers: dict[int, list[Consumer]] = {}
+        session.rollback()  # nothing of ours may be pending while we work
+
+    def run(self) -> IngestReport:
+        """Ingest everything settled in incoming; return the report."""
+        started = time.monotonic()
+        self._adopt_unrecorded_rejects()
+        candidates = self._settled(self._scan())
+        known = self._known([c.name for c in candidates])
+        for done, candidate in enumerate(candidates, 1):
+            try:
+                self._one(candidate, known.get(candidate.name))
+            except Exception:
+                self.session.rollback()
+                raise
+            if self.progress is not None:
+                self.progress(done, len(candidates))
+        self.report.seconds = time.monotonic() - started
+        return self.report
+
+    # -- scanning -------------------------------------------------------------------------
+
+    def _scan(self) -> list[_Candidate]:
+        incoming = self.paths.incoming
+        if not incoming.is_dir():
+            logger.warning("incoming folder %s does not exist; nothing to ingest", incoming)
+            return []
+        found: list[_Candidate] = []
+        with os.scandir(incoming) as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                name = entry.name
+                if name.startswith("."):
+                    self._skip(name, "hidden name (still arriving)")
+                elif name.endswith(ARRIVING_SUFFIXES):
+                    self._skip(name, "still arriving (.part/.tmp)")
+                elif entry.is_symlink():
+                    found.append(_Candidate(name, Path(entry.path), True))
+                elif entry.is_dir():
+                    self._skip(name, "a folder: dbproc ingests files, not folders")
+                elif entry.is_file():
+                    try:
+                        st = entry.stat()
+                    except FileNotFoundError:  # taken away while we looked
+                        continue
+                    found.append(
+                        _Candidate(name, Path(entry.path), False, st.st_size, st.st_mtime_ns)
+                    )
+                else:
+                    self._skip(name, "not a regular file")
+        return found
+
+    def _settled(self, candidates: list[_Candidate]) -> list[_Candidate]:
+        now_ns = time.time_ns()
+        young = [
+            c
+            for c in candidates
+            if not c.is_link and now_ns - c.mtime_ns < self.settings.settle_seconds * 1e9
+        ]
+        if not young:
+            return candidates
+        self.sleep(min(self.settings.settle_check_seconds, self.settings.settle_seconds))
+        changed: set[str] = set()
+        for c in young:
+            try:
+                st = c.path.stat()
+            except FileNotFoundError:
+                changed.add(c.name)
+                continue
+            if st.st_size != c.size or st.st_mtime_ns != c.mtime_ns:
+                changed.add(c.name)
+                self._skip(c.name, "still being written (size or mtime changed)")
+        return [c for c in candidates if c.name not in changed]
+
+    def _skip(self, name: str, why: str) -> None:
+        self.report.skipped.append({"filename": printable(name), "why": why})
+
+    def _known(self, names: list[str]) -> dict[str, _Known]:
+        """The registered files among ``names``: one query per 500 names, not one per file."""
+        known: dict[str, _Known] = {}
+        usable = [n for n in names if usable_name(n) is None]
+        for batch in chunked(usable):
+            rows = self.session.execute(
+                select(File.filename, File.sha256, File.size, File.path).where(
+                    File.filename.in_(batch)
+                )
+            )
+            for row in rows:
+                known[row.filename] = _Known(row.filename, row.sha256, row.size, row.path)
+        self.session.rollback()
+        return known
+
+    # -- one file -------------------------------------------------------------------------
+
+    def _one(self, c: _Candidate, known: _Known | None) -> None:
+        problem = usable_name(c.name)
+        if problem is not None:
+            self._reject(c, "bad_name", f"cannot register it: {problem}")
+            return
+        if c.is_link:
+            self._one_link(c, known)
+            return
+        try:
+            if known is not None:
+                self._redelivery(c, known)
+                return
+            verdict = self.inspectors.identify(c.path, c.name)
+            if verdict.facts is None:
+                self._reject(
+                    c,
+                    verdict.reason or "no_product",
+                    verdict.message or "",
+                    verdict.detail,
+                    verdict.answers,
+                )
+                return
+            facts = verdict.facts
+            existing = list_versions(self.session, facts.product.id, facts.date, facts.slot)
+            self.session.rollback()
+            clash = next((e for e in existing if e.version == facts.version), None)
+            if clash is not None:
+                self._reject(
+                    c,
+                    "conflict",
+                    f"same product ({facts.product.name}), date, "
+                    f"keywords and version ({facts.version}) as registered file "
+                    f"{clash.filename}",
+                )
+                return
+            digest = hash_file(c.path)
+            crash_point("ingest.hashed")
+            dst = destination(self.paths.root, facts.product.dir, facts.date, c.name)
+            try:
+                place(c.path, dst, digest, self.paths.staging / "ingest")
+            except Occupied as exc:
+                self._reject(
+                    c,
+                    "conflict",
+                    f"{exc}, which is not registered (a registered file is never "
+                    "overwritten): move that file away (`dbproc check` lists such files), "
+                    f"then `dbproc rejects retry {c.name}`",
+                )
+                return
+            crash_point("ingest.linked")
+            self._record(c, facts, dst, digest, existing)
+        except OSError as exc:
+            self.session.rollback()
+            logger.error("could not ingest %s: %s (left in incoming)", printable(c.name), exc)
+            self.report.errors.append({"filename": printable(c.name), "error": str(exc)})
+
+    def _record(
+        self, c: _Candidate, facts: FileFacts, dst: Path, digest: Digest, existing: list[Any]
+    ) -> None:
+        try:
+            register_file(
+                self.session,
+                facts,
+                filename=c.name,
+                path=stored_path(self.paths.root, dst),
+                sha256=digest.sha256,
+                size=digest.size,
+                existing=existing,
+                consumers=self.consumers,
+            )
+            self.session.commit()
+        except (IdentityTaken, IntegrityError) as exc:
+            self.session.rollback()
+            self._reject(c, "conflict", f"same identity as a registered file ({exc})")
+            return
+        crash_point("ingest.committed")
+        if not c.is_link or c.path.is_symlink():
+            unlink_durably(c.path)
+        crash_point("ingest.unlinked")
+        logger.info(
+            "ingested %s as %s %s %s", c.name, facts.product.name, facts.date, facts.version
+        )
+        self.report.ingested.append(
+            {
+                "filename": c.name,
+                "product": facts.product.name,
+                "date": facts.date.isoformat(),
+                "version": str(facts.version),
+                "path": str(dst),
+            }
+        )
+
+    def _redelivery(self, c: _Candidate, known: _Known) -> None:
+        digest = hash_file(c.path)
+        if digest.sha256 != known.sha256 or digest.size != known.size:
+            self._reject(
+                c,
+                "conflict",
+                f"a different file called {c.name} is registered "
+                f"(sha256 {known.sha256[:12]}…, this one {digest.sha256[:12]}…); "
+                "a registered file is never overwritten: deliver it under a new "
+                "name or version",
+            )
+            return
+        registered = absolute_path(self.paths.root, known.path)
+        if not registered.exists():
+            place(c.path, registered, digest, self.paths.staging / "ingest")
+            logger.warning("restored missing registered file %s from incoming", registered)
+        unlink_durably(c.path)
+        crash_point("ingest.unlinked")
+        logger.info("absorbed %s: identical to the registered file", c.name)
+        self.report.absorbed.append(c.name)
+
+    def _one_link(self, c: _Candidate, known: _Known | None) -> None:
+        target = Path(os.path.realpath(c.path))
+        if not target.is_file():
+            self._reject(c, "bad_symlink", f"symlink to {target}, which is not a file")
+            return
+        if target.name != c.name:
+            self._reject(
+                c,
+                "bad_symlink",
+                f"symlink to {target}, whose name differs from "
+                "the link's; link under the file's own name",
+            )
+            return
+        verdict = self.inspectors.identify(target, c.name)
+        if verdict.facts is None:
+            self._reject(
+                c,
+                verdict.reason or "no_product",
+                verdict.message or "",
+                verdict.detail,
+                verdict.answers,
+            )
+            return
+        facts = verdict.facts
+        dst = destination(self.paths.root, facts.product.dir, facts.date, c.name)
+        if os.path.realpath(dst.parent) != str(target.parent):
+            self._reject(
+                c,
+                "bad_symlink",
+                f"symlink to {target}, which is not in the "
+                f"product folder {dst.parent}; put the file itself in incoming",
+            )
+            return
+        digest = hash_file(target)
+        if known is not None:
+            if known.sha256 == digest.sha256 and absolute_path(self.paths.root, known.path) == dst:
+                unlink_durably(c.path)
+                self.report.absorbed.append(c.name)
+                return
+            self._reject(c, "conflict", f"a different file called {c.name} is registered")
+            return
+        existing = list_versions(self.session, facts.product.id, facts.date, facts.slot)
+        if any(e.version == facts.version for e in existing):
+            self.session.rollback()
+            self._reject(
+                c, "conflict", "same product, date, keywords and version as a registered file"
+            )
+            return
+        self._record(c, facts, dst, digest, existing)
+
+    def _reject(
+        self,
+        c: _Candidate,
+        reason: str,
+        message: str,
+        detail: str | None = None,
+        answers: dict[str, Any] | None = None,
+    ) -> None:
+        """Move a refused file to ``<errors>/rejected/`` (under its printable name), then
+        write its ``.reason`` sidecar and its record. A crash between the move and the
+        record is repaired by the next pass (:meth:`_adopt_unrecorded_rejects`)."""
+        name = printable(c.name)
+        try:
+            size = c.path.lstat().st_size
+            stored = move_aside(c.path, self.paths.rejected, name, reserve=len(REASON_SUFFIX))
+        except OSError as exc:
+            logger.error("could not move rejected %s aside: %s (left in incoming)", name, exc)
+            self.report.errors.append(
+                {
+                    "filename": name,
+                    "error": f"{message}; and moving it to {self.paths.rejected} failed: {exc}",
+                }
+            )
+            return
+        crash_point("reject.moved")
+        if answers:
+            detail = (detail + "\n" if detail else "") + f"inspector answers: {answers!r}"
+        self._note_reject(name, stored, reason, message, detail, size)
+
+    def _note_reject(
+        self,
+        name: str,
+        stored: Path,
+        reason: str,
+        message: str,
+        detail: str | None,
+        size: int | None,
+    ) -> None:
+        now = utcnow()
+        sidecar = stored.with_name(stored.name + REASON_SUFFIX)
+        try:
+            sidecar.write_text(
+                f"file: {name}\nrejected: {now.isoformat()}Z\nreason: {reason}\n"
+                f"message: {message}\n" + (f"detail:\n{detail}\n" if detail else ""),
+                encoding="utf-8",
+            )
+        except OSError as exc:
+            logger.warning("could not write %s: %s", sidecar, exc)
+        self.session.add(
+            Reject(
+                filename=name,
+                stored_name=stored.name,
+                reason=reason,
+                message=message,
+                detail=detail,
+                size=size,
+                rejected_at=now,
+                pass_id=self.pass_id,
+            )
+        )
+        self.session.commit()
+        logger.warning("rejected %s: %s", name, message)
+        self.report.rejected.append(
+            {"filename": name, "reason": reason, "message": message, "stored": str(stored)}
+        )
+
+    def _adopt_unrecorded_rejects(self) -> None:
+        """Record files in ``rejected/`` that have no pending record (a pass died between
+        moving them there and recording them), so ``dbproc rejects`` shows every one."""
+        folder = self.paths.rejected
+        try:
+            with os.scandir(folder) as entries:
+                names = sorted(
+                    e.name
+                    for e in entries
+                    if not e.is_dir(follow_symlinks=False)
+                    and not e.name.endswith(REASON_SUFFIX)
+                    and usable_name(e.name) is None
+                )
+        except FileNotFoundError:
+            return
+        recorded: set[str] = set()
+        for batch in chunked(names):
+            recorded.update(
+                self.session.scalars(
+                    select(Reject.stored_name).where(
+                        Reject.stored_name.in_(batch), Reject.retried_at.is_(None)
+                    )
+                )
+            )
+        self.session.rollback()
+        for name in names:
+            if name in recorded:
+                continue
+            stored = folder / name
+            try:
+                size: int | None = stored.lstat().st_size
+            except FileNotFoundError:
+                continue
+            self._note_reject(
+                name,
+                stored,
+                "unrecorded",
+                f"found in {folder} without a record: a pass stopped after moving it "
+                "there, before recording why; `dbproc rejects retry "
+                f"{name}` puts it back in incoming",
+                None,
+                size,
+            )

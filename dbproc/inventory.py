@@ -1,0 +1,306 @@
+"""Read-only listings: registered files, rejects; and moving rejects back for a retry."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from dbproc.catalog import MissionPaths, absolute_path
+from dbproc.clock import utcnow
+from dbproc.db import queries
+from dbproc.db.models import FAILED_RUN_STATUSES, Code, File, Process, Product, Reject, Run
+from dbproc.errors import NotFound, UsageError
+from dbproc.placement import NAME_MAX, REASON_SUFFIX, move_file, unlink_durably
+from dbproc.version import Version
+
+logger = logging.getLogger(__name__)
+
+
+_OPERATOR = re.compile(r">=|<=|!=|=|>|<")
+
+
+@dataclass(frozen=True)
+class MetadataFilter:
+    """``KEY=VALUE`` (also ``KEY>VALUE``, ``KEY<VALUE``, ``KEY>=``, ``KEY<=``, ``KEY!=``).
+
+    Numbers compare as numbers, anything else as text; ``true``/``false`` match booleans.
+    A file whose metadata lacks ``KEY`` matches no filter on ``KEY`` (not even ``!=``).
+    """
+
+    key: str
+    op: str
+    value: str
+
+    @classmethod
+    def parse(cls, text: str) -> MetadataFilter:
+        """Parse ``temperature_K<0.02`` and friends: the first operator splits the text."""
+        match = _OPERATOR.search(text)
+        if match is not None and text[: match.start()].strip():
+            return cls(text[: match.start()].strip(), match[0], text[match.end() :].strip())
+        raise UsageError(f"--where {text!r}: write KEY=VALUE (or KEY<VALUE, KEY>VALUE, ...)")
+
+    def matches(self, metadata: dict[str, Any] | None) -> bool:
+        """Does a file's metadata satisfy this filter? Never when it lacks the key."""
+        if not metadata or self.key not in metadata:
+            return False
+        actual = metadata[self.key]
+        if self.op in ("=", "!="):
+            equal = _same(actual, self.value)
+            return equal if self.op == "=" else not equal
+        try:
+            left, right = float(actual), float(self.value)
+        except (TypeError, ValueError):
+            left_s, right_s = str(actual), self.value
+            return {
+                "<": left_s < right_s,
+                ">": left_s > right_s,
+                "<=": left_s <= right_s,
+                ">=": left_s >= right_s,
+            }[self.op]
+        return {"<": left < right, ">": left > right, "<=": left <= right, ">=": left >= right}[
+            self.op
+        ]
+
+
+def _same(actual: Any, text: str) -> bool:
+    if isinstance(actual, bool):
+        return text.lower() in (("true", "1", "yes") if actual else ("false", "0", "no"))
+    if isinstance(actual, (int, float)):
+        try:
+            return float(text) == float(actual)
+        except ValueError:
+            return False
+    return str(actual) == text
+
+
+@dataclass(frozen=True)
+class FileQuery:
+    """Filters of ``dbproc files``."""
+
+    products: Sequence[str] = ()
+    all_versions: bool = False
+    since: dt.date | None = None
+    until: dt.date | None = None
+    version: Version | None = None
+    where: Sequence[MetadataFilter] = ()
+    names: Sequence[str] = ()
+
+
+def file_json(
+    record: File, product: str, root: Path, code: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    """The contract's JSON shape of a file (section 7), with more keys."""
+    return {
+        "filename": record.filename,
+        "product": product,
+        "date": record.date.isoformat(),
+        "version": str(record.version),
+        "path": str(absolute_path(root, record.path)),
+        "newest": bool(record.is_newest),
+        "start": record.start.isoformat(),
+        "stop": record.stop.isoformat(),
+        "size": record.size,
+        "sha256": record.sha256,
+        "keywords": dict(record.keywords or {}),
+        "metadata": dict(record.meta or {}),
+        "on_disk": bool(record.on_disk),
+        "registered_at": record.registered_at.isoformat(),
+        "made_by": None if code is None else {"process": code[0], "code_version": code[1]},
+        "run_id": record.run_id,
+    }
+
+
+def _file_select(session: Session, query: FileQuery) -> Select[File, str]:
+    stmt = select(File, Product.name).join(Product, Product.id == File.product_id)
+    if query.products:
+        ids = [queries.get_product(session, name).id for name in query.products]
+        stmt = stmt.where(File.product_id.in_(ids))
+    if not query.all_versions:
+        stmt = stmt.where(File.is_newest.is_(True))
+    if query.since is not None:
+        stmt = stmt.where(File.date >= query.since)
+    if query.until is not None:
+        stmt = stmt.where(File.date <= query.until)
+    if query.version is not None:
+        stmt = stmt.where(
+            File.interface == query.version.interface,
+            File.quality == query.version.quality,
+            File.revision == query.version.revision,
+        )
+    if query.names:
+        stmt = stmt.where(File.filename.in_(list(query.names)))
+    return stmt.order_by(
+        Product.level,
+        Product.name,
+        File.date,
+        File.slot,
+        File.interface,
+        File.quality,
+        File.revision,
+    )
+
+
+def list_files(session: Session, query: FileQuery) -> list[dict[str, Any]]:
+    """Registered files matching ``query``, in the JSON shape of the contract."""
+    mission = queries.get_mission(session)
+    root = Path(mission.root_dir)
+    codes = {
+        c.id: (p, str(c.version))
+        for c, p in session.execute(
+            select(Code, Process.name).join(Process, Process.id == Code.process_id)
+        ).all()
+    }
+    out = []
+    for record, product in session.execute(_file_select(session, query)):
+        if query.where and not all(f.matches(record.meta) for f in query.where):
+            continue
+        out.append(
+            file_json(record, product, root, codes.get(record.code_id) if record.code_id else None)
+        )
+    return out
+
+
+def reject_json(row: Reject, paths: MissionPaths) -> dict[str, Any]:
+    """A reject as JSON."""
+    return {
+        "id": row.id,
+        "filename": row.filename,
+        "reason": row.reason,
+        "message": row.message,
+        "detail": row.detail,
+        "size": row.size,
+        "rejected_at": row.rejected_at.isoformat(),
+        "stored": str(paths.rejected / row.stored_name),
+        "present": os.path.lexists(paths.rejected / row.stored_name),
+        "retried_at": row.retried_at.isoformat() if row.retried_at else None,
+    }
+
+
+def list_rejects(session: Session, *, include_retried: bool = False) -> list[dict[str, Any]]:
+    """Refused incoming files, oldest first."""
+    paths = MissionPaths.of(queries.get_mission(session))
+    stmt = select(Reject).order_by(Reject.id)
+    if not include_retried:
+        stmt = stmt.where(Reject.retried_at.is_(None))
+    return [reject_json(r, paths) for r in session.scalars(stmt)]
+
+
+def retry_rejects(session: Session, names: Sequence[str] = ()) -> dict[str, list[str]]:
+    """Move rejected files (all, or those named) back to incoming for another pass."""
+    paths = MissionPaths.of(queries.get_mission(session))
+    stmt = select(Reject).where(Reject.retried_at.is_(None)).order_by(Reject.id)
+    rows = list(session.scalars(stmt))
+    if names:
+        wanted = set(names)
+        rows = [r for r in rows if r.filename in wanted or r.stored_name in wanted]
+        missing = wanted - {r.filename for r in rows} - {r.stored_name for r in rows}
+        if missing:
+            raise NotFound(
+                f"no pending reject called {', '.join(sorted(missing))}; "
+                "`dbproc rejects` lists them"
+            )
+    moved: list[str] = []
+    skipped: list[str] = []
+    for row in rows:
+        stored = paths.rejected / row.stored_name
+        name = row.filename if len(row.filename.encode("utf-8")) <= NAME_MAX else row.stored_name
+        target = paths.incoming / name
+        if not os.path.lexists(stored):
+            skipped.append(f"{row.filename}: {stored} is gone")
+            continue
+        try:
+            move_file(stored, target)
+        except FileExistsError:
+            skipped.append(f"{row.filename}: {target} already exists")
+            continue
+        except OSError as exc:
+            skipped.append(f"{row.filename}: could not move it to {target}: {exc}")
+            continue
+        unlink_durably(stored.with_name(stored.name + REASON_SUFFIX))
+        row.retried_at = utcnow()
+        session.commit()
+        moved.append(name)
+        logger.info("moved %s back to incoming", name)
+    return {"moved": moved, "skipped": skipped}
+
+
+def run_json(run: Run, process: str, code_version: str | None) -> dict[str, Any]:
+    """A run record as JSON."""
+    return {
+        "id": run.id, "process": process, "date": run.date.isoformat(), "slot": run.slot,
+        "code_version": code_version, "status": run.status, "reason": run.reason,
+        "output": run.output_filename, "version": run.output_version, "inputs": run.inputs,
+        "argv": run.argv, "exit_code": run.exit_code, "signal": run.signal, "error": run.error,
+        "host": run.host, "queued_at": _iso(run.queued_at), "started_at": _iso(run.started_at),
+        "ended_at": _iso(run.ended_at), "duration": run.duration,
+        "peak_memory_kb": run.peak_memory_kb, "pass_id": run.pass_id, "log": run.log_path,
+        "stdout_tail": run.stdout_tail, "stderr_tail": run.stderr_tail,
+    }
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+@dataclass(frozen=True)
+class RunQuery:
+    """Filters of ``dbproc runs``."""
+
+    failed: bool = False
+    processes: Sequence[str] = ()
+    status: Sequence[str] = ()
+    since: dt.date | None = None
+    until: dt.date | None = None
+    limit: int | None = 100
+
+
+def list_runs(session: Session, query: RunQuery) -> list[dict[str, Any]]:
+    """Runs, newest first."""
+    stmt = (select(Run, Process.name, Code.interface, Code.quality, Code.revision)
+            .join(Process, Process.id == Run.process_id).join(Code, Code.id == Run.code_id))
+    if query.failed:
+        stmt = stmt.where(Run.status.in_([s.value for s in FAILED_RUN_STATUSES]))
+    if query.status:
+        stmt = stmt.where(Run.status.in_(list(query.status)))
+    if query.processes:
+        ids = [queries.get_process(session, p).id for p in query.processes]
+        stmt = stmt.where(Run.process_id.in_(ids))
+    if query.since:
+        stmt = stmt.where(Run.date >= query.since)
+    if query.until:
+        stmt = stmt.where(Run.date <= query.until)
+    stmt = stmt.order_by(Run.id.desc())
+    if query.limit:
+        stmt = stmt.limit(query.limit)
+    return [run_json(run, name, f"{i}.{q}.{r}") for run, name, i, q, r in session.execute(stmt)]
+
+
+def show_run(session: Session, run_id: int) -> dict[str, Any]:
+    """One run with its full log."""
+    row = session.execute(
+        select(Run, Process.name, Code.interface, Code.quality, Code.revision)
+        .join(Process, Process.id == Run.process_id).join(Code, Code.id == Run.code_id)
+        .where(Run.id == run_id)).first()
+    if row is None:
+        raise NotFound(f"no run {run_id}; `dbproc runs` lists them")
+    run, name, i, q, r = row
+    data = run_json(run, name, f"{i}.{q}.{r}")
+    log_text = None
+    if run.log_path:
+        try:
+            log_text = Path(run.log_path).read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            log_text = f"(log {run.log_path} unreadable: {exc})"
+    data["log_text"] = log_text
+    outputs = session.scalars(select(File.filename).where(File.run_id == run_id)).all()
+    data["outputs"] = list(outputs)
+    return data

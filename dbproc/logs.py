@@ -1,0 +1,60 @@
+"""Logging set-up, called by the CLI only (importing dbproc configures nothing).
+
+Log lines go to stderr (results go to stdout) and, with ``--log-file``, to a file rotated
+at UTC midnight. Timestamps are UTC, set on our formatter only.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import time
+from pathlib import Path
+
+LOGGER_NAME = "dbproc"
+FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+class UTCFormatter(logging.Formatter):
+    """A formatter writing UTC ISO timestamps."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        return f"{stamp}.{int(record.msecs):03d}Z"
+
+
+def level_for(verbosity: int) -> int:
+    """-q → WARNING, default → INFO, -v → DEBUG."""
+    if verbosity < 0:
+        return logging.WARNING
+    if verbosity == 0:
+        return logging.INFO
+    return logging.DEBUG
+
+
+def configure(verbosity: int = 0, log_file: str | Path | None = None) -> None:
+    """Attach dbproc's handlers to the ``dbproc`` logger (idempotent)."""
+    logger = logging.getLogger(LOGGER_NAME)
+    for handler in list(logger.handlers):
+        if getattr(handler, "_dbproc", False):
+            logger.removeHandler(handler)
+            handler.close()
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    formatter = UTCFormatter(FORMAT)
+    stderr = logging.StreamHandler()
+    stderr.setLevel(level_for(verbosity))
+    stderr.setFormatter(formatter)
+    stderr._dbproc = True  # type: ignore[attr-defined]
+    logger.addHandler(stderr)
+    if log_file is not None:
+        path = Path(log_file).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rotating = logging.handlers.TimedRotatingFileHandler(
+            path, when="midnight", utc=True, backupCount=0, encoding="utf-8",
+            errors="backslashreplace",  # a non-UTF-8 file name never breaks a log line
+        )
+        rotating.setLevel(logging.DEBUG if verbosity > 0 else logging.INFO)
+        rotating.setFormatter(formatter)
+        rotating._dbproc = True  # type: ignore[attr-defined]
+        logger.addHandler(rotating)

@@ -1,0 +1,130 @@
+"""The mission as frozen values: what a valid mission file says."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dbproc.version import Version
+
+TIMEBASES = ("DAILY", "FILE", "RUN")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
+DEFAULT_INSPECTOR_FUNCTION = "inspect"
+
+
+@dataclass(frozen=True)
+class MissionSettings:
+    """The ``[mission]`` table with every folder made absolute."""
+
+    name: str
+    root: Path
+    incoming: Path
+    errors: Path
+    codes: Path
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """The optional ``[ingest]`` table."""
+
+    settle_seconds: float = 5.0
+    settle_check_seconds: float = 1.0
+
+
+@dataclass(frozen=True)
+class LockSettings:
+    """The optional ``[lock]`` table."""
+
+    stale_after_seconds: float = 600.0
+    heartbeat_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class ExecutionSettings:
+    """The optional ``[execution]`` table."""
+
+    executor: str = "local"
+    jobs: int | None = None
+    scheduler: str | None = None
+    kill_grace_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class ProductConfig:
+    """One ``[products.NAME]`` table."""
+
+    name: str
+    level: float
+    dir: str
+    format: str
+    inspector: str | None = None
+    inspector_args: Mapping[str, Any] = field(default_factory=dict)
+    instrument: str | None = None
+    satellite: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    """One entry of a process's ``inputs``."""
+
+    product: str
+    before: int = 0
+    after: int = 0
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class CodeConfig:
+    """A process's ``code`` table."""
+
+    path: str
+    version: Version
+    output_interface: int = 1
+    args: tuple[str, ...] = ()
+    valid_from: dt.date | None = None
+    valid_until: dt.date | None = None
+    timeout: float | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class ProcessConfig:
+    """One ``[processes.NAME]`` table."""
+
+    name: str
+    output: str | None
+    timebase: str
+    inputs: tuple[InputConfig, ...]
+    code: CodeConfig
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class MissionConfig:
+    """A whole, valid mission file."""
+
+    mission: MissionSettings
+    products: Mapping[str, ProductConfig]
+    processes: Mapping[str, ProcessConfig]
+    ingest: IngestSettings = IngestSettings()
+    lock: LockSettings = LockSettings()
+    execution: ExecutionSettings = ExecutionSettings()
+
+
+def split_inspector_spec(spec: str) -> tuple[str, str]:
+    """``"path.py:func"`` → ``("path.py", "func")``; the function defaults to ``inspect``."""
+    path, sep, function = spec.rpartition(":")
+    if not sep or not function or "/" in function or not path:
+        return spec, DEFAULT_INSPECTOR_FUNCTION
+    return path, function
+
+
+def resolve_code_path(codes: Path, path: str) -> Path:
+    """A code or inspector path relative to ``codes`` (or absolute) as an absolute path."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else codes / p

@@ -1,0 +1,272 @@
+"""The ``[mission]``, ``[products.*]`` and optional settings tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dbproc.mission.fields import (
+    Problems,
+    check_code_file,
+    check_keys,
+    defines_function,
+    integer,
+    is_table,
+    resolve_dir,
+    string,
+)
+from dbproc.mission.model import (
+    NAME_RE,
+    ExecutionSettings,
+    MissionSettings,
+    ProductConfig,
+    split_inspector_spec,
+)
+from dbproc.naming import FilenameFormat, FormatError, dir_template_fields
+
+MISSION_KEYS = {"name", "root", "incoming", "errors", "codes"}
+PRODUCT_KEYS = {
+    "level",
+    "dir",
+    "format",
+    "inspector",
+    "inspector_args",
+    "instrument",
+    "satellite",
+    "description",
+}
+PROCESS_KEYS = {"output", "timebase", "inputs", "code", "description"}
+INPUT_KEYS = {"product", "before", "after", "optional"}
+CODE_KEYS = {
+    "path",
+    "version",
+    "output_interface",
+    "args",
+    "valid_from",
+    "valid_until",
+    "timeout",
+    "description",
+}
+TOP_KEYS = {"mission", "products", "processes", "ingest", "lock", "execution"}
+INGEST_KEYS = {"settle_seconds", "settle_check_seconds"}
+LOCK_KEYS = {"stale_after_seconds", "heartbeat_seconds"}
+EXECUTION_KEYS = {"executor", "jobs", "scheduler", "kill_grace_seconds"}
+
+
+def parse_mission_table(
+    problems: Problems, value: object, base_dir: Path
+) -> MissionSettings | None:
+    if value is None:
+        return None
+    if not is_table(problems, "mission", value):
+        return None
+    assert isinstance(value, dict)
+    check_keys(problems, "mission", value, MISSION_KEYS, required=("name", "root", "incoming"))
+    name = string(problems, "mission", "name", value.get("name"))
+    if name is not None and not NAME_RE.match(name):
+        problems.add(
+            "mission",
+            "name",
+            f"{name!r} is not a usable name",
+            "use letters, digits, '_', '-', '.' (at most 100)",
+        )
+    root_s = string(problems, "mission", "root", value.get("root"))
+    incoming_s = string(problems, "mission", "incoming", value.get("incoming"))
+    errors_s = string(problems, "mission", "errors", value.get("errors", "errors"))
+    codes_s = string(problems, "mission", "codes", value.get("codes", "."))
+    if None in (name, root_s, incoming_s, errors_s, codes_s):
+        return None
+    assert name and root_s and incoming_s and errors_s and codes_s
+    root = resolve_dir(base_dir, root_s)
+    incoming = resolve_dir(root, incoming_s)
+    errors = resolve_dir(root, errors_s)
+    codes = resolve_dir(base_dir, codes_s)
+    if incoming == root:
+        problems.add(
+            "mission",
+            "incoming",
+            "is the data root itself",
+            'use a folder of its own, e.g. incoming = "incoming"',
+        )
+    if errors == root:
+        problems.add(
+            "mission",
+            "errors",
+            "is the data root itself",
+            'use a folder of its own, e.g. errors = "errors"',
+        )
+    if errors == incoming:
+        problems.add("mission", "errors", "is the incoming folder", "use another folder")
+    if root.exists() and not root.is_dir():
+        problems.add("mission", "root", f"{root} exists and is not a folder", "point at a folder")
+    return MissionSettings(name, root, incoming, errors, codes)
+
+
+def parse_products(
+    problems: Problems, value: object, mission: MissionSettings | None
+) -> dict[str, ProductConfig]:
+    out: dict[str, ProductConfig] = {}
+    if not is_table(problems, "products", value):
+        return out
+    assert isinstance(value, dict)
+    for name, body in value.items():
+        table = f"products.{name}"
+        if not NAME_RE.match(name):
+            problems.add(
+                table,
+                None,
+                f"product name {name!r} is not usable",
+                "use letters, digits, '_', '-', '.' (at most 100)",
+            )
+        if not is_table(problems, table, body):
+            continue
+        check_keys(problems, table, body, PRODUCT_KEYS, required=("level", "dir", "format"))
+        level = body.get("level")
+        if level is not None and (isinstance(level, bool) or not isinstance(level, (int, float))):
+            problems.add(table, "level", f"must be a number, got {level!r}", "write e.g. level = 1")
+            level = None
+        dir_ = string(problems, table, "dir", body.get("dir"))
+        if dir_ is not None:
+            check_dir_template(problems, table, dir_)
+        fmt_text = string(problems, table, "format", body.get("format"))
+        fmt = None
+        if fmt_text is not None:
+            try:
+                fmt = FilenameFormat.parse(fmt_text)
+            except FormatError as exc:
+                problems.add(table, "format", str(exc), "fix the format")
+        inspector = string(problems, table, "inspector", body.get("inspector"))
+        if inspector is not None and mission is not None:
+            ipath, function = split_inspector_spec(inspector)
+            resolved = check_code_file(problems, table, "inspector", mission.codes, ipath)
+            if resolved is not None:
+                defined = defines_function(resolved, function)
+                if defined is not True:
+                    problem = (
+                        f"{resolved} {defined}"
+                        if isinstance(defined, str)
+                        else f"{resolved} defines no function {function!r}"
+                    )
+                    problems.add(
+                        table,
+                        "inspector",
+                        problem,
+                        "define it, or name the function as 'path.py:function'",
+                    )
+        if fmt is not None and inspector is None and not fmt.has_date:
+            problems.add(
+                table,
+                "format",
+                f"{fmt_text!r} has no complete date and the product has no inspector",
+                "add {Y}{m}{d} (or {DATE}) or give an inspector",
+            )
+        args = body.get("inspector_args", {})
+        if not isinstance(args, dict):
+            problems.add(
+                table,
+                "inspector_args",
+                f"must be a table, got {args!r}",
+                'write e.g. inspector_args = { apid = "000" }',
+            )
+            args = {}
+        strings = {
+            k: string(problems, table, k, body.get(k))
+            for k in ("instrument", "satellite", "description")
+        }
+        if level is None or dir_ is None or fmt_text is None:
+            continue
+        out[name] = ProductConfig(
+            name,
+            float(level),
+            dir_,
+            fmt_text,
+            inspector,
+            dict(args),
+            strings["instrument"],
+            strings["satellite"],
+            strings["description"],
+        )
+    return out
+
+
+def check_dir_template(problems: Problems, table: str, dir_: str) -> None:
+    try:
+        fields = dir_template_fields(dir_)
+    except FormatError as exc:
+        problems.add(table, "dir", str(exc), "fix the template")
+        return
+    bad = sorted(fields - {"Y", "m", "d", "j", "y", "b", "DATE"})
+    if bad:
+        problems.add(
+            table,
+            "dir",
+            f"field(s) {', '.join(bad)} are not allowed in a folder",
+            "use only {Y} {m} {d} {j} {y} {b} {DATE}",
+        )
+    parts = Path(dir_).parts
+    if Path(dir_).is_absolute() or ".." in parts or "\\" in dir_:
+        problems.add(
+            table,
+            "dir",
+            f"{dir_!r} must stay inside the data root",
+            "give a relative folder without '..'",
+        )
+    elif parts and parts[0].startswith("."):
+        problems.add(
+            table,
+            "dir",
+            f"{dir_!r} starts with '.', which dbproc keeps for itself",
+            "choose a folder name not starting with '.'",
+        )
+
+
+def parse_settings(
+    problems: Problems, table: str, value: object, keys: set[str], cls: type[Any]
+) -> Any:
+    if not is_table(problems, table, value):
+        return cls()
+    assert isinstance(value, dict)
+    check_keys(problems, table, value, keys)
+    kwargs: dict[str, float] = {}
+    for key in keys:
+        if key in value:
+            v = value[key]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+                problems.add(table, key, f"must be a number >= 0, got {v!r}", "write e.g. 5")
+            else:
+                kwargs[key] = float(v)
+    return cls(**kwargs)
+
+
+def parse_execution(problems: Problems, value: object) -> ExecutionSettings:
+    if not is_table(problems, "execution", value):
+        return ExecutionSettings()
+    assert isinstance(value, dict)
+    check_keys(problems, "execution", value, EXECUTION_KEYS)
+    executor = string(problems, "execution", "executor", value.get("executor", "local"))
+    if executor not in (None, "local", "dask"):
+        problems.add(
+            "execution", "executor", f"{executor!r} is not an executor", 'use "local" or "dask"'
+        )
+        executor = None
+    jobs = value.get("jobs")
+    if jobs is not None:
+        jobs = integer(problems, "execution", "jobs", jobs, 1, 1)
+    scheduler = string(problems, "execution", "scheduler", value.get("scheduler"))
+    if executor == "dask" and scheduler is None:
+        problems.add(
+            "execution",
+            "scheduler",
+            "the dask executor needs a scheduler address",
+            'add scheduler = "tcp://host:8786"',
+        )
+    grace = value.get("kill_grace_seconds", 10.0)
+    if isinstance(grace, bool) or not isinstance(grace, (int, float)) or grace < 0:
+        problems.add(
+            "execution",
+            "kill_grace_seconds",
+            f"must be a number >= 0, got {grace!r}",
+            "write e.g. 10",
+        )
+        grace = 10.0
+    return ExecutionSettings(executor or "local", jobs, scheduler, float(grace))

@@ -1,0 +1,137 @@
+"""A pass: take the lock, recover what a crashed pass left, ingest, process, report.
+
+This is the outermost loop of a cron run; it owns the lock and the sessions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from dbproc.catalog import MissionPaths
+from dbproc.db import queries
+from dbproc.db.engine import read_only
+from dbproc.db.models import PassState
+from dbproc.executors import make_executor
+from dbproc.ingest import Ingestor, IngestReport
+from dbproc.ingest import Progress as IngestProgress
+from dbproc.locking import Holder, PassLock
+from dbproc.processing import Processor, ProcessReport
+from dbproc.processing import Progress as ProcessProgress
+from dbproc.recovery import RecoveryReport, recover
+from dbproc.registry import settings_from_json
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PassReport:
+    """What a pass did; ``exit_code`` follows the contract (0, or 3 for rejects/failures)."""
+
+    pass_id: int | None = None
+    takeovers: list[Holder] = field(default_factory=list)
+    recovery: RecoveryReport | None = None
+    ingest: IngestReport | None = None
+    process: ProcessReport | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """3 when files were rejected or runs failed, else 0."""
+        parts = [p.exit_code for p in (self.ingest, self.process) if p is not None]
+        return max(parts, default=0)
+
+    def as_json(self) -> dict[str, Any]:
+        """The report as a JSON document."""
+        data: dict[str, Any] = {
+            "pass_id": self.pass_id,
+            "takeovers": [h.describe() for h in self.takeovers],
+            "exit_code": self.exit_code,
+        }
+        if self.recovery is not None:
+            data["recovery"] = self.recovery.as_json()
+        if self.ingest is not None:
+            data["ingest"] = self.ingest.as_json()
+        if self.process is not None:
+            data["process"] = self.process.as_json()
+        return data
+
+    def summary(self) -> str:
+        """One screen for a person."""
+        lines = [f"took over crashed {h.describe()}" for h in self.takeovers]
+        if self.recovery is not None and self.recovery.summary():
+            lines.append(str(self.recovery.summary()))
+        if self.ingest is not None:
+            lines.append(self.ingest.summary())
+        if self.process is not None:
+            lines.append(self.process.summary())
+        return "\n".join(lines)
+
+
+@dataclass
+class PassOptions:
+    """What a pass should do and how."""
+
+    ingest: bool = True
+    process: bool = True
+    jobs: int | None = None
+    executor: str | None = None
+    scheduler: str | None = None
+    retry_failed: bool = False
+    ingest_progress: IngestProgress | None = None
+    process_progress: ProcessProgress | None = None
+    sleep: Callable[[float], None] | None = None
+
+
+def run_pass(engine: Engine, session_factory: Callable[[], Session], command: str,
+             options: PassOptions) -> PassReport:
+    """Run one locked pass. Raises LockHeld (exit 4) when another pass is working."""
+    with Session(read_only(engine)) as session:  # before the lock: never wait for a pass
+        mission = queries.get_mission(session)
+        paths = MissionPaths.of(mission)
+        ingest_settings, lock_settings, execution = settings_from_json(mission.settings or {})
+        session.rollback()
+    report = PassReport()
+    with PassLock(engine, lock_settings, command) as lock:
+        report.pass_id = lock.pass_id
+        report.takeovers = list(lock.takeovers)
+        with session_factory() as session:
+            report.recovery = recover(session, paths, lock.pass_id)
+            if options.ingest:
+                lock.ensure_held()
+                kwargs: dict[str, Any] = {}
+                if options.sleep is not None:
+                    kwargs["sleep"] = options.sleep
+                report.ingest = Ingestor(session, paths, ingest_settings, pass_id=lock.pass_id,
+                                         progress=options.ingest_progress, **kwargs).run()
+            if options.process:
+                lock.ensure_held()
+                executor = make_executor(options.executor or execution.executor,
+                                         jobs=options.jobs or execution.jobs,
+                                         scheduler=options.scheduler or execution.scheduler)
+                try:
+                    report.process = Processor(
+                        session, paths, executor, pass_id=lock.pass_id,
+                        kill_grace=execution.kill_grace_seconds,
+                        retry_failed=options.retry_failed, fence=lock.ensure_held,
+                        progress=options.process_progress).run()
+                finally:
+                    executor.close()
+        outcome = "ok" if report.exit_code == 0 else "finished with rejects or failed runs"
+        lock.release(PassState.DONE, outcome, _summary_json(report))
+    return report
+
+
+def _summary_json(report: PassReport) -> dict[str, Any]:
+    data: dict[str, Any] = {"exit_code": report.exit_code}
+    if report.ingest is not None:
+        data["ingest"] = report.ingest.counts()
+    if report.process is not None:
+        data["process"] = report.process.counts()
+    if report.recovery is not None:
+        data["recovery"] = {k: len(v) for k, v in report.recovery.as_json().items()}
+    return data

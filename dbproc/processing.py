@@ -1,0 +1,329 @@
+"""The process half of a pass: plan, run, record, repeat until nothing is left.
+
+The loop plans the pending (process, date) keys, submits the builds that nothing
+upstream still changes (:mod:`dbproc.scheduling`), and records each result as it
+arrives; what a recorded output queues is planned at once, so an L2 starts as soon as
+its L1 is recorded. The session is only ever in a transaction for one unit of work, and
+never while a code runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from dbproc.catalog import MissionPaths, product_rules
+from dbproc.db.models import ForcedRebuild, Pending, RunStatus
+from dbproc.db.queries import chunked
+from dbproc.executors.base import Executor, JobSpec
+from dbproc.planner import BuildAction, Decision, PlanKey, Status, plan
+from dbproc.recording import Recorder, RunOutcome, start_run
+from dbproc.scheduling import ProcessGraph
+from dbproc.snapshot import SnapshotLoader, load_catalogue, pending_work
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[int, int, int], None]  # (done, total known, failed)
+#: decisions after which a forced rebuild of the key is dropped: nothing can be built
+UNBUILDABLE = frozenset({Status.NOT_EXPECTED, Status.MISSING_INPUT, Status.OUTSIDE_VALIDITY,
+                         Status.NO_CODE})
+Fence = Callable[[], None]
+
+
+@dataclass
+class ProcessReport:
+    """What the process half of a pass did."""
+
+    runs: list[RunOutcome] = field(default_factory=list)
+    blocked: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[RunOutcome]:
+        """Runs that did not succeed."""
+        return [r for r in self.runs if r.status is not RunStatus.SUCCEEDED]
+
+    @property
+    def exit_code(self) -> int:
+        """3 when a run failed."""
+        return 3 if self.failed else 0
+
+    def counts(self) -> dict[str, int]:
+        """Runs by status."""
+        counts = Counter(r.status.value for r in self.runs)
+        return {"runs": len(self.runs), **counts}
+
+    def as_json(self) -> dict[str, Any]:
+        """The report as JSON."""
+        return {
+            "runs": [r.as_json() for r in self.runs],
+            "counts": self.counts(),
+            "seconds": round(self.seconds, 3),
+        }
+
+    def summary(self, limit: int = 8) -> str:
+        """One screen for a person."""
+        ok = sum(1 for r in self.runs if r.status is RunStatus.SUCCEEDED)
+        lines = [
+            f"process: {len(self.runs)} runs, {ok} succeeded, {len(self.failed)} failed "
+            f"({self.seconds:.2f} s)"
+        ]
+        by_process = Counter((r.process, r.status.value) for r in self.runs)
+        for (process, status), n in sorted(by_process.items()):
+            lines.append(f"  {process}: {n} {status}")
+        for r in self.failed[:limit]:
+            lines.append(
+                f"  failed run {r.run_id} {r.process} {r.date}: {r.error} "
+                f"(dbproc runs show {r.run_id})"
+            )
+        if len(self.failed) > limit:
+            lines.append(f"  ... and {len(self.failed) - limit} more (dbproc runs --failed)")
+        return "\n".join(lines)
+
+
+class Processor:
+    """Builds everything buildable (one pass's process half)."""
+
+    def __init__(
+        self,
+        session: Session,
+        paths: MissionPaths,
+        executor: Executor,
+        *,
+        pass_id: int | None,
+        kill_grace: float = 10.0,
+        retry_failed: bool = False,
+        fence: Fence | None = None,
+        progress: Progress | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        import time
+
+        self.session = session
+        self.paths = paths
+        self.executor = executor
+        self.pass_id = pass_id
+        self.kill_grace = kill_grace
+        self.retry_failed = retry_failed
+        self.fence = fence or (lambda: None)
+        self.progress = progress
+        self.clock = clock or time.monotonic
+        self.catalogue = load_catalogue(session)
+        self.loader = SnapshotLoader(session, self.catalogue)
+        self.graph = ProcessGraph(self.catalogue.processes)
+        rules = {r.name: r for r in product_rules(session)}
+        self.recorder = Recorder(
+            session,
+            paths,
+            rules,
+            self.catalogue.process_ids,
+            {n: p.output for n, p in self.catalogue.processes.items()},
+        )
+        session.rollback()
+        self.report = ProcessReport()
+        self._waiting: dict[tuple[str, dt.date, str], BuildAction] = {}
+        self._active: dict[int, BuildAction] = {}
+        self._outstanding: Counter[tuple[str, dt.date]] = Counter()
+        #: per (process, date), per slot: the highest pending id the latest plan of that
+        #: slot saw; the date's rows are settled up to the lowest of them (every slot's
+        #: latest plan saw those rows), by the plan or by recording the date's last build
+        self._marks: dict[tuple[str, dt.date], dict[str, int]] = {}
+
+    def run(self) -> ProcessReport:
+        """Plan, run and record until nothing is left; return the report."""
+        started = self.clock()
+        work = pending_work(self.session, self.catalogue, retry_failed=self.retry_failed)
+        self.pending_max_id = work.max_pending_id
+        self.session.rollback()
+        to_plan: set[PlanKey] = set(work.keys)
+        everything = {name for name, day in to_plan if day is None}
+        try:
+            while True:
+                if to_plan:
+                    self._plan(to_plan)
+                    to_plan = set()
+                self._submit()
+                if not self._active:
+                    break
+                result = self.executor.next_result(timeout=None)
+                if result is None:
+                    continue
+                action = self._active.pop(result.run_id)
+                key = (action.process, action.date)
+                self._outstanding[key] -= 1
+                self.fence()
+                settle = self._outstanding[key] <= 0
+                outcome = self.recorder.record(
+                    action,
+                    result,
+                    settle=settle,
+                    pending_max_id=min(self._marks.get(key, {}).values(), default=0),
+                )
+                if settle:
+                    self._marks.pop(key, None)
+                self.report.runs.append(outcome)
+                stale = self._waiting.pop(action.key, None)
+                if stale is not None:  # planned before this run was recorded: plan again
+                    self._outstanding[key] -= 1
+                    to_plan.add(key)
+                for process_id, day in outcome.queued:
+                    name = self.catalogue.process_names.get(process_id)
+                    if name in self.catalogue.processes:
+                        to_plan.add((name, day))
+                self._report_progress()
+        finally:
+            self.session.rollback()
+        if everything and not self._waiting:
+            # every date of these processes was planned after their rows up to
+            # pending_max_id were read: dated rows the planner found nothing to do for
+            # (no output expected that day) are settled with the date-less ones
+            ids = [self.catalogue.process_ids[n] for n in everything]
+            self.session.execute(
+                delete(Pending).where(
+                    Pending.process_id.in_(ids),
+                    Pending.id <= self.pending_max_id,
+                )
+            )
+            self.session.commit()
+        self.report.seconds = self.clock() - started
+        return self.report
+
+    def _pending_seen(self, keys: set[PlanKey]) -> dict[PlanKey, int]:
+        """The highest pending id of each key (a date-less key: of each date of its
+        process), read before the snapshot: the plan covers every row up to it.
+
+        A key's rows are settled only up to its own mark, so rows queued after the
+        plan (by this pass's outputs, or by ``config apply``) stay for the next plan.
+        """
+        everything = {name for name, day in keys if day is None}
+        dated: dict[str, set[dt.date]] = {}
+        for name, day in keys:
+            if day is not None and name not in everything:
+                dated.setdefault(name, set()).add(day)
+        queries = [(name, None) for name in sorted(everything)] + [
+            (name, batch) for name, days in sorted(dated.items())
+            for batch in chunked(sorted(days))]
+        seen: dict[PlanKey, int] = {}
+        for name, batch in queries:
+            stmt = select(Pending.date, func.max(Pending.id)).where(
+                Pending.process_id == self.catalogue.process_ids[name])
+            if batch is not None:
+                stmt = stmt.where(Pending.date.in_(batch))
+            for day, top in self.session.execute(stmt.group_by(Pending.date)):
+                seen[(name, day)] = int(top)
+        return seen
+
+    def _plan(self, keys: set[PlanKey]) -> None:
+        seen = self._pending_seen(keys)
+        snapshot = self.loader.load(
+            sorted(keys, key=lambda k: (k[0], k[1] or dt.date.min)), retry_failed=self.retry_failed
+        )
+        decisions = plan(snapshot, keys)
+        self.session.rollback()
+        settled: set[tuple[str, dt.date]] = set()
+        planned: set[tuple[str, dt.date]] = set()
+        for decision in decisions:
+            date_key = (decision.process, decision.date)
+            if decision.action is not None or self._outstanding[date_key] <= 0:
+                # (a "nothing to do" decided while a build of the date is in flight
+                # keeps the mark of that build's plan)
+                self._marks.setdefault(date_key, {})[decision.slot] = seen.get(date_key, 0)
+            if decision.action is not None:
+                self._wait(decision.action)
+                planned.add(date_key)
+            else:
+                settled.add((decision.process, decision.date))
+                self._note_blocked(decision)
+        for name, day in keys:
+            if day is not None and not any(d.process == name and d.date == day for d in decisions):
+                settled.add((name, day))
+        unbuildable = {(d.process, d.date, d.slot) for d in decisions
+                       if d.action is None and d.status in UNBUILDABLE}
+        self._settle(settled - planned, seen, unbuildable)
+
+    def _wait(self, action: BuildAction) -> None:
+        key = action.key
+        if key not in self._waiting:
+            self._outstanding[(action.process, action.date)] += 1
+        self._waiting[key] = action
+
+    def _note_blocked(self, decision: Decision) -> None:
+        if decision.status is not None and decision.status.value in (
+            "failed",
+            "collision",
+            "name_error",
+        ):
+            self.report.blocked.append(
+                {
+                    "process": decision.process,
+                    "date": decision.date.isoformat(),
+                    "status": decision.status.value,
+                    "evidence": list(decision.evidence),
+                }
+            )
+
+    def _settle(self, keys: set[tuple[str, dt.date]], seen: dict[PlanKey, int],
+                unbuildable: set[tuple[str, dt.date, str]] | None = None) -> None:
+        """Delete pending rows (up to what the plan saw) of keys with nothing left to do,
+        and forced rebuilds that cannot happen (no input, outside validity), in one
+        transaction."""
+        keys = {k for k in keys if self._outstanding[k] <= 0}
+        marks = {k: min(self._marks.pop(k, {}).values(), default=seen.get(k, 0)) for k in keys}
+        keys = {k for k in keys if marks[k] > 0}
+        if not keys and not unbuildable:
+            return
+        self.fence()
+        for name, day in keys:
+            self.session.execute(
+                delete(Pending).where(
+                    Pending.process_id == self.catalogue.process_ids[name],
+                    Pending.date == day,
+                    Pending.id <= marks[(name, day)],
+                )
+            )
+        for name, day, slot in unbuildable or ():
+            deleted = self.session.execute(delete(ForcedRebuild).where(
+                ForcedRebuild.process_id == self.catalogue.process_ids[name],
+                ForcedRebuild.date == day, ForcedRebuild.slot == slot))
+            if getattr(deleted, "rowcount", 0):
+                logger.warning("dropped the forced rebuild of %s %s: nothing can be built "
+                               "for it now", name, day)
+        self.session.commit()
+
+    def _submit(self) -> None:
+        slots = self.executor.slots - len(self._active)
+        if slots <= 0 or not self._waiting:
+            return
+        for action in self.graph.ready(self._waiting.values(), self._active.values())[:slots]:
+            self.fence()
+            del self._waiting[action.key]
+            spec: JobSpec = start_run(
+                self.session,
+                action,
+                process_id=self.catalogue.process_ids[action.process],
+                pass_id=self.pass_id,
+                paths=self.paths,
+                kill_grace=self.kill_grace,
+            )
+            self.executor.submit(spec)
+            self._active[spec.run_id] = action
+            logger.debug(
+                "run %s: started %s %s (%s)",
+                spec.run_id,
+                action.process,
+                action.date,
+                action.reason.value,
+            )
+
+    def _report_progress(self) -> None:
+        if self.progress is not None:
+            done = len(self.report.runs)
+            total = done + len(self._active) + len(self._waiting)
+            self.progress(done, total, len(self.report.failed))

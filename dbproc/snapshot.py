@@ -1,0 +1,431 @@
+"""Loading what the planner needs, and only that, in a few set-based queries.
+
+Given some (process, date) keys, :class:`SnapshotLoader` reads the newest input files in
+the keys' windows, the existing newest outputs with their parents, the last runs and the
+forced rebuilds of those keys. The number of queries grows with the number of products
+and processes, never with the number of files; nothing is read for keys not asked for.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy.orm import Session
+
+from dbproc.clock import midnight
+from dbproc.db.models import (
+    FAILED_RUN_STATUSES,
+    Code,
+    File,
+    FileLink,
+    ForcedRebuild,
+    Pending,
+    Process,
+    ProcessInput,
+    Product,
+    Run,
+    RunStatus,
+)
+from dbproc.db.queries import chunked
+from dbproc.planner import (
+    CodeSpec,
+    FileRecord,
+    ForcedRequest,
+    InputSpec,
+    PlanKey,
+    ProcessSpec,
+    RunRecord,
+    Snapshot,
+)
+from dbproc.version import Version, VersionPart
+
+DAY = dt.timedelta(days=1)
+RANGES_PER_QUERY = 200
+
+FILE_COLUMNS = (
+    File.id,
+    File.product_id,
+    File.filename,
+    File.date,
+    File.start,
+    File.stop,
+    File.interface,
+    File.quality,
+    File.revision,
+    File.slot,
+    File.keywords,
+    File.path,
+    File.code_id,
+    File.is_newest,
+    File.on_disk,
+)
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Products, processes and codes of the mission (small; loaded whole)."""
+
+    processes: dict[str, ProcessSpec]
+    process_ids: dict[str, int]
+    process_names: dict[int, str]
+    product_names: dict[int, str]
+    product_ids: dict[str, int]
+    max_span: dict[int, float]
+    codes: dict[int, CodeSpec]
+    levels: dict[str, float] = field(default_factory=dict)
+
+
+def code_spec(code: Code) -> CodeSpec:
+    """A code row as the planner sees it."""
+    return CodeSpec(
+        id=code.id,
+        version=Version(code.interface, code.quality, code.revision),
+        output_interface=code.output_interface,
+        valid_from=code.valid_from,
+        valid_until=code.valid_until,
+        path=code.path,
+        args=tuple(code.args or ()),
+        timeout=code.timeout,
+    )
+
+
+def load_catalogue(session: Session) -> Catalogue:
+    """Active processes with their inputs and active code; every product and code."""
+    products = {p.id: p for p in session.scalars(select(Product))}
+    codes = {c.id: c for c in session.scalars(select(Code))}
+    inputs: dict[int, list[ProcessInput]] = defaultdict(list)
+    for item in session.scalars(
+        select(ProcessInput).order_by(ProcessInput.process_id, ProcessInput.position)
+    ):
+        inputs[item.process_id].append(item)
+    processes: dict[str, ProcessSpec] = {}
+    process_ids: dict[str, int] = {}
+    process_names: dict[int, str] = {}
+    for proc in session.scalars(select(Process).order_by(Process.name)):
+        process_names[proc.id] = proc.name
+        if not proc.active:
+            continue
+        active = next((c for c in codes.values() if c.process_id == proc.id and c.active), None)
+        output = products[proc.output_product_id] if proc.output_product_id else None
+        processes[proc.name] = ProcessSpec(
+            name=proc.name,
+            timebase=proc.timebase,
+            inputs=tuple(
+                InputSpec(products[i.product_id].name, i.before, i.after, i.optional)
+                for i in inputs[proc.id]
+            ),
+            code=code_spec(active) if active else None,
+            output=output.name if output else None,
+            output_format=output.format if output else None,
+            id=proc.id,
+        )
+        process_ids[proc.name] = proc.id
+    return Catalogue(
+        processes=processes,
+        process_ids=process_ids,
+        process_names=process_names,
+        product_names={i: p.name for i, p in products.items()},
+        product_ids={p.name: i for i, p in products.items()},
+        max_span={i: p.max_span_seconds for i, p in products.items()},
+        codes={i: code_spec(c) for i, c in codes.items()},
+        levels={p.name: p.level for p in products.values()},
+    )
+
+
+def _merge(ranges: Iterable[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
+    """Merge overlapping or touching [lo, hi] ranges."""
+    merged: list[list[Any]] = []
+    for lo, hi in sorted(ranges):
+        if merged and lo <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    return [(lo, hi) for lo, hi in merged]
+
+
+@dataclass
+class _Wanted:
+    """What to read for one product."""
+
+    everything: bool = False
+    intervals: list[tuple[dt.datetime, dt.datetime]] = field(default_factory=list)
+    dates: list[tuple[dt.date, dt.date]] = field(default_factory=list)
+
+
+class SnapshotLoader:
+    """Reads snapshots for sets of keys (see module docstring). Never writes."""
+
+    def __init__(self, session: Session, catalogue: Catalogue | None = None) -> None:
+        self.session = session
+        self.catalogue = catalogue or load_catalogue(session)
+        self.queries = 0
+
+    def load(self, keys: Iterable[PlanKey], *, retry_failed: bool = False) -> Snapshot:
+        """A snapshot holding everything the planner needs for ``keys``."""
+        cat = self.catalogue
+        by_process: dict[str, set[dt.date] | None] = {}
+        for name, day in keys:
+            if name not in cat.processes:
+                continue
+            if day is None:
+                by_process[name] = None
+            elif by_process.get(name, set()) is not None:
+                by_process.setdefault(name, set()).add(day)  # type: ignore[union-attr]
+        wanted: dict[str, _Wanted] = defaultdict(_Wanted)
+        outputs: dict[str, set[dt.date] | None] = {}
+        for name, days in by_process.items():
+            proc = cat.processes[name]
+            self._want_inputs(proc, days, wanted)
+            if proc.output:
+                if days is None:
+                    outputs[proc.output] = None
+                elif outputs.get(proc.output, set()) is not None:
+                    outputs.setdefault(proc.output, set()).update(days)  # type: ignore[union-attr]
+        files: dict[int, FileRecord] = {}
+        for product, want in wanted.items():
+            for record in self._read_inputs(product, want):
+                files[record.id] = record
+        output_records = self._read_outputs(outputs)
+        files.update({r.id: r for r in output_records})
+        with_parents = self._attach_parents([r for r in output_records if r.code_id is not None])
+        files.update({r.id: r for r in with_parents})
+        last_runs, succeeded = self._read_runs(by_process)
+        needed = {pid for r in with_parents for pid in (r.parents or ())}
+        needed |= {pid for runs in succeeded.values() for run in runs for pid in run.inputs}
+        needed |= {pid for run in last_runs.values() for pid in run.inputs}
+        parents = dict(files)
+        parents.update(self._read_by_id(needed - set(parents)))
+        return Snapshot(
+            processes=cat.processes,
+            files=tuple(files.values()),
+            parents=parents,
+            codes=cat.codes,
+            last_runs=last_runs,
+            succeeded_runs=succeeded,
+            forced=self._read_forced(by_process),
+            retry_failed=retry_failed,
+        )
+
+    # -- what to read ---------------------------------------------------------------------
+
+    def _want_inputs(
+        self, proc: ProcessSpec, days: set[dt.date] | None, wanted: dict[str, _Wanted]
+    ) -> None:
+        trigger = proc.required[0] if proc.timebase == "FILE" and proc.required else None
+        for spec in proc.inputs:
+            want = wanted[spec.product]
+            if days is None:
+                want.everything = True
+                continue
+            for day in days:
+                if proc.timebase == "FILE":
+                    if spec is trigger:
+                        want.dates.append((day, day))
+                    else:
+                        want.dates.append((day - spec.before * DAY, day + spec.after * DAY))
+                else:
+                    want.intervals.append(
+                        (midnight(day) - spec.before * DAY, midnight(day) + (spec.after + 1) * DAY)
+                    )
+
+    # -- reading --------------------------------------------------------------------------
+
+    def _record(self, row: Any, parents: frozenset[int] | None = None) -> FileRecord:
+        keywords = tuple(sorted((str(k), str(v)) for k, v in (row.keywords or {}).items()))
+        return FileRecord(
+            id=row.id,
+            product=self.catalogue.product_names[row.product_id],
+            filename=row.filename,
+            date=row.date,
+            start=row.start,
+            stop=row.stop,
+            version=Version(row.interface, row.quality, row.revision),
+            slot=row.slot,
+            keywords=keywords,
+            path=row.path,
+            code_id=row.code_id,
+            parents=parents,
+            is_newest=row.is_newest,
+            on_disk=row.on_disk,
+        )
+
+    def _execute(self, stmt: Any) -> Sequence[Any]:
+        self.queries += 1
+        return self.session.execute(stmt).all()
+
+    def _read_inputs(self, product: str, want: _Wanted) -> list[FileRecord]:
+        product_id = self.catalogue.product_ids[product]
+        base = select(*FILE_COLUMNS).where(File.product_id == product_id, File.is_newest.is_(True))
+        if want.everything:
+            return [self._record(r) for r in self._execute(base)]
+        span = dt.timedelta(seconds=self.catalogue.max_span.get(product_id, 86400.0))
+        conditions: list[ColumnElement[bool]] = []
+        for lo, hi in _merge(want.intervals):
+            conditions.append(and_(File.start < hi, File.stop > lo, File.start >= lo - span))
+        for lo, hi in _merge((a, b + DAY) for a, b in want.dates):
+            conditions.append(and_(File.date >= lo, File.date < hi))
+        out: list[FileRecord] = []
+        for batch in chunked(conditions, RANGES_PER_QUERY):
+            out.extend(self._record(r) for r in self._execute(base.where(or_(*batch))))
+        return out
+
+    def _read_outputs(self, outputs: dict[str, set[dt.date] | None]) -> list[FileRecord]:
+        out: list[FileRecord] = []
+        for product, days in outputs.items():
+            product_id = self.catalogue.product_ids[product]
+            base = select(*FILE_COLUMNS).where(
+                File.product_id == product_id, File.is_newest.is_(True)
+            )
+            if days is None:
+                out.extend(self._record(r) for r in self._execute(base))
+                continue
+            ranges = _merge((d, d + DAY) for d in days)
+            for batch in chunked(ranges, RANGES_PER_QUERY):
+                cond = or_(*(and_(File.date >= lo, File.date < hi) for lo, hi in batch))
+                out.extend(self._record(r) for r in self._execute(base.where(cond)))
+        return out
+
+    def _attach_parents(self, records: list[FileRecord]) -> list[FileRecord]:
+        links: dict[int, set[int]] = defaultdict(set)
+        for batch in chunked([r.id for r in records]):
+            for child, parent in self._execute(
+                select(FileLink.child_id, FileLink.parent_id).where(FileLink.child_id.in_(batch))
+            ):
+                links[child].add(parent)
+        return [
+            FileRecord(**{**r.__dict__, "parents": frozenset(links.get(r.id, ()))}) for r in records
+        ]
+
+    def _read_by_id(self, ids: set[int]) -> dict[int, FileRecord]:
+        out: dict[int, FileRecord] = {}
+        for batch in chunked(sorted(ids)):
+            for row in self._execute(select(*FILE_COLUMNS).where(File.id.in_(batch))):
+                out[row.id] = self._record(row)
+        return out
+
+    def _run_condition(
+        self, by_process: dict[str, set[dt.date] | None]
+    ) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = []
+        for name, days in by_process.items():
+            pid = self.catalogue.process_ids[name]
+            if days is None:
+                conditions.append(Run.process_id == pid)
+                continue
+            for lo, hi in _merge((d, d + DAY) for d in days):
+                conditions.append(and_(Run.process_id == pid, Run.date >= lo, Run.date < hi))
+        return conditions
+
+    def _read_runs(
+        self, by_process: dict[str, set[dt.date] | None]
+    ) -> tuple[
+        dict[tuple[str, dt.date, str], RunRecord], dict[tuple[str, dt.date, str], list[RunRecord]]
+    ]:
+        last: dict[tuple[str, dt.date, str], RunRecord] = {}
+        succeeded: dict[tuple[str, dt.date, str], list[RunRecord]] = defaultdict(list)
+        run_processes = {n for n in by_process if self.catalogue.processes[n].output is None}
+        statuses = [
+            s.value for s in (*FAILED_RUN_STATUSES, RunStatus.SUCCEEDED, RunStatus.ABANDONED)
+        ]
+        for batch in chunked(self._run_condition(by_process), RANGES_PER_QUERY):
+            stmt = (
+                select(
+                    Run.id,
+                    Run.process_id,
+                    Run.date,
+                    Run.slot,
+                    Run.build_key,
+                    Run.status,
+                    Run.code_id,
+                    Run.inputs,
+                    Run.error,
+                )
+                .where(or_(*batch), Run.status.in_(statuses))
+                .order_by(Run.id)
+            )
+            for row in self._execute(stmt):
+                name = self.catalogue.process_names[row.process_id]
+                record = RunRecord(
+                    row.id,
+                    name,
+                    row.date,
+                    row.slot,
+                    row.build_key,
+                    row.status,
+                    row.code_id,
+                    tuple(row.inputs or ()),
+                    row.error,
+                )
+                key = (name, row.date, row.slot)
+                last[key] = record
+                if name in run_processes and row.status == RunStatus.SUCCEEDED:
+                    succeeded[key].append(record)
+        return last, dict(succeeded)
+
+    def _read_forced(
+        self, by_process: dict[str, set[dt.date] | None]
+    ) -> dict[tuple[str, dt.date, str], ForcedRequest]:
+        ids = {self.catalogue.process_ids[n]: n for n in by_process}
+        if not ids:
+            return {}
+        out: dict[tuple[str, dt.date, str], ForcedRequest] = {}
+        for row in self._execute(
+            select(ForcedRebuild).where(ForcedRebuild.process_id.in_(list(ids)))
+        ):
+            forced: ForcedRebuild = row[0]
+            name = ids[forced.process_id]
+            days = by_process[name]
+            if days is not None and forced.date not in days:
+                continue
+            out[(name, forced.date, forced.slot)] = ForcedRequest(
+                name, forced.date, forced.slot, VersionPart(forced.bump)
+            )
+        return out
+
+
+@dataclass(frozen=True)
+class PendingWork:
+    """Keys to plan now, and the newest pending row id they cover."""
+
+    keys: list[PlanKey]
+    max_pending_id: int
+
+
+def pending_work(
+    session: Session, catalogue: Catalogue, *, retry_failed: bool = False
+) -> PendingWork:
+    """Every (process, date) that something changed for: pending rows, forced rebuilds,
+    and (with ``retry_failed``) the keys whose last run failed."""
+    keys: set[PlanKey] = set()
+    max_id = 0
+    rows = session.execute(select(Pending.process_id, Pending.date, Pending.id)).all()
+    for process_id, day, pending_id in rows:
+        max_id = max(max_id, pending_id)
+        name = catalogue.process_names.get(process_id)
+        if name in catalogue.processes:
+            keys.add((name, day))
+    for process_id, day in session.execute(select(ForcedRebuild.process_id, ForcedRebuild.date)):
+        name = catalogue.process_names.get(process_id)
+        if name in catalogue.processes:
+            keys.add((name, day))
+    if retry_failed:
+        failed = [s.value for s in FAILED_RUN_STATUSES]
+        for process_id, day in session.execute(
+            select(Run.process_id, Run.date).distinct().where(Run.status.in_(failed))
+        ):
+            name = catalogue.process_names.get(process_id)
+            if name in catalogue.processes:
+                keys.add((name, day))
+    everything = {name for name, day in keys if day is None}
+    return PendingWork(
+        sorted(
+            (k for k in keys if k[1] is None or k[0] not in everything),
+            key=lambda k: (k[0], k[1] or dt.date.min),
+        ),
+        max_id,
+    )

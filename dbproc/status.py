@@ -1,0 +1,140 @@
+"""``dbproc status``: the lock, recent passes, counts of files, failures and pending work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, case, func, select
+from sqlalchemy.orm import Session
+
+from dbproc.clock import utcnow
+from dbproc.db import queries
+from dbproc.db.models import (
+    FAILED_RUN_STATUSES,
+    File,
+    PassRecord,
+    Pending,
+    Process,
+    Product,
+    Reject,
+    Run,
+)
+from dbproc.locking import OsLock, running_holders
+from dbproc.planner import BuildAction, Decision, PlanKey, plan
+from dbproc.preview import cascade
+from dbproc.snapshot import SnapshotLoader, load_catalogue, pending_work
+
+
+def plan_now(session: Session, *, retry_failed: bool = False, everything: bool = False
+             ) -> list[Decision]:
+    """What ``dbproc process`` would run now (read only). ``everything`` considers every
+    date of every process instead of just what changed."""
+    catalogue = load_catalogue(session)
+    keys: list[PlanKey]
+    if everything:
+        keys = [(name, None) for name in catalogue.processes]
+    else:
+        keys = pending_work(session, catalogue, retry_failed=retry_failed).keys
+    snapshot = SnapshotLoader(session, catalogue).load(keys, retry_failed=retry_failed)
+    decisions = plan(snapshot, keys)
+    session.rollback()
+    return decisions
+
+
+def preview(session: Session, *, retry_failed: bool = False) -> list[BuildAction]:
+    """Every build the next pass would make, downstream included (read only)."""
+    catalogue = load_catalogue(session)
+    loader = SnapshotLoader(session, catalogue)
+    keys = pending_work(session, catalogue, retry_failed=retry_failed).keys
+    first = plan(loader.load(keys, retry_failed=retry_failed), keys)
+    actions = cascade(loader, first)
+    session.rollback()
+    return actions
+
+
+def action_json(action: BuildAction) -> dict[str, Any]:
+    """A planned build in the contract's ``plan --json`` shape (section 7), plus more."""
+    return {
+        "process": action.process,
+        "date": action.date.isoformat(),
+        "output": action.output_filename,
+        "version": str(action.output_version) if action.output_version else None,
+        "inputs": [f.filename for f in action.inputs],
+        "reason": action.reason.value,
+        "reasons": [r.value for r in action.reasons],
+        "evidence": list(action.evidence),
+        "code_version": str(action.code.version),
+        "slot": action.slot,
+        "replaces": action.previous.filename if action.previous else None,
+    }
+
+
+def decision_json(decision: Decision) -> dict[str, Any]:
+    """A planned build in the contract's ``plan --json`` shape (section 7), plus more."""
+    assert decision.action is not None
+    return action_json(decision.action)
+
+
+def lock_state(engine: Engine, session: Session) -> dict[str, Any]:
+    """Is a pass running? (the lock, and the pass rows)."""
+    probe = OsLock(engine)
+    free = probe.try_acquire()
+    if free:
+        probe.release()
+    holders = running_holders(session)
+    return {
+        "held": not free,
+        "passes_marked_running": [
+            {"pass_id": h.pass_id, "host": h.host, "pid": h.pid, "command": h.command,
+             "heartbeat_age_seconds": round(h.heartbeat_age, 1)} for h in holders],
+        "stale": free and bool(holders),
+    }
+
+
+def status(engine: Engine, session: Session, *, passes: int = 5) -> dict[str, Any]:
+    """Everything ``dbproc status`` shows."""
+    mission = queries.get_mission(session)
+    now = utcnow()
+    recent = session.scalars(select(PassRecord).order_by(PassRecord.id.desc()).limit(passes))
+    counts = session.execute(
+        select(Product.name, func.count(File.id),
+               func.sum(case((File.is_newest.is_(True), 1), else_=0)))
+        .join(File, File.product_id == Product.id, isouter=True)
+        .group_by(Product.name).order_by(Product.name)).all()
+    latest = (select(Run.process_id, Run.date, Run.slot, func.max(Run.id).label("last"))
+              .group_by(Run.process_id, Run.date, Run.slot).subquery())
+    failed = session.execute(
+        select(Process.name, func.count()).select_from(latest)
+        .join(Run, Run.id == latest.c.last).join(Process, Process.id == Run.process_id)
+        .where(Run.status.in_([s.value for s in FAILED_RUN_STATUSES]))
+        .group_by(Process.name)).all()
+    pending_keys = session.scalar(select(func.count()).select_from(Pending)) or 0
+    rejects = session.scalar(select(func.count()).select_from(Reject)
+                             .where(Reject.retried_at.is_(None))) or 0
+    lock = lock_state(engine, session)
+    session.rollback()
+    builds = [d for d in plan_now(session) if d.action is not None]
+    return {
+        "mission": mission.name,
+        "lock": lock,
+        "passes": [{"id": p.id, "command": p.command, "host": p.host, "pid": p.pid,
+                    "started_at": p.started_at.isoformat(),
+                    "ended_at": p.ended_at.isoformat() if p.ended_at else None,
+                    "state": p.state, "outcome": p.outcome,
+                    "heartbeat_age_seconds": round((now - p.heartbeat_at).total_seconds(), 1),
+                    "summary": p.summary} for p in recent],
+        "files": {name: {"files": int(total), "newest": int(newest or 0)}
+                  for name, total, newest in counts},
+        "failed_builds": {name: int(n) for name, n in failed},
+        "pending_builds": len(builds),
+        "pending_by_process": _count(d.process for d in builds),
+        "pending_rows": int(pending_keys),
+        "rejects": int(rejects),
+    }
+
+
+def _count(items: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for item in items:
+        out[item] = out.get(item, 0) + 1
+    return out
