@@ -8,6 +8,7 @@ Refused files move to ``<errors>/rejected/`` with a record and a ``.reason`` sid
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import time
@@ -23,11 +24,14 @@ from sqlalchemy.orm import Session
 
 from dbproc.catalog import (
     Consumer,
+    ExistingVersion,
     IdentityTaken,
     MissionPaths,
     absolute_path,
     destination,
+    insert_pending,
     list_versions,
+    list_versions_of,
     product_rules,
     register_file,
     stored_path,
@@ -43,15 +47,19 @@ from dbproc.placement import (
     REASON_SUFFIX,
     Digest,
     Occupied,
+    fsync_dir,
     hash_file,
     move_aside,
     place,
     unlink_durably,
 )
+from dbproc.version import Version
 
 logger = logging.getLogger(__name__)
 
 ARRIVING_SUFFIXES = (".part", ".tmp")
+#: Plain new files recorded per transaction (one fsync per folder, one commit per batch).
+BATCH_FILES = 200
 Progress = Callable[[int, int], None]
 
 
@@ -133,6 +141,28 @@ class _Candidate:
     mtime_ns: int = 0
 
 
+@dataclass(frozen=True)
+class _Ready:
+    """A plain new file, identified and hashed, waiting for its batch."""
+
+    candidate: _Candidate
+    facts: FileFacts
+    digest: Digest
+    dst: Path
+
+    @property
+    def key(self) -> tuple[int, dt.date, str]:
+        return (self.facts.product.id, self.facts.date, self.facts.slot)
+
+    @property
+    def identity(self) -> tuple[int, dt.date, str, Version]:
+        return (*self.key, self.facts.version)
+
+    @property
+    def filename(self) -> str:
+        return self.candidate.name
+
+
 def _is_control(ch: str) -> bool:
     return unicodedata.category(ch) in ("Cc", "Zl", "Zp")
 
@@ -169,7 +199,8 @@ def printable(name: str) -> str:
 
 
 class Ingestor:
-    """One ingest pass over the incoming folder. The pass loop: commits once per file."""
+    """One ingest pass over the incoming folder. The pass loop: commits once per batch of
+    plain new files, once per file for everything else."""
 
     def __init__(
         self,
@@ -190,6 +221,7 @@ class Ingestor:
         self.report = IngestReport()
         self.inspectors = InspectorSet(product_rules(session), paths.codes)
         self.consumers: dict[int, list[Consumer]] = {}
+        self.widest: dict[int, float] = {}
         session.rollback()  # nothing of ours may be pending while we work
 
     def run(self) -> IngestReport:
@@ -198,12 +230,16 @@ class Ingestor:
         self._adopt_unrecorded_rejects()
         candidates = self._settled(self._scan())
         known = self._known([c.name for c in candidates])
-        for done, candidate in enumerate(candidates, 1):
+        done = 0
+        for batch in chunked(candidates, BATCH_FILES):
             try:
-                self._one(candidate, known.get(candidate.name))
+                ready = [r for c in batch if (r := self._prepare(c, known.get(c.name)))]
+                if ready:
+                    self._ingest_batch(ready)
             except Exception:
                 self.session.rollback()
                 raise
+            done += len(batch)
             if self.progress is not None:
                 self.progress(done, len(candidates))
         self.report.seconds = time.monotonic() - started
@@ -282,18 +318,20 @@ class Ingestor:
 
     # -- one file -------------------------------------------------------------------------
 
-    def _one(self, c: _Candidate, known: _Known | None) -> None:
+    def _prepare(self, c: _Candidate, known: _Known | None) -> _Ready | None:
+        """Identify and hash a plain new file for the batch; settle everything else
+        (bad names, symlinks, re-deliveries, refusals, errors) on its own now."""
         problem = usable_name(c.name)
         if problem is not None:
             self._reject(c, "bad_name", f"cannot register it: {problem}")
-            return
+            return None
         if c.is_link:
             self._one_link(c, known)
-            return
+            return None
         try:
             if known is not None:
                 self._redelivery(c, known)
-                return
+                return None
             verdict = self.inspectors.identify(c.path, c.name)
             if verdict.facts is None:
                 self._reject(
@@ -303,64 +341,160 @@ class Ingestor:
                     verdict.detail,
                     verdict.answers,
                 )
-                return
+                return None
             facts = verdict.facts
-            existing = list_versions(self.session, facts.product.id, facts.date, facts.slot)
-            self.session.rollback()
-            clash = next((e for e in existing if e.version == facts.version), None)
-            if clash is not None:
-                self._reject(
-                    c,
-                    "conflict",
-                    f"same product ({facts.product.name}), date, "
-                    f"keywords and version ({facts.version}) as registered file "
-                    f"{clash.filename}",
-                )
-                return
             digest = hash_file(c.path)
             crash_point("ingest.hashed")
             dst = destination(self.paths.root, facts.product.dir, facts.date, c.name)
+            return _Ready(c, facts, digest, dst)
+        except OSError as exc:
+            self._failed(c, exc)
+            return None
+
+    def _failed(self, c: _Candidate, exc: OSError) -> None:
+        self.session.rollback()
+        logger.error("could not ingest %s: %s (left in incoming)", printable(c.name), exc)
+        self.report.errors.append({"filename": printable(c.name), "error": str(exc)})
+
+    def _ingest_batch(self, ready: list[_Ready]) -> None:
+        """Place a batch, record it in one transaction, then take it out of incoming.
+
+        The order of reliability.md B3 holds for every file of the batch: each is linked
+        and fsynced (one fsync per folder) before the transaction that records them all,
+        and unlinked from incoming only after that commits.
+        """
+        existing = self._existing_versions(ready)
+        placed: list[_Ready] = []
+        batch_names: dict[tuple[int, dt.date, str, Version], str] = {}
+        new_links: dict[Path, list[_Ready]] = {}
+        for r in ready:
+            versions = existing.setdefault(r.key, [])
+            clash = next((e.filename for e in versions if e.version == r.facts.version), None)
+            if clash is None:
+                clash = batch_names.get(r.identity)
+            if clash is not None:
+                self._reject(
+                    r.candidate,
+                    "conflict",
+                    f"same product ({r.facts.product.name}), date, keywords and version "
+                    f"({r.facts.version}) as registered file {clash}",
+                )
+                continue
             try:
-                place(c.path, dst, digest, self.paths.staging / "ingest")
+                linked_now = place(
+                    r.candidate.path,
+                    r.dst,
+                    r.digest,
+                    self.paths.staging / "ingest",
+                    sync_folder=False,
+                )
             except Occupied as exc:
                 self._reject(
-                    c,
+                    r.candidate,
                     "conflict",
                     f"{exc}, which is not registered (a registered file is never "
                     "overwritten): move that file away (`dbproc check` lists such files), "
-                    f"then `dbproc rejects retry {c.name}`",
+                    f"then `dbproc rejects retry {r.candidate.name}`",
                 )
-                return
+                continue
+            except OSError as exc:
+                self._failed(r.candidate, exc)
+                continue
+            if linked_now:
+                new_links.setdefault(r.dst.parent, []).append(r)
+            placed.append(r)
+            batch_names[r.identity] = r.filename
             crash_point("ingest.linked")
-            self._record(c, facts, dst, digest, existing)
-        except OSError as exc:
-            self.session.rollback()
-            logger.error("could not ingest %s: %s (left in incoming)", printable(c.name), exc)
-            self.report.errors.append({"filename": printable(c.name), "error": str(exc)})
+        placed = self._sync_folders(placed, new_links)
+        if placed:
+            self._record_batch(placed, existing)
 
-    def _record(
-        self, c: _Candidate, facts: FileFacts, dst: Path, digest: Digest, existing: list[Any]
+    def _sync_folders(
+        self, placed: list[_Ready], new_links: dict[Path, list[_Ready]]
+    ) -> list[_Ready]:
+        """fsync each product folder that got new links; a folder that cannot be synced
+        loses its new links again (nothing records them yet) and its files stay in
+        incoming."""
+        lost: set[str] = set()
+        for folder, items in new_links.items():
+            try:
+                fsync_dir(folder)
+            except OSError as exc:
+                for r in items:
+                    try:
+                        os.unlink(r.dst)
+                    except OSError:
+                        pass
+                    lost.add(r.candidate.name)
+                    self._failed(r.candidate, exc)
+        return [r for r in placed if r.candidate.name not in lost]
+
+    def _existing_versions(
+        self, ready: list[_Ready]
+    ) -> dict[tuple[int, dt.date, str], list[ExistingVersion]]:
+        """The registered versions of every identity in the batch, in one query."""
+        keys = {r.key for r in ready}
+        found: dict[tuple[int, dt.date, str], list[ExistingVersion]] = {k: [] for k in keys}
+        for key, version in list_versions_of(
+            self.session, {r.facts.product.id for r in ready}, {r.facts.date for r in ready}
+        ):
+            if key in found:
+                found[key].append(version)
+        self.session.rollback()
+        return found
+
+    def _record_batch(
+        self,
+        placed: list[_Ready],
+        existing: dict[tuple[int, dt.date, str], list[ExistingVersion]],
     ) -> None:
+        pending: list[dict[str, Any]] = []
         try:
-            register_file(
-                self.session,
-                facts,
-                filename=c.name,
-                path=stored_path(self.paths.root, dst),
-                sha256=digest.sha256,
-                size=digest.size,
-                existing=existing,
-                consumers=self.consumers,
-            )
+            for r in placed:
+                versions = existing[r.key]
+                file_id = register_file(
+                    self.session,
+                    r.facts,
+                    filename=r.candidate.name,
+                    path=stored_path(self.paths.root, r.dst),
+                    sha256=r.digest.sha256,
+                    size=r.digest.size,
+                    existing=versions,
+                    consumers=self.consumers,
+                    widest=self.widest,
+                    pending=pending,
+                )
+                versions.append(
+                    ExistingVersion(
+                        file_id, r.candidate.name, r.facts.version, True, r.facts.start,
+                        r.facts.stop,
+                    )
+                )
+            insert_pending(self.session, pending)
             self.session.commit()
-        except (IdentityTaken, IntegrityError) as exc:
+        except (IdentityTaken, IntegrityError):
+            # something else registered one of these meanwhile: settle them one by one
             self.session.rollback()
-            self._reject(c, "conflict", f"same identity as a registered file ({exc})")
+            for r in placed:
+                self._record(r.candidate, r.facts, r.dst, r.digest, None)
             return
-        crash_point("ingest.committed")
-        if not c.is_link or c.path.is_symlink():
-            unlink_durably(c.path)
-        crash_point("ingest.unlinked")
+        removed = False
+        for r in placed:
+            crash_point("ingest.committed")  # this file recorded, not yet out of incoming
+            try:
+                os.unlink(r.candidate.path)
+                removed = True
+            except FileNotFoundError:
+                pass
+            except OSError as exc:  # registered: the next pass absorbs the copy
+                logger.error("ingested %s but could not remove it from incoming: %s",
+                             printable(r.candidate.name), exc)
+            crash_point("ingest.unlinked")
+            self._ingested(r.candidate, r.facts, r.dst)
+        if removed:
+            fsync_dir(self.paths.incoming)
+
+    def _ingested(self, c: _Candidate, facts: FileFacts, dst: Path) -> None:
         logger.info(
             "ingested %s as %s %s %s", c.name, facts.product.name, facts.date, facts.version
         )
@@ -373,6 +507,42 @@ class Ingestor:
                 "path": str(dst),
             }
         )
+
+    def _record(
+        self,
+        c: _Candidate,
+        facts: FileFacts,
+        dst: Path,
+        digest: Digest,
+        existing: list[ExistingVersion] | None,
+    ) -> None:
+        """Record one placed file in its own transaction, then unlink it from incoming."""
+        try:
+            register_file(
+                self.session,
+                facts,
+                filename=c.name,
+                path=stored_path(self.paths.root, dst),
+                sha256=digest.sha256,
+                size=digest.size,
+                existing=existing,
+                consumers=self.consumers,
+                widest=self.widest,
+            )
+            self.session.commit()
+        except (IdentityTaken, IntegrityError) as exc:
+            self.session.rollback()
+            self._reject(c, "conflict", f"same identity as a registered file ({exc})")
+            return
+        crash_point("ingest.committed")
+        try:
+            if not c.is_link or c.path.is_symlink():
+                unlink_durably(c.path)
+        except OSError as exc:  # registered: the next pass absorbs the copy
+            logger.error("ingested %s but could not remove it from incoming: %s",
+                         printable(c.name), exc)
+        crash_point("ingest.unlinked")
+        self._ingested(c, facts, dst)
 
     def _redelivery(self, c: _Candidate, known: _Known) -> None:
         digest = hash_file(c.path)

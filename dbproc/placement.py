@@ -111,13 +111,17 @@ def copy_hashed(src: Path, dst: Path) -> Digest:
     return Digest(digest.hexdigest(), size)
 
 
-def place(src: Path, dst: Path, expected: Digest, staging: Path) -> bool:
+def place(
+    src: Path, dst: Path, expected: Digest, staging: Path, *, sync_folder: bool = True
+) -> bool:
     """Put the bytes of ``src`` at ``dst`` without ever overwriting; return True if placed now.
 
     ``expected`` is the digest of ``src``. When ``dst`` already holds the same bytes (a
     leftover of a crashed pass) nothing is done and False is returned; when it holds other
     bytes :class:`Occupied` is raised. Across filesystems the bytes are copied into
-    ``staging`` (on ``dst``'s filesystem) first and linked from there.
+    ``staging`` (on ``dst``'s filesystem) first and linked from there. With
+    ``sync_folder=False`` the caller fsyncs ``dst``'s folder (once for many files) and
+    removes the new link if that fails.
     """
     make_dirs(dst.parent)
     try:
@@ -128,8 +132,9 @@ def place(src: Path, dst: Path, expected: Digest, staging: Path) -> bool:
     except OSError as exc:
         if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
             raise
-        return _place_by_copy(src, dst, expected, staging)
-    _fsync_new_entry(dst)
+        return _place_by_copy(src, dst, expected, staging, sync_folder)
+    if sync_folder:
+        _fsync_new_entry(dst)
     return True
 
 
@@ -160,7 +165,9 @@ def _check_existing(src: Path, dst: Path, expected: Digest) -> bool:
     return False
 
 
-def _place_by_copy(src: Path, dst: Path, expected: Digest, staging: Path) -> bool:
+def _place_by_copy(
+    src: Path, dst: Path, expected: Digest, staging: Path, sync_folder: bool
+) -> bool:
     make_dirs(staging)
     tmp = staging / f"{uuid.uuid4().hex}.part"
     try:
@@ -172,7 +179,8 @@ def _place_by_copy(src: Path, dst: Path, expected: Digest, staging: Path) -> boo
             os.link(tmp, dst)
         except FileExistsError:
             return _check_existing(tmp, dst, expected)
-        _fsync_new_entry(dst)
+        if sync_folder:
+            _fsync_new_entry(dst)
         return True
     finally:
         try:

@@ -8,6 +8,7 @@ instead of failing (SQLAlchemy's documented pysqlite recipe); work that only rea
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import sqlite3
@@ -40,9 +41,19 @@ def database_url(value: str) -> URL:
             raise UsageError(
                 f"--db {mask_password(value)!r} is not a database URL: {reason}"
             ) from None
-        return url
+        return _with_installed_driver(url)
     path = Path(value).expanduser().resolve()
     return URL.create("sqlite", database=str(path))
+
+
+def _with_installed_driver(url: URL) -> URL:
+    """A bare ``postgresql://`` URL names SQLAlchemy's default driver (psycopg 3 since
+    SQLAlchemy 2.1); dbproc installs psycopg2, so use it when psycopg 3 is not there."""
+    if url.drivername != "postgresql":
+        return url
+    if importlib.util.find_spec("psycopg") is None:
+        return url.set(drivername="postgresql+psycopg2")
+    return url
 
 
 #: the user name, then everything up to the last "@" (over-masking is the safe side)

@@ -3,7 +3,8 @@ returns None, ``list_*`` returns a list. Nothing here commits."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,10 +15,12 @@ from dbproc.errors import NotFound
 #: Rows per ``IN (...)`` list: well under SQLite's and PostgreSQL's parameter limits.
 CHUNK = 500
 
+T = TypeVar("T")
 
-def chunked(items: Sequence[object] | Iterable[object], size: int = CHUNK) -> Iterable[list]:  # type: ignore[type-arg]
+
+def chunked(items: Iterable[T], size: int = CHUNK) -> Iterator[list[T]]:
     """Split ``items`` into lists of at most ``size``."""
-    batch: list[object] = []
+    batch: list[T] = []
     for item in items:
         batch.append(item)
         if len(batch) >= size:

@@ -743,3 +743,47 @@ def test_a_file_that_cannot_be_placed_stays_in_incoming(applied: CliHarness) -> 
     assert "(left in incoming)" in text and "... and 1 more failed (see the log)" in text
     blocker.unlink()
     assert ingest(applied)["counts"]["ingested"] == 6
+
+
+# -- batches ------------------------------------------------------------------------------
+
+VERSIONED = {"level": 0, "dir": "ver/{Y}", "format": "ver_{Y}{b}{d}_v{VERSION}.txt"}
+
+
+@pytest.mark.parametrize("batch", [2, 200])
+def test_versions_across_and_within_batches_keep_one_newest(
+    applied: CliHarness, monkeypatch: pytest.MonkeyPatch, batch: int
+) -> None:
+    import dbproc.ingest
+
+    monkeypatch.setattr(dbproc.ingest, "BATCH_FILES", batch)
+    add_products(applied, Ver=VERSIONED)
+    names = [f"ver_2016Jan0{d}_v{v}.txt" for d in (1, 2) for v in ("1.0.0", "1.1.0", "1.0.1")]
+    for name in names:
+        drop(applied.incoming, name, f"{name}\n")
+    # the same identity as ver_2016Jan01_v1.1.0.txt under another name; it sorts first
+    drop(applied.incoming, "ver_2016JAN01_v1.1.0.txt", "ver_2016JAN01_v1.1.0.txt\n")
+    report = ingest(applied, code=3)
+    names = [n.replace("Jan01_v1.1.0", "JAN01_v1.1.0") for n in names]
+    assert sorted(r["filename"] for r in report["ingested"] if r["product"] == "Ver") == sorted(
+        names
+    )
+    (reject,) = report["rejected"]
+    assert reject["filename"] == "ver_2016Jan01_v1.1.0.txt" and reject["reason"] == "conflict"
+    assert "as registered file ver_2016JAN01_v1.1.0.txt" in reject["message"]
+    rows = applied.json("files", "--product", "Ver", "--all-versions")
+    newest = sorted(r["filename"] for r in rows if r["newest"])
+    assert newest == ["ver_2016JAN01_v1.1.0.txt", "ver_2016Jan02_v1.1.0.txt"]
+    assert incoming(applied) == []
+    # a later, higher version takes over; a lower one arrives as an old version
+    drop(applied.incoming, "ver_2016Jan01_v2.0.0.txt", "two\n")
+    drop(applied.incoming, "ver_2016Jan02_v1.0.2.txt", "old\n")
+    ingest(applied)
+    rows = by_name(applied.json("files", "--product", "Ver", "--all-versions"))
+    assert rows["ver_2016Jan01_v2.0.0.txt"]["newest"] is True
+    assert rows["ver_2016JAN01_v1.1.0.txt"]["newest"] is False
+    assert rows["ver_2016Jan02_v1.0.2.txt"]["newest"] is False
+    assert rows["ver_2016Jan02_v1.1.0.txt"]["newest"] is True
+    # every registered file is where its record says, byte for byte
+    for row in rows.values():
+        assert Path(row["path"]).read_text() in (f"{row['filename']}\n", "two\n", "old\n")
