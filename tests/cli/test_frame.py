@@ -43,6 +43,29 @@ def test_unreachable_server_names_url_without_password() -> None:
     assert "Traceback" not in result.output
 
 
+def test_bare_postgresql_url_uses_the_installed_driver() -> None:
+    import importlib.util
+
+    from dbproc.db.engine import database_url
+
+    url = database_url("postgresql://alice@db.example:5432/mission")
+    expected = "postgresql" if importlib.util.find_spec("psycopg") else "postgresql+psycopg2"
+    assert url.drivername == expected
+    assert url.host == "db.example" and url.database == "mission"
+    assert database_url("postgresql+psycopg2://a@b/c").drivername == "postgresql+psycopg2"
+    assert database_url("sqlite:///x.sqlite").drivername == "sqlite"
+
+
+def test_bare_postgresql_url_reaches_the_server() -> None:
+    from tests.conftest import PG_URL, require_postgres
+
+    require_postgres()
+    bare = PG_URL.replace("postgresql+psycopg2://", "postgresql://", 1)
+    result = CliRunner().invoke(dbproc_cli, ["--db", bare, "db", "current"])
+    assert "No module named" not in result.output
+    assert result.exit_code in (0, 5), result.output
+
+
 def test_unwritable_sqlite_path(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         dbproc_cli, ["--db", str(tmp_path / "no" / "dir" / "m.sqlite"), "db", "current"]
