@@ -487,12 +487,29 @@ class Ingestor:
             except FileNotFoundError:
                 pass
             except OSError as exc:  # registered: the next pass absorbs the copy
-                logger.error("ingested %s but could not remove it from incoming: %s",
-                             printable(r.candidate.name), exc)
+                self._not_removed(r.candidate, exc)
             crash_point("ingest.unlinked")
             self._ingested(r.candidate, r.facts, r.dst)
         if removed:
-            fsync_dir(self.paths.incoming)
+            try:
+                fsync_dir(self.paths.incoming)
+            except OSError as exc:  # registered and placed: a copy that comes back is absorbed
+                message = (
+                    f"could not fsync {self.paths.incoming} after removing ingested files: "
+                    f"{exc}; they are registered, and any that reappear after a crash are "
+                    "absorbed by the next pass"
+                )
+                logger.error("%s", message)
+                self.report.errors.append({"filename": self.paths.incoming.name,
+                                           "error": message})
+
+    def _not_removed(self, c: _Candidate, exc: OSError) -> None:
+        message = (
+            f"registered, but could not remove it from incoming: {exc}; "
+            "the next pass absorbs the copy"
+        )
+        logger.error("ingested %s %s", printable(c.name), message)
+        self.report.errors.append({"filename": printable(c.name), "error": message})
 
     def _ingested(self, c: _Candidate, facts: FileFacts, dst: Path) -> None:
         logger.info(
@@ -539,8 +556,7 @@ class Ingestor:
             if not c.is_link or c.path.is_symlink():
                 unlink_durably(c.path)
         except OSError as exc:  # registered: the next pass absorbs the copy
-            logger.error("ingested %s but could not remove it from incoming: %s",
-                         printable(c.name), exc)
+            self._not_removed(c, exc)
         crash_point("ingest.unlinked")
         self._ingested(c, facts, dst)
 

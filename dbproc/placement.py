@@ -112,7 +112,13 @@ def copy_hashed(src: Path, dst: Path) -> Digest:
 
 
 def place(
-    src: Path, dst: Path, expected: Digest, staging: Path, *, sync_folder: bool = True
+    src: Path,
+    dst: Path,
+    expected: Digest,
+    staging: Path,
+    *,
+    sync_folder: bool = True,
+    sync_source: bool = True,
 ) -> bool:
     """Put the bytes of ``src`` at ``dst`` without ever overwriting; return True if placed now.
 
@@ -121,11 +127,13 @@ def place(
     bytes :class:`Occupied` is raised. Across filesystems the bytes are copied into
     ``staging`` (on ``dst``'s filesystem) first and linked from there. With
     ``sync_folder=False`` the caller fsyncs ``dst``'s folder (once for many files) and
-    removes the new link if that fails.
+    removes the new link if that fails; ``sync_source=False`` says ``src``'s bytes are
+    already durable.
     """
     make_dirs(dst.parent)
     try:
-        fsync_file(src)
+        if sync_source:
+            fsync_file(src)
         os.link(src, dst)
     except FileExistsError:
         return _check_existing(src, dst, expected)

@@ -125,6 +125,7 @@ class Processor:
             rules,
             self.catalogue.process_ids,
             {n: p.output for n, p in self.catalogue.processes.items()},
+            clean_in_background=True,
         )
         session.rollback()
         self.report = ProcessReport()
@@ -155,6 +156,10 @@ class Processor:
                 result = self.executor.next_result(timeout=None)
                 if result is None:
                     continue
+                # refill the freed slot first, so a code runs while this one is
+                # recorded; the finished build still counts as active, so nothing that
+                # waits for its output (or shares its key) starts before it is recorded
+                self._submit(freed=1)
                 action = self._active.pop(result.run_id)
                 key = (action.process, action.date)
                 self._outstanding[key] -= 1
@@ -180,6 +185,7 @@ class Processor:
                 self._report_progress()
         finally:
             self.session.rollback()
+            self.recorder.close()
         if everything and not self._waiting:
             # every date of these processes was planned after their rows up to
             # pending_max_id were read: dated rows the planner found nothing to do for
@@ -297,8 +303,8 @@ class Processor:
                                "for it now", name, day)
         self.session.commit()
 
-    def _submit(self) -> None:
-        slots = self.executor.slots - len(self._active)
+    def _submit(self, freed: int = 0) -> None:
+        slots = self.executor.slots - len(self._active) + freed
         if slots <= 0 or not self._waiting:
             return
         for action in self.graph.ready(self._waiting.values(), self._active.values())[:slots]:

@@ -18,12 +18,13 @@ import os
 import shlex
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,7 +38,7 @@ from dbproc.catalog import (
     stored_path,
 )
 from dbproc.clock import utcnow
-from dbproc.db.models import ForcedRebuild, Pending, Run, RunStatus
+from dbproc.db.models import ForcedRebuild, Pending, Run, RunStatus, table_of
 from dbproc.executors.base import JobResult, JobSpec
 from dbproc.executors.worker import STDERR, STDOUT
 from dbproc.faults import crash_point
@@ -48,6 +49,36 @@ from dbproc.planner import BuildAction
 from dbproc.version import Version
 
 logger = logging.getLogger(__name__)
+
+_RUN = table_of(Run)
+_PENDING = table_of(Pending)
+_FORCED = table_of(ForcedRebuild)
+_INSERT_RUN = _RUN.insert().returning(_RUN.c.id)
+_SET_RUN_ROOT = (
+    _RUN.update().where(_RUN.c.id == bindparam("rid")).values(run_root=bindparam("root"))
+)
+_RUN_FOR_LOG = select(
+    _RUN.c.code_id,
+    _RUN.c.process_id,
+    _RUN.c.date,
+    _RUN.c.argv,
+    _RUN.c.exit_code,
+    _RUN.c.signal,
+    _RUN.c.host,
+    _RUN.c.started_at,
+    _RUN.c.ended_at,
+    _RUN.c.run_root,
+).where(_RUN.c.id == bindparam("rid"))
+_SETTLE_PENDING = _PENDING.delete().where(
+    _PENDING.c.process_id == bindparam("pid"),
+    _PENDING.c.date == bindparam("day"),
+    _PENDING.c.id <= bindparam("upto"),
+)
+_FORCED_DONE = _FORCED.delete().where(
+    _FORCED.c.process_id == bindparam("pid"),
+    _FORCED.c.date == bindparam("day"),
+    _FORCED.c.slot == bindparam("slot"),
+)
 
 RESULT_STATUS = {
     "timeout": RunStatus.TIMEOUT,
@@ -149,36 +180,38 @@ def start_run(
     """Insert the run row (one transaction) and return the job to submit."""
     argv = build_argv(action, paths)
     now = utcnow()
-    run = Run(
-        pass_id=pass_id,
-        process_id=process_id,
-        code_id=action.code.id,
-        date=action.date,
-        slot=action.slot,
-        output_filename=action.output_filename,
-        output_version=str(action.output_version) if action.output_version else None,
-        reason=action.reason.value,
-        bump=action.bump.value if action.bump else None,
-        build_key=action.build_key,
-        inputs=[f.id for f in action.inputs],
-        argv=list(argv) + (["<OUTPUT>"] if action.output_filename else []),
-        status=RunStatus.RUNNING,
-        queued_at=now,
-        started_at=now,
-    )
-    session.add(run)
-    session.flush()
-    root = run_root(paths, run.id)
-    run.run_root = str(root)
+    connection = session.connection()
+    run_id: int = connection.execute(
+        _INSERT_RUN,
+        {
+            "pass_id": pass_id,
+            "process_id": process_id,
+            "code_id": action.code.id,
+            "date": action.date,
+            "slot": action.slot,
+            "output_filename": action.output_filename,
+            "output_version": str(action.output_version) if action.output_version else None,
+            "reason": action.reason.value,
+            "bump": action.bump.value if action.bump else None,
+            "build_key": action.build_key,
+            "inputs": [f.id for f in action.inputs],
+            "argv": list(argv) + (["<OUTPUT>"] if action.output_filename else []),
+            "status": RunStatus.RUNNING,
+            "queued_at": now,
+            "started_at": now,
+        },
+    ).scalar_one()
+    root = run_root(paths, run_id)
+    connection.execute(_SET_RUN_ROOT, {"rid": run_id, "root": str(root)})
     session.commit()
     crash_point("job.queued")
     env = {
-        "DBPROC_RUN_ID": str(run.id),
+        "DBPROC_RUN_ID": str(run_id),
         "DBPROC_PROCESS": action.process,
         "DBPROC_DATE": action.date.isoformat(),
     }
     return JobSpec(
-        run_id=run.id,
+        run_id=run_id,
         attempt=1,
         argv=argv,
         run_root=str(root),
@@ -247,21 +280,27 @@ class Recorder:
         rules: Mapping[str, ProductRule],
         process_ids: Mapping[str, int],
         output_products: Mapping[str, str | None],
+        *,
+        clean_in_background: bool = False,
     ) -> None:
         self.session = session
+        self._cleaner = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="dbproc-clean")
+            if clean_in_background
+            else None
+        )
         self.paths = paths
         self.rules = rules
         self.process_ids = process_ids
         self.output_products = output_products
         self.consumers: dict[int, list[Consumer]] = {}
+        self.widest: dict[int, float] = {}
         self.inspectors = InspectorSet(list(rules.values()), paths.codes)
 
     def record(
         self, action: BuildAction, result: JobResult, *, settle: bool, pending_max_id: int
     ) -> RunOutcome:
         """Record ``result``; with ``settle``, clear the pending rows of (process, date)."""
-        run = self.session.get(Run, result.run_id)
-        assert run is not None
         self.session.rollback()
         if not result.ok:
             return self._fail(
@@ -300,8 +339,12 @@ class Recorder:
                 pending_max_id,
             )
         try:
-            fsync_file(output)
-            digest = hash_file(output)
+            if result.output_error is not None:  # never retry a failed fsync
+                raise OSError(result.output_error)
+            digest = _worker_digest(result, output)
+            if digest is None:  # an executor that does not: make it durable here
+                fsync_file(output)
+                digest = hash_file(output)
         except OSError as exc:  # the disk, not the code: build it again next pass
             return self._fail(
                 action,
@@ -324,8 +367,8 @@ class Recorder:
             "pending_max_id": pending_max_id,
         }
         self.session.execute(
-            update(Run)
-            .where(Run.id == result.run_id)
+            _RUN.update()
+            .where(_RUN.c.id == result.run_id)
             .values(status=RunStatus.PROMOTING, promoting=promoting, **_result_fields(result))
         )
         self.session.commit()
@@ -350,8 +393,8 @@ class Recorder:
         staged, dst = Path(promoting["output"]), Path(promoting["dst"])
         digest = Digest(promoting["sha256"], promoting["size"])
         try:
-            if staged.exists():
-                place(staged, dst, digest, self.paths.staging / "promote")
+            if staged.exists():  # fsynced before the run became ``promoting``
+                place(staged, dst, digest, self.paths.staging / "promote", sync_source=False)
             elif not (dst.is_file() and hash_file(dst) == digest):
                 return self._fail_promotion(
                     run_id,
@@ -369,8 +412,7 @@ class Recorder:
             logger.error("run %s: %s", run_id, error)
             return RunOutcome(run_id, RunStatus.PROMOTING, process, day, error=error)
         crash_point("job.placed")
-        run = self.session.get(Run, run_id)
-        assert run is not None
+        run = self.session.execute(_RUN_FOR_LOG, {"rid": run_id}).one()
         queued: list[tuple[int, dt.date]] = []
         try:
             register_file(
@@ -386,18 +428,26 @@ class Recorder:
                 consumers=self.consumers,
                 cause=f"{process} built {dst.name}",
                 queued=queued,
+                widest=self.widest,
             )
         except (IdentityTaken, IntegrityError) as exc:
             self.session.rollback()
             return self._fail_promotion(
                 run_id, process, day, f"the output {dst.name} is already registered ({exc})"
             )
-        log_path = self._keep_log(run, Path(promoting["run_dir"]))
-        run.status = RunStatus.SUCCEEDED
-        run.log_path = log_path
-        run.promoting = None
-        if run.ended_at is None:
-            run.ended_at = utcnow()
+        ended_at = run.ended_at or utcnow()
+        head = _LogHead(run_id, run.process_id, run.date, RunStatus.SUCCEEDED, run.argv,
+                        run.exit_code, run.signal, None, run.host, run.started_at, ended_at)
+        self.session.execute(
+            _RUN.update()
+            .where(_RUN.c.id == run_id)
+            .values(
+                status=RunStatus.SUCCEEDED,
+                log_path=self._keep_log(head, Path(promoting["run_dir"])),
+                promoting=None,
+                ended_at=ended_at,
+            )
+        )
         self._settle(
             run.process_id,
             day,
@@ -408,7 +458,7 @@ class Recorder:
         )
         self.session.commit()
         crash_point("job.recorded")
-        self._clean(run)
+        self._clean(run.run_root)
         crash_point("job.cleaned")
         logger.info("run %s: %s %s made %s", run_id, process, day, dst.name)
         return RunOutcome(
@@ -425,20 +475,25 @@ class Recorder:
     def _succeed_without_output(
         self, action: BuildAction, result: JobResult, settle: bool, pending_max_id: int
     ) -> RunOutcome:
-        run = self.session.get(Run, result.run_id)
-        assert run is not None
-        for key, value in _result_fields(result).items():
-            setattr(run, key, value)
-        run.status = RunStatus.SUCCEEDED
-        run.log_path = self._keep_log(run, Path(result.run_dir) if result.run_dir else None)
+        fields = _result_fields(result)
+        process_id = self.process_ids[action.process]
+        head = _LogHead(result.run_id, process_id, action.date, RunStatus.SUCCEEDED,
+                        fields["argv"], result.exit_code, result.signal, None, result.host,
+                        fields["started_at"], fields["ended_at"])
+        log_path = self._keep_log(head, Path(result.run_dir) if result.run_dir else None)
+        self.session.execute(
+            _RUN.update()
+            .where(_RUN.c.id == result.run_id)
+            .values(status=RunStatus.SUCCEEDED, log_path=log_path, **fields)
+        )
         self._settle(
-            run.process_id, action.date, action.slot, settle, pending_max_id, forced_done=True
+            process_id, action.date, action.slot, settle, pending_max_id, forced_done=True
         )
         self.session.commit()
         crash_point("job.recorded")
-        self._clean(run)
-        logger.info("run %s: %s %s succeeded", run.id, action.process, action.date)
-        return RunOutcome.of(run.id, RunStatus.SUCCEEDED, action)
+        self._clean(str(run_root(self.paths, result.run_id)))
+        logger.info("run %s: %s %s succeeded", result.run_id, action.process, action.date)
+        return RunOutcome.of(result.run_id, RunStatus.SUCCEEDED, action)
 
     def _fail(
         self,
@@ -501,22 +556,12 @@ class Recorder:
     ) -> None:
         if settle:
             self.session.execute(
-                delete(Pending).where(
-                    Pending.process_id == process_id,
-                    Pending.date == day,
-                    Pending.id <= pending_max_id,
-                )
+                _SETTLE_PENDING, {"pid": process_id, "day": day, "upto": pending_max_id}
             )
         if forced_done:
-            self.session.execute(
-                delete(ForcedRebuild).where(
-                    ForcedRebuild.process_id == process_id,
-                    ForcedRebuild.date == day,
-                    ForcedRebuild.slot == slot,
-                )
-            )
+            self.session.execute(_FORCED_DONE, {"pid": process_id, "day": day, "slot": slot})
 
-    def _keep_log(self, run: Run, run_dir: Path | None) -> str | None:
+    def _keep_log(self, run: _LogHead, run_dir: Path | None) -> str | None:
         if run_dir is None:
             return None
         folder = run_logs_dir(self.paths) / str(run.id // 1000)
@@ -540,7 +585,8 @@ class Recorder:
             else:
                 folder.mkdir()
             run.error = error
-            (folder / "run.log").write_text(_log_text(run, folder), encoding="utf-8")
+            (folder / "run.log").write_text(_log_text(_LogHead.of(run), folder),
+                                            encoding="utf-8")
         except OSError as exc:
             logger.warning("could not keep the failed run %s under %s: %s", run.id, folder, exc)
             return None
@@ -549,12 +595,48 @@ class Recorder:
                 shutil.rmtree(run.run_root, ignore_errors=True)
         return str(folder / "run.log")
 
-    def _clean(self, run: Run) -> None:
-        if run.run_root:
-            shutil.rmtree(run.run_root, ignore_errors=True)
+    def _clean(self, root: str | None) -> None:
+        """Remove a recorded run's staging (reliability.md B4 step 7). With background
+        cleaning on, a helper thread does it while the next runs go on; :meth:`close`
+        waits for it. A pass that dies first leaves the folders to the next pass's
+        recovery, which removes every run root no active run owns."""
+        if not root:
+            return
+        if self._cleaner is None:
+            shutil.rmtree(root, ignore_errors=True)
+        else:
+            self._cleaner.submit(shutil.rmtree, root, ignore_errors=True)
+
+    def close(self) -> None:
+        """Wait for background cleaning to finish."""
+        if self._cleaner is not None:
+            self._cleaner.shutdown(wait=True)
+            self._cleaner = None
 
 
-def _log_text(run: Run, run_dir: Path) -> str:
+@dataclass(frozen=True)
+class _LogHead:
+    """What a kept run log says about its run."""
+
+    id: int
+    process_id: int
+    date: dt.date
+    status: str
+    argv: Sequence[str] | None
+    exit_code: int | None
+    signal: int | None
+    error: str | None
+    host: str | None
+    started_at: dt.datetime | None
+    ended_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, run: Run) -> _LogHead:
+        return cls(run.id, run.process_id, run.date, run.status, run.argv, run.exit_code,
+                   run.signal, run.error, run.host, run.started_at, run.ended_at)
+
+
+def _log_text(run: _LogHead, run_dir: Path) -> str:
     def read(name: str) -> str:
         try:
             return (run_dir / name).read_text(encoding="utf-8", errors="replace")
@@ -576,6 +658,15 @@ def _log_text(run: Run, run_dir: Path) -> str:
         f"{'-' * 30} stdout {'-' * 30}\n{read(STDOUT)}"
         f"{'-' * 30} stderr {'-' * 30}\n{read(STDERR)}"
     )
+
+
+def _worker_digest(result: JobResult, output: Path) -> Digest | None:
+    """The digest the worker took after fsyncing the output, if it still fits the file."""
+    if result.output_sha256 is None or result.output_size is None:
+        return None
+    if output.stat().st_size != result.output_size:
+        return None
+    return Digest(result.output_sha256, result.output_size)
 
 
 def _output_problem(

@@ -50,6 +50,13 @@ class JobResult:
     ended: float | None = None
     peak_memory_kb: int | None = None
     error: str | None = None
+    #: the output's sha256 and size, taken on the worker after fsyncing it (None when
+    #: there is no output file or it could not be read there: the controller does it)
+    output_sha256: str | None = None
+    output_size: int | None = None
+    #: why the worker could not fsync or read the output (the run is then abandoned and
+    #: built again: a failed fsync is never retried, its pages may be lost already)
+    output_error: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO
 
 from dbproc.executors.base import CANCEL_FILE, JobResult, JobSpec
+from dbproc.placement import Digest, fsync_file, hash_file
 
 TAIL_BYTES = 4096
 #: set for every code (inherited by what it starts): the run folder it works in
@@ -259,6 +260,14 @@ def _supervise(
         error = (
             f"exit status {code}" if sig is None else f"killed by signal {signal.Signals(sig).name}"
         )
+    ended_at = time.time()
+    digest: Digest | None = None
+    output_error: str | None = None
+    if status == "ok":
+        try:
+            digest = _durable_output(run_dir, spec.output_name)
+        except OSError as exc:
+            output_error = str(exc)
     return JobResult(
         spec.run_id,
         spec.attempt,
@@ -271,10 +280,26 @@ def _supervise(
         stderr_tail=tail(run_dir / STDERR),
         host=host,
         started=started,
-        ended=time.time(),
+        ended=ended_at,
         peak_memory_kb=maxrss or None,
         error=error,
+        output_sha256=digest.sha256 if digest else None,
+        output_size=digest.size if digest else None,
+        output_error=output_error,
     )
+
+
+def _durable_output(run_dir: Path, name: str | None) -> Digest | None:
+    """fsync and checksum the output where it was written, off the controller's loop
+    (reliability.md B4 step 4); None when there is no regular output file to read.
+    Raises OSError when the output cannot be made durable."""
+    if name is None:
+        return None
+    output = run_dir / name
+    if output.is_symlink() or not output.is_file():
+        return None
+    fsync_file(output)
+    return hash_file(output)
 
 
 def stray_processes(folder: Path) -> list[int]:

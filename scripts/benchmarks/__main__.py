@@ -70,6 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             say(f"PostgreSQL unreachable ({why}); running SQLite only")
             backends.remove("postgresql")
     selected = args.only or list(BENCHMARKS)
+    if args.profile is not None:
+        args.profile = args.profile.resolve()
+        args.profile.mkdir(parents=True, exist_ok=True)
     info = context()
     startup = dbproc("sqlite:///unused.sqlite", "--version")
     info["startup_s"] = round(startup.wall, 3)

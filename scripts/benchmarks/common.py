@@ -45,10 +45,6 @@ if profile:
     profiler = Profiler(interval=0.001)
     profiler.start()
 def dump():
-    if profiler is not None:
-        profiler.stop()
-        with open(profile, "w") as fh:
-            fh.write(profiler.output_text(unicode=False, color=False, show_all=False))
     me = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     # ru_maxrss also counts the forked copy of the parent before exec: read this mm's own
@@ -62,6 +58,10 @@ def dump():
         json.dump({"self_cpu": me.ru_utime + me.ru_stime, "self_user": me.ru_utime,
                    "self_sys": me.ru_stime, "children_cpu": kids.ru_utime + kids.ru_stime,
                    "maxrss_kb": hwm}, fh)
+    if profiler is not None:
+        profiler.stop()
+        with open(profile, "w") as fh:
+            fh.write(profiler.output_text(unicode=False, color=False, show_all=False))
 atexit.register(dump)
 from dbproc.cli import main
 main()

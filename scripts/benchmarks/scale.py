@@ -38,7 +38,7 @@ def _actions(m: Measured) -> int:
     return len(m.json_out())
 
 
-def one_case(backend: str, n_files: int) -> dict[str, Any]:
+def one_case(backend: str, n_files: int, profile: Path | None = None) -> dict[str, Any]:
     """Load an archive of about ``n_files`` records and time the commands on it."""
     with workdir(f"scale-{backend}-{n_files}") as tmp, scratch_db(backend, tmp) as db:
         mission = write_mission(tmp / "mission", hourly=True)
@@ -54,8 +54,10 @@ def one_case(backend: str, n_files: int) -> dict[str, Any]:
         year = max(FIRST_DAY.year, middle.year - 1)
         rows: list[tuple[str, Measured, str]] = []
 
-        def timed(label: str, *args: str, expect: int | None = None) -> Measured:
-            m = dbproc(db, *args, timeout=TIMEOUT, check=False)
+        def timed(
+            label: str, *args: str, expect: int | None = None, prof: Path | None = None
+        ) -> Measured:
+            m = dbproc(db, *args, timeout=TIMEOUT, check=False, profile=prof)
             if m.rc == -9:
                 rows.append((label, m, f"TIMEOUT after {TIMEOUT:.0f} s"))
                 return m
@@ -76,7 +78,7 @@ def one_case(backend: str, n_files: int) -> dict[str, Any]:
             return m
 
         timed("plan (nothing pending)", "--json", "plan", expect=0)
-        timed("plan --all (full replan)", "--json", "plan", "--all", expect=0)
+        timed("plan --all (full replan)", "--json", "plan", "--all", expect=0, prof=profile)
         lin = timed("lineage --all L2", "--json", "lineage", "--all", mission.l2_name(middle))
         if lin.rc == 0 and len(lin.json_out().get("parents", [])) != 1:
             raise BenchError(f"lineage of {mission.l2_name(middle)}: {lin.stdout[:500]}")
@@ -114,7 +116,8 @@ def run(
     results: list[dict[str, Any]] = []
     for backend in backends:
         for n in sizes:
-            r = one_case(backend, n)
+            profile = profile_dir / f"scale-plan-all-{backend}-{n}.txt" if profile_dir else None
+            r = one_case(backend, n, profile)
             results.append(r)
             for i, c in enumerate(r["commands"]):
                 table.add(
@@ -132,4 +135,6 @@ def run(
         " with lineage and run rows; load = bulk insert (executemany / COPY)",
         "wall includes interpreter start-up; peak RSS is the dbproc process's own maximum",
     ]
+    if profile_dir:
+        table.notes.append(f"plan --all PROFILED under pyinstrument; profiles in {profile_dir}")
     return table, results

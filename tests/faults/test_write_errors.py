@@ -83,30 +83,36 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str, 
 
 
 ENOSPC, EIO = errno.ENOSPC, errno.EIO
-#: (call, n, errno, what the n-th call is in the example's pass)
+#: (call, n, errno, where, what the n-th call on a file under the mission's ``where``
+#: folder is in the example's pass). Ingest runs alone in the main thread; during the
+#: jobs, outputs are fsynced on the executor's threads, so those faults count calls in
+#: one folder only, whose order does not depend on thread timing.
 SCENARIOS = [
-    ("link", 1, ENOSPC, "ingest: the first link into L0"),
-    ("link", 4, EIO, "ingest: the fourth link into L0"),
-    ("link", 7, ENOSPC, "job: the first output linked into L1"),
-    ("fsync", 1, ENOSPC, "ingest: the new folder L0, before the link"),
-    ("fsync", 2, EIO, "ingest: the incoming file, before the link"),
-    ("fsync", 3, EIO, "ingest: the product folder, after the link"),
-    ("fsync", 4, EIO, "ingest: incoming, after the unlink"),
-    ("fsync", 20, ENOSPC, "job: a code's output, before promoting"),
-    ("fsync", 23, EIO, "job: the staged output, before the link"),
-    ("fsync", 24, EIO, "job: the product folder, after the link"),
+    ("link", 1, ENOSPC, "", "ingest: the first link into L0"),
+    ("link", 4, EIO, "", "ingest: the fourth link into L0"),
+    ("link", 7, ENOSPC, "", "job: the first output linked into L1"),
+    ("fsync", 1, ENOSPC, "", "ingest: the new folder L0, before the links"),
+    ("fsync", 2, EIO, "", "ingest: the first incoming file, before its link"),
+    ("fsync", 8, EIO, "", "ingest: the product folder, after the batch's links"),
+    ("fsync", 9, EIO, "", "ingest: incoming, after the batch's unlinks"),
+    ("fsync", 1, ENOSPC, "data/.dbproc-staging", "job: a code's output, before promoting"),
+    ("fsync", 1, EIO, "data/L2", "job: the new folder L2/2016, before the first L2 link"),
+    ("fsync", 3, EIO, "data/L2", "job: the product folder L2/2016/01, after the link"),
 ]
-PG_SCENARIOS = {("link", 7), ("fsync", 3), ("fsync", 20), ("fsync", 24)}
+PG_SCENARIOS = {
+    ("link", 7, ""), ("fsync", 8, ""), ("fsync", 1, "data/.dbproc-staging"),
+    ("fsync", 3, "data/L2"),
+}
 
 
 def _params() -> list[Any]:
     out = []
-    for call, n, err, _what in SCENARIOS:
-        name = f"{call}{n}-{errno.errorcode[err]}"
-        out.append(pytest.param("sqlite", call, n, err, id=f"sqlite-{name}"))
-        if (call, n) in PG_SCENARIOS:
-            out.append(pytest.param("postgresql", call, n, err, id=f"postgresql-{name}",
-                                    marks=pytest.mark.postgres))
+    for call, n, err, where, _what in SCENARIOS:
+        name = f"{call}{n}-{errno.errorcode[err]}" + (f"-{Path(where).name}" if where else "")
+        out.append(pytest.param("sqlite", call, n, err, where, id=f"sqlite-{name}"))
+        if (call, n, where) in PG_SCENARIOS:
+            out.append(pytest.param("postgresql", call, n, err, where,
+                                    id=f"postgresql-{name}", marks=pytest.mark.postgres))
     return out
 
 
@@ -135,14 +141,15 @@ def _after_failure_then_repair(cli: CliHarness, originals: dict[str, str],
     assert newest_content(cli) == reference
 
 
-@pytest.mark.parametrize(("backend", "call", "n", "err"), _params())
+@pytest.mark.parametrize(("backend", "call", "n", "err", "where"), _params())
 def test_write_error_during_a_pass(
     backend_cli: CliHarness, monkeypatch: pytest.MonkeyPatch,
     reference: dict[tuple[str, str, str], str], backend: str, call: str, n: int, err: int,
+    where: str,
 ) -> None:
     cli = backend_cli
     originals = incoming_files(cli)
-    with injected(monkeypatch, Fault(call, n, err, cli.mission_dir)) as fault:
+    with injected(monkeypatch, Fault(call, n, err, cli.mission_dir / where)) as fault:
         result = cli.run("--json", "run")
     assert fault.fired, f"os.{call} was called only {fault.calls} times"
     assert result.exit_code == 3, result.output
