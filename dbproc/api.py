@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from alembic import command
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -121,7 +120,7 @@ class Archive:
             outer = conn.begin()
             created = False
             if schema.current_revision(conn) is None and not schema.has_tables(conn):
-                command.upgrade(schema.alembic_config(conn), "head")
+                schema.create(conn)
                 created = True
             else:
                 schema.ensure_current(conn)

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, inspect
+from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy.exc import DBAPIError
 
 from dbproc.db.engine import display_url
 from dbproc.errors import DatabaseError, SchemaMissing, SchemaNotAtHead
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+#: The newest migration in ``migrations/versions`` (a test keeps the two equal). Every
+#: command checks the database against it with one query, without importing Alembic,
+#: which only ``config apply`` on an empty database, ``db upgrade`` and ``db current`` load.
+HEAD = "0001"
 
 
 def migrations_dir() -> Path:
@@ -30,6 +36,8 @@ def migrations_dir() -> Path:
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """An Alembic config pointing at dbproc's scripts, reusing ``connection`` when given."""
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations_dir()))
     if connection is not None:
@@ -39,6 +47,13 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 def head_revision() -> str:
     """The newest revision this dbproc knows."""
+    return HEAD
+
+
+def script_head_revision() -> str:
+    """The head revision of the migration scripts (what :data:`HEAD` must say)."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
     return head
@@ -49,7 +64,16 @@ def current_revision(bind: Engine | Connection) -> str | None:
     if isinstance(bind, Engine):
         with bind.connect() as conn:
             return current_revision(conn)
-    return MigrationContext.configure(bind).get_current_revision()
+    if not inspect(bind).has_table("alembic_version"):
+        return None
+    try:
+        rows = bind.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    except DBAPIError as exc:
+        raise DatabaseError(f"cannot read the schema revision: {exc}") from exc
+    if len(rows) > 1:
+        raise DatabaseError(f"the database holds several schema revisions ({rows}); "
+                            "it was migrated by hand: fix its alembic_version table")
+    return rows[0] if rows else None
 
 
 def has_tables(conn: Connection) -> bool:
@@ -57,8 +81,17 @@ def has_tables(conn: Connection) -> bool:
     return bool(set(inspect(conn).get_table_names()) - {"alembic_version"})
 
 
+def create(conn: Connection) -> None:
+    """Create the schema on an empty database inside ``conn``'s transaction."""
+    from alembic import command
+
+    command.upgrade(alembic_config(conn), "head")
+
+
 def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
     """Migrate to ``revision``; return (revision before, revision after)."""
+    from alembic import command
+
     before = current_revision(engine)
     with engine.begin() as conn:
         command.upgrade(alembic_config(conn), revision)
@@ -67,6 +100,8 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Migrate down to ``revision`` (``base`` empties the database)."""
+    from alembic import command
+
     with engine.begin() as conn:
         command.downgrade(alembic_config(conn), revision)
 
@@ -83,6 +118,8 @@ def ensure_current(bind: Engine | Connection) -> None:
             f"database {where} holds no dbproc mission; "
             "run `dbproc config apply MISSION.toml` first"
         )
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(alembic_config())
     known = {rev.revision for rev in script.walk_revisions()}
     if current not in known:

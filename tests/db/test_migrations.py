@@ -59,3 +59,7 @@ def test_drift_test_can_fail(db_url: str) -> None:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     engine.dispose()
     assert any(d[0] == "remove_table" for d in diff)
+
+
+def test_the_head_every_command_checks_is_the_newest_migration() -> None:
+    assert schema.script_head_revision() == schema.HEAD
