@@ -25,7 +25,7 @@ from dbproc.db.queries import chunked
 from dbproc.executors.base import Executor, JobSpec
 from dbproc.planner import BuildAction, Decision, PlanKey, Status, plan
 from dbproc.recording import Recorder, RunOutcome, start_run
-from dbproc.scheduling import ProcessGraph
+from dbproc.scheduling import BuildQueue, ProcessGraph
 from dbproc.snapshot import SnapshotLoader, load_catalogue, pending_work
 
 logger = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ class Processor:
         )
         session.rollback()
         self.report = ProcessReport()
-        self._waiting: dict[tuple[str, dt.date, str], BuildAction] = {}
+        self._waiting = BuildQueue(self.graph)
         self._active: dict[int, BuildAction] = {}
         self._outstanding: Counter[tuple[str, dt.date]] = Counter()
         #: per (process, date), per slot: the highest pending id the latest plan of that
@@ -174,7 +174,7 @@ class Processor:
                 if settle:
                     self._marks.pop(key, None)
                 self.report.runs.append(outcome)
-                stale = self._waiting.pop(action.key, None)
+                stale = self._waiting.pop(action.key)
                 if stale is not None:  # planned before this run was recorded: plan again
                     self._outstanding[key] -= 1
                     to_plan.add(key)
@@ -255,10 +255,9 @@ class Processor:
         self._settle(settled - planned, seen, unbuildable)
 
     def _wait(self, action: BuildAction) -> None:
-        key = action.key
-        if key not in self._waiting:
+        if action.key not in self._waiting:
             self._outstanding[(action.process, action.date)] += 1
-        self._waiting[key] = action
+        self._waiting.put(action)
 
     def _note_blocked(self, decision: Decision) -> None:
         if decision.status is not None and decision.status.value in (
@@ -307,9 +306,9 @@ class Processor:
         slots = self.executor.slots - len(self._active) + freed
         if slots <= 0 or not self._waiting:
             return
-        for action in self.graph.ready(self._waiting.values(), self._active.values())[:slots]:
+        for action in self._waiting.ready(self._active.values(), slots):
             self.fence()
-            del self._waiting[action.key]
+            self._waiting.pop(action.key)
             spec: JobSpec = start_run(
                 self.session,
                 action,

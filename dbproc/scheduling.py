@@ -78,31 +78,83 @@ class ProcessGraph:
             out[down].append((up, days))
         return out
 
-    def ready(
-        self, waiting: Iterable[BuildAction], active: Iterable[BuildAction]
-    ) -> list[BuildAction]:
-        """The waiting builds that no active or other waiting build blocks, in start order."""
-        waiting = sorted(waiting, key=self.order)
-        active = list(active)
-        dates: dict[str, list[dt.date]] = defaultdict(list)
-        for action in (*waiting, *active):
-            dates[action.process].append(action.date)
-        for values in dates.values():
-            values.sort()
-        running = {a.key for a in active}
-        out = []
-        for candidate in waiting:
-            if candidate.key in running:
+
+BuildKey = tuple[str, dt.date, str]
+_Order = tuple[int, dt.date, str, str]
+
+
+class BuildQueue:
+    """The planned builds waiting to start, kept in start order.
+
+    Adding or removing a build costs a binary search; :meth:`ready` walks from the front
+    and stops at ``limit``, so choosing what to start grows with the builds it looks at,
+    not with everything queued (a pass over years of dates queues thousands).
+    """
+
+    def __init__(self, graph: ProcessGraph) -> None:
+        self.graph = graph
+        self._actions: dict[BuildKey, BuildAction] = {}
+        self._order: list[tuple[_Order, BuildKey]] = []
+        #: process -> the sorted dates of its waiting builds, for the upstream check
+        self._dates: dict[str, list[dt.date]] = defaultdict(list)
+
+    def __len__(self) -> int:
+        return len(self._actions)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._actions
+
+    def values(self) -> list[BuildAction]:
+        """The waiting builds in start order."""
+        return [self._actions[key] for _, key in self._order]
+
+    def put(self, action: BuildAction) -> None:
+        """Queue ``action``, replacing a waiting build with the same key."""
+        self.pop(action.key)
+        self._actions[action.key] = action
+        bisect.insort(self._order, (self.graph.order(action), action.key))
+        bisect.insort(self._dates[action.process], action.date)
+
+    def pop(self, key: BuildKey) -> BuildAction | None:
+        """Take the waiting build with ``key`` out of the queue (None if there is none)."""
+        action = self._actions.pop(key, None)
+        if action is None:
+            return None
+        entry = (self.graph.order(action), key)
+        del self._order[bisect.bisect_left(self._order, entry)]
+        dates = self._dates[action.process]
+        del dates[bisect.bisect_left(dates, action.date)]
+        return action
+
+    def ready(self, active: Iterable[BuildAction], limit: int) -> list[BuildAction]:
+        """Up to ``limit`` waiting builds that no running or other waiting build blocks,
+        in start order. A build of the same key as a running one waits for it."""
+        if limit <= 0:
+            return []
+        running: dict[str, list[dt.date]] = defaultdict(list)
+        running_keys = set()
+        for action in active:
+            running[action.process].append(action.date)
+            running_keys.add(action.key)
+        out: list[BuildAction] = []
+        for _, key in self._order:
+            candidate = self._actions[key]
+            if key in running_keys or self._blocked(candidate, running):
                 continue
-            blocked = False
-            for up, days in self.upstream.get(candidate.process, ()):
-                near = dates.get(up)
-                if not near:
-                    continue
-                i = bisect.bisect_left(near, candidate.date - dt.timedelta(days=days))
-                if i < len(near) and near[i] <= candidate.date + dt.timedelta(days=days):
-                    blocked = True
-                    break
-            if not blocked:
-                out.append(candidate)
+            out.append(candidate)
+            if len(out) >= limit:
+                break
         return out
+
+    def _blocked(self, candidate: BuildAction, running: Mapping[str, list[dt.date]]) -> bool:
+        for up, days in self.graph.upstream.get(candidate.process, ()):
+            lo = candidate.date - dt.timedelta(days=days)
+            hi = candidate.date + dt.timedelta(days=days)
+            near = self._dates.get(up)
+            if near:
+                i = bisect.bisect_left(near, lo)
+                if i < len(near) and near[i] <= hi:
+                    return True
+            if any(lo <= day <= hi for day in running.get(up, ())):
+                return True
+        return False
