@@ -12,9 +12,8 @@ import datetime as dt
 import logging
 import os
 import time
-import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,23 +35,21 @@ from dbproc.catalog import (
     register_file,
     stored_path,
 )
-from dbproc.clock import utcnow
-from dbproc.db.models import File, Reject
+from dbproc.db.models import File
 from dbproc.db.queries import chunked
 from dbproc.faults import crash_point
+from dbproc.incoming import IngestReport, printable, usable_name
 from dbproc.inspection import FileFacts, InspectorSet
 from dbproc.mission import IngestSettings
 from dbproc.placement import (
-    NAME_MAX,
-    REASON_SUFFIX,
     Digest,
     Occupied,
     fsync_dir,
     hash_file,
-    move_aside,
     place,
     unlink_durably,
 )
+from dbproc.rejection import RejectDesk
 from dbproc.version import Version
 
 logger = logging.getLogger(__name__)
@@ -61,67 +58,6 @@ ARRIVING_SUFFIXES = (".part", ".tmp")
 #: Plain new files recorded per transaction (one fsync per folder, one commit per batch).
 BATCH_FILES = 200
 Progress = Callable[[int, int], None]
-
-
-@dataclass
-class IngestReport:
-    """What one ingest pass did. ``exit_code`` is 3 when anything was refused or failed."""
-
-    ingested: list[dict[str, Any]] = field(default_factory=list)
-    absorbed: list[str] = field(default_factory=list)
-    rejected: list[dict[str, Any]] = field(default_factory=list)
-    skipped: list[dict[str, str]] = field(default_factory=list)
-    errors: list[dict[str, str]] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def exit_code(self) -> int:
-        """0 when everything offered was taken, 3 when something was refused or failed."""
-        return 3 if self.rejected or self.errors else 0
-
-    def as_json(self) -> dict[str, Any]:
-        """The report as a JSON document."""
-        return {
-            "ingested": self.ingested,
-            "absorbed": self.absorbed,
-            "rejected": self.rejected,
-            "skipped": self.skipped,
-            "errors": self.errors,
-            "counts": self.counts(),
-            "seconds": round(self.seconds, 3),
-        }
-
-    def counts(self) -> dict[str, int]:
-        """How many of each outcome."""
-        return {
-            "ingested": len(self.ingested),
-            "absorbed": len(self.absorbed),
-            "rejected": len(self.rejected),
-            "skipped": len(self.skipped),
-            "errors": len(self.errors),
-        }
-
-    def summary(self, limit: int = 5) -> str:
-        """A one-screen human summary."""
-        c = self.counts()
-        lines = [
-            f"ingest: {c['ingested']} ingested, {c['absorbed']} absorbed (already "
-            f"registered), {c['rejected']} rejected, {c['skipped']} left for later, "
-            f"{c['errors']} failed ({self.seconds:.2f} s)"
-        ]
-        for item in self.rejected[:limit]:
-            lines.append(f"  rejected {item['filename']}: {item['message']}")
-        if len(self.rejected) > limit:
-            lines.append(f"  ... and {len(self.rejected) - limit} more (dbproc rejects)")
-        for item in self.errors[:limit]:
-            lines.append(f"  failed {item['filename']}: {item['error']} (left in incoming)")
-        if len(self.errors) > limit:
-            lines.append(f"  ... and {len(self.errors) - limit} more failed (see the log)")
-        for item in self.skipped[:limit]:
-            lines.append(f"  left {item['filename']}: {item['why']}")
-        if len(self.skipped) > limit:
-            lines.append(f"  ... and {len(self.skipped) - limit} more left for later")
-        return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -163,41 +99,6 @@ class _Ready:
         return self.candidate.name
 
 
-def _is_control(ch: str) -> bool:
-    return unicodedata.category(ch) in ("Cc", "Zl", "Zp")
-
-
-def usable_name(name: str) -> str | None:
-    """Why a file name cannot be registered, or None when it can."""
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return "its name is not valid UTF-8"
-    if any(_is_control(ch) for ch in name):
-        return "its name contains control characters (newline, tab, ...)"
-    if len(name.encode("utf-8")) > NAME_MAX:
-        return f"its name is longer than {NAME_MAX} bytes"
-    return None
-
-
-def printable(name: str) -> str:
-    """The name as printable text, safe to store, log and use as a file name.
-
-    Bytes that are not UTF-8 and control characters (newline, tab, ...) become ``\\xNN``
-    escapes (code points above U+00FF: ``\\uNNNN``); every other name is returned as is.
-    """
-    out: list[str] = []
-    for ch in name:
-        code = ord(ch)
-        if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, as os.fsdecode gives it
-            out.append(f"\\x{code - 0xDC00:02x}")
-        elif 0xD800 <= code <= 0xDFFF or _is_control(ch):
-            out.append(f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}")
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
 class Ingestor:
     """One ingest pass over the incoming folder. The pass loop: commits once per batch of
     plain new files, once per file for everything else."""
@@ -222,12 +123,13 @@ class Ingestor:
         self.inspectors = InspectorSet(product_rules(session), paths.codes)
         self.consumers: dict[int, list[Consumer]] = {}
         self.widest: dict[int, float] = {}
+        self.rejects = RejectDesk(session, paths, pass_id, self.report)
         session.rollback()  # nothing of ours may be pending while we work
 
     def run(self) -> IngestReport:
         """Ingest everything settled in incoming; return the report."""
         started = time.monotonic()
-        self._adopt_unrecorded_rejects()
+        self.rejects.adopt_unrecorded()
         candidates = self._settled(self._scan())
         known = self._known([c.name for c in candidates])
         done = 0
@@ -639,104 +541,4 @@ class Ingestor:
         detail: str | None = None,
         answers: dict[str, Any] | None = None,
     ) -> None:
-        """Move a refused file to ``<errors>/rejected/`` (under its printable name), then
-        write its ``.reason`` sidecar and its record. A crash between the move and the
-        record is repaired by the next pass (:meth:`_adopt_unrecorded_rejects`)."""
-        name = printable(c.name)
-        try:
-            size = c.path.lstat().st_size
-            stored = move_aside(c.path, self.paths.rejected, name, reserve=len(REASON_SUFFIX))
-        except OSError as exc:
-            logger.error("could not move rejected %s aside: %s (left in incoming)", name, exc)
-            self.report.errors.append(
-                {
-                    "filename": name,
-                    "error": f"{message}; and moving it to {self.paths.rejected} failed: {exc}",
-                }
-            )
-            return
-        crash_point("reject.moved")
-        if answers:
-            detail = (detail + "\n" if detail else "") + f"inspector answers: {answers!r}"
-        self._note_reject(name, stored, reason, message, detail, size)
-
-    def _note_reject(
-        self,
-        name: str,
-        stored: Path,
-        reason: str,
-        message: str,
-        detail: str | None,
-        size: int | None,
-    ) -> None:
-        now = utcnow()
-        sidecar = stored.with_name(stored.name + REASON_SUFFIX)
-        try:
-            sidecar.write_text(
-                f"file: {name}\nrejected: {now.isoformat()}Z\nreason: {reason}\n"
-                f"message: {message}\n" + (f"detail:\n{detail}\n" if detail else ""),
-                encoding="utf-8",
-            )
-        except OSError as exc:
-            logger.warning("could not write %s: %s", sidecar, exc)
-        self.session.add(
-            Reject(
-                filename=name,
-                stored_name=stored.name,
-                reason=reason,
-                message=message,
-                detail=detail,
-                size=size,
-                rejected_at=now,
-                pass_id=self.pass_id,
-            )
-        )
-        self.session.commit()
-        logger.warning("rejected %s: %s", name, message)
-        self.report.rejected.append(
-            {"filename": name, "reason": reason, "message": message, "stored": str(stored)}
-        )
-
-    def _adopt_unrecorded_rejects(self) -> None:
-        """Record files in ``rejected/`` that have no pending record (a pass died between
-        moving them there and recording them), so ``dbproc rejects`` shows every one."""
-        folder = self.paths.rejected
-        try:
-            with os.scandir(folder) as entries:
-                names = sorted(
-                    e.name
-                    for e in entries
-                    if not e.is_dir(follow_symlinks=False)
-                    and not e.name.endswith(REASON_SUFFIX)
-                    and usable_name(e.name) is None
-                )
-        except FileNotFoundError:
-            return
-        recorded: set[str] = set()
-        for batch in chunked(names):
-            recorded.update(
-                self.session.scalars(
-                    select(Reject.stored_name).where(
-                        Reject.stored_name.in_(batch), Reject.retried_at.is_(None)
-                    )
-                )
-            )
-        self.session.rollback()
-        for name in names:
-            if name in recorded:
-                continue
-            stored = folder / name
-            try:
-                size: int | None = stored.lstat().st_size
-            except FileNotFoundError:
-                continue
-            self._note_reject(
-                name,
-                stored,
-                "unrecorded",
-                f"found in {folder} without a record: a pass stopped after moving it "
-                "there, before recording why; `dbproc rejects retry "
-                f"{name}` puts it back in incoming",
-                None,
-                size,
-            )
+        self.rejects.reject(c.name, c.path, reason, message, detail, answers)

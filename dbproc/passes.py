@@ -18,7 +18,8 @@ from dbproc.db import queries
 from dbproc.db.engine import read_only
 from dbproc.db.models import PassState
 from dbproc.executors import make_executor
-from dbproc.ingest import Ingestor, IngestReport
+from dbproc.incoming import IngestReport
+from dbproc.ingest import Ingestor
 from dbproc.ingest import Progress as IngestProgress
 from dbproc.locking import Holder, PassLock
 from dbproc.processing import Processor, ProcessReport

@@ -11,7 +11,7 @@ import click
 from dbproc.cli.output import table
 from dbproc.cli.state import AppState, command, group_state
 from dbproc.errors import UsageError
-from dbproc.ingest import printable, usable_name
+from dbproc.incoming import printable, usable_name
 from dbproc.inventory import FileQuery, MetadataFilter, RunQuery
 from dbproc.version import Version
 
