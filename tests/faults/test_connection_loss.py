@@ -128,9 +128,15 @@ def test_server_drops_the_pass_connections_while_a_code_runs(
         log = tmp_path / "pass.log"
         proc = spawn(cli, "run", "--jobs", "1", env={"BEHAVE_SLEEP": "2"}, log=log)
         try:
+            # the slow code runs and the build before it is recorded (a freed slot is
+            # refilled before the result that freed it is recorded): the pass is now
+            # waiting for the code, not talking to the database
             wait_until(lambda: any(r["date"] == "2016-01-02"
-                                   for r in cli.json("runs", "--status", "running")),
+                                   for r in cli.json("runs", "--status", "running"))
+                       and any(r["date"] == "2016-01-01"
+                               for r in cli.json("runs", "--status", "succeeded")),
                        30, "the slow code to start")
+            time.sleep(0.3)  # and the plan that recording queued is done
             conns = _backends(proc.pid)
             assert set(conns) == {"dbproc", "dbproc-lock"}, conns
             _terminate([b for name, pids in conns.items() for b in pids
