@@ -130,6 +130,7 @@ class Processor:
         session.rollback()
         self.report = ProcessReport()
         self._waiting = BuildQueue(self.graph)
+        self._failures = 0  # failed runs so far, for progress without rescanning
         self._active: dict[int, BuildAction] = {}
         self._outstanding: Counter[tuple[str, dt.date]] = Counter()
         #: per (process, date), per slot: the highest pending id the latest plan of that
@@ -174,6 +175,7 @@ class Processor:
                 if settle:
                     self._marks.pop(key, None)
                 self.report.runs.append(outcome)
+                self._failures += outcome.status is not RunStatus.SUCCEEDED
                 stale = self._waiting.pop(action.key)
                 if stale is not None:  # planned before this run was recorded: plan again
                     self._outstanding[key] -= 1
@@ -331,4 +333,4 @@ class Processor:
         if self.progress is not None:
             done = len(self.report.runs)
             total = done + len(self._active) + len(self._waiting)
-            self.progress(done, total, len(self.report.failed))
+            self.progress(done, total, self._failures)
