@@ -26,7 +26,7 @@ from dbproc.executors.base import Executor, JobSpec
 from dbproc.planner import BuildAction, Decision, PlanKey, Status, plan
 from dbproc.recording import Recorder, RunOutcome, start_run
 from dbproc.scheduling import BuildQueue, ProcessGraph
-from dbproc.snapshot import SnapshotLoader, load_catalogue, pending_work
+from dbproc.snapshot import PLAN_CHUNK, SnapshotLoader, load_catalogue, pending_work
 
 logger = logging.getLogger(__name__)
 
@@ -230,10 +230,10 @@ class Processor:
 
     def _plan(self, keys: set[PlanKey]) -> None:
         seen = self._pending_seen(keys)
-        snapshot = self.loader.load(
-            sorted(keys, key=lambda k: (k[0], k[1] or dt.date.min)), retry_failed=self.retry_failed
-        )
-        decisions = plan(snapshot, keys)
+        dated = self.loader.dated_keys(keys)
+        decisions: list[Decision] = []
+        for chunk in chunked(dated, PLAN_CHUNK):
+            decisions.extend(plan(self.loader.load(chunk, retry_failed=self.retry_failed), chunk))
         self.session.rollback()
         settled: set[tuple[str, dt.date]] = set()
         planned: set[tuple[str, dt.date]] = set()
@@ -249,9 +249,8 @@ class Processor:
             else:
                 settled.add((decision.process, decision.date))
                 self._note_blocked(decision)
-        for name, day in keys:
-            if day is not None and not any(d.process == name and d.date == day for d in decisions):
-                settled.add((name, day))
+        decided = {(d.process, d.date) for d in decisions}
+        settled.update(key for key in dated if key not in decided)
         unbuildable = {(d.process, d.date, d.slot) for d in decisions
                        if d.action is None and d.status in UNBUILDABLE}
         self._settle(settled - planned, seen, unbuildable)

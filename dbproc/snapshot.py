@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from dbproc.clock import midnight
@@ -46,6 +46,9 @@ from dbproc.version import Version, VersionPart
 
 DAY = dt.timedelta(days=1)
 RANGES_PER_QUERY = 200
+#: (process, date) keys planned per snapshot: bounds a plan's memory by the chunk, not
+#: by the archive (``plan --all``, a code bump that replans every date)
+PLAN_CHUNK = 500
 
 FILE_COLUMNS = (
     File.id,
@@ -210,6 +213,47 @@ class SnapshotLoader:
             forced=self._read_forced(by_process),
             retry_failed=retry_failed,
         )
+
+    def dated_keys(self, keys: Iterable[PlanKey]) -> list[tuple[str, dt.date]]:
+        """``keys`` with every date-less key ("every date of P") replaced by the dates P
+        could have an output for: each day from the first to the last newest file of
+        P's required inputs (FILE: of its trigger product). A date with nothing to build
+        plans as "not expected", so the span may be generous; planning the dates in
+        chunks then bounds memory by the chunk, not by the archive."""
+        out: set[tuple[str, dt.date]] = set()
+        for name, day in keys:
+            if day is not None:
+                out.add((name, day))
+                continue
+            span = self._date_span(name)
+            if span is None:
+                continue
+            first, last = span
+            while first <= last:
+                out.add((name, first))
+                first += DAY
+        return sorted(out)
+
+    def _date_span(self, name: str) -> tuple[dt.date, dt.date] | None:
+        proc = self.catalogue.processes.get(name)
+        if proc is None or not proc.required:
+            return None
+        specs = proc.required[:1] if proc.timebase == "FILE" else proc.required
+        ids = [self.catalogue.product_ids[spec.product] for spec in specs]
+        self.queries += 1
+        first_day, last_day, first_start, last_stop = self.session.execute(
+            select(
+                func.min(File.date), func.max(File.date), func.min(File.start),
+                func.max(File.stop),
+            ).where(File.product_id.in_(ids), File.is_newest.is_(True))
+        ).one()
+        if first_day is None:
+            return None
+        if proc.timebase == "FILE":
+            return first_day, last_day
+        # a file counts for every day its interval touches
+        last = (last_stop - dt.timedelta(microseconds=1)).date()
+        return first_start.date(), max(first_start.date(), last)
 
     # -- what to read ---------------------------------------------------------------------
 

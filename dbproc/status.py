@@ -19,10 +19,11 @@ from dbproc.db.models import (
     Reject,
     Run,
 )
+from dbproc.db.queries import chunked
 from dbproc.locking import OsLock, running_holders
 from dbproc.planner import BuildAction, Decision, PlanKey, plan
 from dbproc.preview import cascade
-from dbproc.snapshot import SnapshotLoader, load_catalogue, pending_work
+from dbproc.snapshot import PLAN_CHUNK, SnapshotLoader, load_catalogue, pending_work
 
 
 def plan_now(session: Session, *, retry_failed: bool = False, everything: bool = False
@@ -30,14 +31,18 @@ def plan_now(session: Session, *, retry_failed: bool = False, everything: bool =
     """What ``dbproc process`` would run now (read only). ``everything`` considers every
     date of every process instead of just what changed."""
     catalogue = load_catalogue(session)
+    loader = SnapshotLoader(session, catalogue)
     keys: list[PlanKey]
     if everything:
         keys = [(name, None) for name in catalogue.processes]
     else:
         keys = pending_work(session, catalogue, retry_failed=retry_failed).keys
-    snapshot = SnapshotLoader(session, catalogue).load(keys, retry_failed=retry_failed)
-    decisions = plan(snapshot, keys)
+    decisions: list[Decision] = []
+    for chunk in chunked(loader.dated_keys(keys), PLAN_CHUNK):
+        snapshot = loader.load(chunk, retry_failed=retry_failed)
+        decisions.extend(plan(snapshot, chunk))
     session.rollback()
+    decisions.sort(key=lambda d: (d.process, d.date, d.slot))
     return decisions
 
 

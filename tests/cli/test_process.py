@@ -191,3 +191,39 @@ def test_killed_pass_is_recovered_by_the_next(applied: CliHarness) -> None:
     assert len([f for f in files if f["product"] == "L2"]) == 4
     assert not any((applied.root / ".dbproc-staging").glob("run-*"))
     assert applied.json("run")["process"]["counts"] == {"runs": 0}
+
+
+@pytest.mark.parametrize("chunk", [1, 500])
+def test_plan_all_and_a_code_bump_plan_in_chunks_of_dates(
+    applied: CliHarness, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    """``plan --all`` and the replanning of every date after a code bump go through
+    snapshots of at most PLAN_CHUNK (process, date) keys; the result does not depend on
+    the chunk size."""
+    import dbproc.processing
+    import dbproc.status
+    from tests.helpers import edit_mission
+
+    monkeypatch.setattr(dbproc.status, "PLAN_CHUNK", chunk)
+    monkeypatch.setattr(dbproc.processing, "PLAN_CHUNK", chunk)
+    assert {(p["process"], p["date"]) for p in applied.json("plan", "--all")} == set()
+    applied.ok("ingest")
+    planned = {(p["process"], p["date"]): p["reason"] for p in applied.json("plan", "--all")}
+    days = ["2016-01-01", "2016-01-02", "2016-01-03", "2016-01-04"]
+    assert planned == {("L0_to_L1", d): "new" for d in days}
+    applied.ok("run")
+    assert applied.json("plan", "--all") == []
+
+    def bump(doc: dict[str, object]) -> None:
+        doc["processes"]["L1_to_L2"]["code"]["version"] = "1.1.0"  # type: ignore[index]
+
+    edit_mission(applied.mission_file, bump)
+    applied.ok("config", "apply", str(applied.mission_file))
+    planned = {(p["process"], p["date"]): p["reason"] for p in applied.json("plan", "--all")}
+    assert planned == {("L1_to_L2", d): "code_changed" for d in days}
+    assert {(p["process"], p["date"]) for p in applied.json("plan")} == set(planned)
+    report = applied.json("run")
+    assert report["process"]["counts"]["runs"] == 8  # four L2 and their four RUN logs
+    assert {r["process"] for r in report["process"]["runs"]} == {"L1_to_L2", "L2_log"}
+    assert applied.json("plan", "--all") == [] and applied.json("plan") == []
+    assert not dump_database(applied.db).get("pending")  # every queued row settled
