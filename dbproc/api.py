@@ -43,7 +43,7 @@ from dbproc.inspection import InspectorSet
 from dbproc.mission import load_mission_file
 from dbproc.passes import PassOptions, PassReport, run_pass
 from dbproc.preview import summarize
-from dbproc.registry import settings_from_json
+from dbproc.registry import stored_settings
 
 logger = logging.getLogger(__name__)
 
@@ -194,8 +194,7 @@ class Archive:
     def unlock(self, *, force: bool = False) -> list[str]:
         """Clear a pass flag whose holder is gone (``dbproc unlock``); refuses if alive."""
         with self.session() as session:
-            _ingest, lock_settings, _execution = settings_from_json(
-                get_mission(session).settings or {})
+            lock_settings = stored_settings(session).lock
         result = locking.unlock(self.engine, lock_settings, force=force)
         return [h.describe() for h in result.cleared]
 

@@ -92,29 +92,7 @@ def list_versions(
     session: Session, product_id: int, date: dt.date, slot: str
 ) -> list[ExistingVersion]:
     """Every registered version of (product, date, slot)."""
-    rows = session.execute(
-        select(
-            File.id,
-            File.filename,
-            File.interface,
-            File.quality,
-            File.revision,
-            File.is_newest,
-            File.start,
-            File.stop,
-        ).where(File.product_id == product_id, File.date == date, File.slot == slot)
-    )
-    return [
-        ExistingVersion(
-            r.id,
-            r.filename,
-            Version(r.interface, r.quality, r.revision),
-            r.is_newest,
-            r.start,
-            r.stop,
-        )
-        for r in rows
-    ]
+    return [v for key, v in list_versions_of(session, [product_id], [date]) if key[2] == slot]
 
 
 def list_versions_of(

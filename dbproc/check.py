@@ -300,12 +300,11 @@ def run_check(engine: Engine, session_factory: Callable[[], Session], *, repair:
               checksums: bool) -> CheckReport:
     """Check; with ``repair``, under the pass lock (exit 4 while a pass runs)."""
     from dbproc.locking import PassLock
-    from dbproc.registry import settings_from_json
+    from dbproc.registry import stored_settings
 
     with session_factory() as session:
-        mission = queries.get_mission(session)
-        paths = MissionPaths.of(mission)
-        _ingest, lock_settings, _execution = settings_from_json(mission.settings or {})
+        settings = stored_settings(session)
+        paths, lock_settings = settings.paths, settings.lock
         session.rollback()
         if not repair:
             running = _pass_running(engine)

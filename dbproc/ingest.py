@@ -39,7 +39,7 @@ from dbproc.db.models import File
 from dbproc.db.queries import chunked
 from dbproc.faults import crash_point
 from dbproc.incoming import IngestReport, printable, usable_name
-from dbproc.inspection import FileFacts, InspectorSet
+from dbproc.inspection import FileFacts, InspectorSet, Verdict
 from dbproc.mission import IngestSettings
 from dbproc.placement import (
     Digest,
@@ -236,13 +236,7 @@ class Ingestor:
                 return None
             verdict = self.inspectors.identify(c.path, c.name)
             if verdict.facts is None:
-                self._reject(
-                    c,
-                    verdict.reason or "no_product",
-                    verdict.message or "",
-                    verdict.detail,
-                    verdict.answers,
-                )
+                self._refuse(c, verdict)
                 return None
             facts = verdict.facts
             digest = hash_file(c.path)
@@ -498,13 +492,7 @@ class Ingestor:
             return
         verdict = self.inspectors.identify(target, c.name)
         if verdict.facts is None:
-            self._reject(
-                c,
-                verdict.reason or "no_product",
-                verdict.message or "",
-                verdict.detail,
-                verdict.answers,
-            )
+            self._refuse(c, verdict)
             return
         facts = verdict.facts
         dst = destination(self.paths.root, facts.product.dir, facts.date, c.name)
@@ -542,3 +530,8 @@ class Ingestor:
         answers: dict[str, Any] | None = None,
     ) -> None:
         self.rejects.reject(c.name, c.path, reason, message, detail, answers)
+
+    def _refuse(self, c: _Candidate, verdict: Verdict) -> None:
+        """Reject a file no single product claims, with the inspectors' answers."""
+        self._reject(c, verdict.reason or "no_product", verdict.message or "", verdict.detail,
+                     verdict.answers)

@@ -160,7 +160,7 @@ class InspectorSet:
                 failures.append((product.name, exc))
                 verdict.answers[product.name] = {"error": str(exc)}
                 continue
-            verdict.answers[product.name] = None if facts is None else _facts_json(facts)
+            verdict.answers[product.name] = None if facts is None else facts_json(facts)
             if facts is not None:
                 claims.append(facts)
         if failures:
@@ -234,7 +234,8 @@ def _quiet(spec: str) -> Iterator[None]:
             logger.debug("inspector %s printed: %s", spec, printed.rstrip()[:2000])
 
 
-def _facts_json(facts: FileFacts) -> dict[str, Any]:
+def facts_json(facts: FileFacts) -> dict[str, Any]:
+    """What an inspector's claim says, as JSON (``dbproc inspect``, run records)."""
     return {
         "product": facts.product.name,
         "date": facts.date.isoformat(),

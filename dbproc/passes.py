@@ -13,8 +13,6 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from dbproc.catalog import MissionPaths
-from dbproc.db import queries
 from dbproc.db.engine import read_only
 from dbproc.db.models import PassState
 from dbproc.executors import make_executor
@@ -25,7 +23,7 @@ from dbproc.locking import Holder, PassLock
 from dbproc.processing import Processor, ProcessReport
 from dbproc.processing import Progress as ProcessProgress
 from dbproc.recovery import RecoveryReport, recover
-from dbproc.registry import settings_from_json
+from dbproc.registry import stored_settings
 
 logger = logging.getLogger(__name__)
 
@@ -92,10 +90,10 @@ def run_pass(engine: Engine, session_factory: Callable[[], Session], command: st
              options: PassOptions) -> PassReport:
     """Run one locked pass. Raises LockHeld (exit 4) when another pass is working."""
     with Session(read_only(engine)) as session:  # before the lock: never wait for a pass
-        mission = queries.get_mission(session)
-        paths = MissionPaths.of(mission)
-        ingest_settings, lock_settings, execution = settings_from_json(mission.settings or {})
+        settings = stored_settings(session)
         session.rollback()
+    paths, ingest_settings = settings.paths, settings.ingest
+    lock_settings, execution = settings.lock, settings.execution
     report = PassReport()
     with PassLock(engine, lock_settings, command) as lock:
         report.pass_id = lock.pass_id

@@ -42,7 +42,7 @@ from dbproc.db.models import ForcedRebuild, Pending, Run, RunStatus, table_of
 from dbproc.executors.base import JobResult, JobSpec
 from dbproc.executors.worker import STDERR, STDOUT
 from dbproc.faults import crash_point
-from dbproc.inspection import FileFacts, InspectorSet, ProductRule
+from dbproc.inspection import FileFacts, InspectorSet, ProductRule, facts_json
 from dbproc.mission import resolve_code_path
 from dbproc.placement import Digest, Occupied, fsync_file, hash_file, place
 from dbproc.planner import BuildAction
@@ -243,17 +243,7 @@ def _result_fields(result: JobResult) -> dict[str, Any]:
 
 
 def _facts_json(facts: FileFacts) -> dict[str, Any]:
-    return {
-        "product_id": facts.product.id,
-        "product": facts.product.name,
-        "date": facts.date.isoformat(),
-        "start": facts.start.isoformat(),
-        "stop": facts.stop.isoformat(),
-        "version": str(facts.version),
-        "keywords": dict(facts.keywords),
-        "metadata": dict(facts.metadata),
-        "slot": facts.slot,
-    }
+    return {**facts_json(facts), "product_id": facts.product.id, "slot": facts.slot}
 
 
 def facts_from_json(data: Mapping[str, Any], rule: ProductRule) -> FileFacts:

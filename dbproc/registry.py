@@ -18,6 +18,7 @@ import tomli_w
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from dbproc.catalog import MissionPaths
 from dbproc.clock import utcnow
 from dbproc.db import queries
 from dbproc.db.models import Code, Mission, Pending, Process, ProcessInput, Product
@@ -106,6 +107,22 @@ def settings_from_json(
         LockSettings(**data.get("lock", {})),
         ExecutionSettings(**data.get("execution", {})),
     )
+
+
+@dataclass(frozen=True)
+class StoredSettings:
+    """The registered mission's folders and extension tables, as a pass uses them."""
+
+    paths: MissionPaths
+    ingest: IngestSettings
+    lock: LockSettings
+    execution: ExecutionSettings
+
+
+def stored_settings(session: Session) -> StoredSettings:
+    """Read the registered mission's folders and settings (raises if none is applied)."""
+    mission = queries.get_mission(session)
+    return StoredSettings(MissionPaths.of(mission), *settings_from_json(mission.settings or {}))
 
 
 def _diff(obj: object, wanted: Mapping[str, Any]) -> list[str]:
