@@ -148,11 +148,13 @@ class Processor:
         everything = {name for name, day in to_plan if day is None}
         try:
             while True:
-                if to_plan:
+                if self._plan_now(to_plan):
                     self._plan(to_plan)
                     to_plan = set()
                 self._submit()
                 if not self._active:
+                    if to_plan:
+                        continue
                     break
                 result = self.executor.next_result(timeout=None)
                 if result is None:
@@ -203,6 +205,23 @@ class Processor:
         self.report.seconds = self.clock() - started
         return self.report
 
+    def _plan_now(self, to_plan: set[PlanKey]) -> bool:
+        """Plan the keys results have queued now, or let more gather first?
+
+        Planning costs a snapshot (a few queries) whatever its size, so while enough
+        builds wait to keep every slot busy the keys gather, and are planned together
+        when the queue runs low, a slot would stay idle, nothing runs, or a chunk's
+        worth has gathered.
+        """
+        if not to_plan:
+            return False
+        if not self._active or len(to_plan) >= PLAN_CHUNK:
+            return True
+        if len(self._waiting) < 4 * self.executor.slots:
+            return True
+        free = self.executor.slots - len(self._active)
+        return free > 0 and len(self._waiting.ready(self._active.values(), free)) < free
+
     def _pending_seen(self, keys: set[PlanKey]) -> dict[PlanKey, int]:
         """The highest pending id of each key (a date-less key: of each date of its
         process), read before the snapshot: the plan covers every row up to it.
@@ -230,29 +249,29 @@ class Processor:
 
     def _plan(self, keys: set[PlanKey]) -> None:
         seen = self._pending_seen(keys)
-        dated = self.loader.dated_keys(keys)
-        decisions: list[Decision] = []
-        for chunk in chunked(dated, PLAN_CHUNK):
-            decisions.extend(plan(self.loader.load(chunk, retry_failed=self.retry_failed), chunk))
-        self.session.rollback()
         settled: set[tuple[str, dt.date]] = set()
         planned: set[tuple[str, dt.date]] = set()
-        for decision in decisions:
-            date_key = (decision.process, decision.date)
-            if decision.action is not None or self._outstanding[date_key] <= 0:
-                # (a "nothing to do" decided while a build of the date is in flight
-                # keeps the mark of that build's plan)
-                self._marks.setdefault(date_key, {})[decision.slot] = seen.get(date_key, 0)
-            if decision.action is not None:
-                self._wait(decision.action)
-                planned.add(date_key)
-            else:
-                settled.add((decision.process, decision.date))
-                self._note_blocked(decision)
-        decided = {(d.process, d.date) for d in decisions}
-        settled.update(key for key in dated if key not in decided)
-        unbuildable = {(d.process, d.date, d.slot) for d in decisions
-                       if d.action is None and d.status in UNBUILDABLE}
+        unbuildable: set[tuple[str, dt.date, str]] = set()
+        for chunk in chunked(self.loader.dated_keys(keys), PLAN_CHUNK):
+            # one chunk's snapshot and decisions at a time: memory follows the chunk
+            decisions = plan(self.loader.load(chunk, retry_failed=self.retry_failed), chunk)
+            for decision in decisions:
+                date_key = (decision.process, decision.date)
+                if decision.action is not None or self._outstanding[date_key] <= 0:
+                    # (a "nothing to do" decided while a build of the date is in flight
+                    # keeps the mark of that build's plan)
+                    self._marks.setdefault(date_key, {})[decision.slot] = seen.get(date_key, 0)
+                if decision.action is not None:
+                    self._wait(decision.action)
+                    planned.add(date_key)
+                else:
+                    settled.add(date_key)
+                    self._note_blocked(decision)
+                    if decision.status in UNBUILDABLE:
+                        unbuildable.add((decision.process, decision.date, decision.slot))
+            decided = {(d.process, d.date) for d in decisions}
+            settled.update(key for key in chunk if key not in decided)
+        self.session.rollback()
         self._settle(settled - planned, seen, unbuildable)
 
     def _wait(self, action: BuildAction) -> None:

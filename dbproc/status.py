@@ -28,8 +28,10 @@ from dbproc.snapshot import PLAN_CHUNK, SnapshotLoader, load_catalogue, pending_
 
 def plan_now(session: Session, *, retry_failed: bool = False, everything: bool = False
              ) -> list[Decision]:
-    """What ``dbproc process`` would run now (read only). ``everything`` considers every
-    date of every process instead of just what changed."""
+    """The decisions with a build: what ``dbproc process`` would run now (read only).
+    ``everything`` considers every date of every process instead of just what changed.
+    Dates are planned in chunks and only decisions with a build are kept, so memory
+    follows the chunk and the builds, not the archive."""
     catalogue = load_catalogue(session)
     loader = SnapshotLoader(session, catalogue)
     keys: list[PlanKey]
@@ -40,7 +42,7 @@ def plan_now(session: Session, *, retry_failed: bool = False, everything: bool =
     decisions: list[Decision] = []
     for chunk in chunked(loader.dated_keys(keys), PLAN_CHUNK):
         snapshot = loader.load(chunk, retry_failed=retry_failed)
-        decisions.extend(plan(snapshot, chunk))
+        decisions.extend(d for d in plan(snapshot, chunk) if d.action is not None)
     session.rollback()
     decisions.sort(key=lambda d: (d.process, d.date, d.slot))
     return decisions
