@@ -125,8 +125,21 @@ def start_pass(cli: CliHarness, cluster: DaskCluster) -> subprocess.Popen[bytes]
 def slow_execution(cli: CliHarness) -> dict[str, Any]:
     """pids.json of the hanging execution, once it runs."""
     staging = cli.root / ".dbproc-staging"
-    wait_for(lambda: any(staging.glob("run-*/run-*/pids.json")), 60, "the slow execution")
-    (marker_file,) = staging.glob("run-*/run-*/pids.json")
+
+    def markers() -> list[Path]:
+        try:  # finished runs' folders are removed (in the background) while we look
+            return list(staging.glob("run-*/run-*/pids.json"))
+        except FileNotFoundError:
+            return []
+
+    found: list[Path] = []
+
+    def one() -> bool:
+        found[:] = markers()
+        return len(found) == 1
+
+    wait_for(one, 60, "the slow execution")
+    (marker_file,) = found
     marker: dict[str, Any] = json.loads(marker_file.read_text())
     return marker
 
