@@ -12,13 +12,21 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from dbproc.clock import utcnow
-from dbproc.db.models import File, FileLink, Pending, Process, ProcessInput, Product
+from dbproc.db.models import (
+    File,
+    FileLink,
+    Pending,
+    Process,
+    ProcessInput,
+    Product,
+    table_of,
+)
 from dbproc.db.queries import chunked
 from dbproc.inspection import FileFacts, ProductRule
 from dbproc.naming import FilenameFormat, render_dir
@@ -137,11 +145,11 @@ def list_versions_of(
 
 # Core statements on the tables (not ORM-enabled ones): built once, compiled once, and
 # about half the Python cost per file of their ORM equivalents.
-_FILE = cast(Table, File.__table__)
-_PRODUCT = cast(Table, Product.__table__)
+_FILE = table_of(File)
+_PRODUCT = table_of(Product)
 _INSERT_FILE = _FILE.insert().returning(_FILE.c.id)
 _CLEAR_NEWEST = _FILE.update().where(_FILE.c.id == bindparam("old_id")).values(is_newest=False)
-_INSERT_LINKS = cast(Table, FileLink.__table__).insert()
+_INSERT_LINKS = table_of(FileLink).insert()
 _WIDEN_SPAN = (
     _PRODUCT.update()
     .where(_PRODUCT.c.id == bindparam("pid"), _PRODUCT.c.max_span_seconds < bindparam("span"))
