@@ -21,13 +21,14 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from dbproc import explain as explain_module
-from dbproc import inventory, locking, registry
-from dbproc import lineage as lineage_module
-from dbproc import reprocess as reprocess_module
-from dbproc import status as status_module
-from dbproc.catalog import MissionPaths, product_rules
-from dbproc.check import CheckReport, run_check
+from dbproc.admin import registry
+from dbproc.admin import reprocess as reprocess_module
+from dbproc.admin import status as status_module
+from dbproc.admin.check import CheckReport, run_check
+from dbproc.admin.registry import stored_settings
+from dbproc.build.preview import summarize
+from dbproc.control import locking
+from dbproc.control.passes import PassOptions, PassReport, run_pass
 from dbproc.db import schema
 from dbproc.db.engine import (
     create_db_engine,
@@ -36,14 +37,15 @@ from dbproc.db.engine import (
     make_session_factory,
     read_only,
 )
+from dbproc.db.files import MissionPaths, product_rules
 from dbproc.db.queries import get_mission
 from dbproc.errors import UsageError
-from dbproc.ingest import Progress
-from dbproc.inspection import InspectorSet
+from dbproc.ingest.ingestor import Progress
+from dbproc.ingest.inspection import InspectorSet
 from dbproc.mission import load_mission_file
-from dbproc.passes import PassOptions, PassReport, run_pass
-from dbproc.preview import summarize
-from dbproc.registry import stored_settings
+from dbproc.provenance import explain as explain_module
+from dbproc.provenance import inventory
+from dbproc.provenance import lineage as lineage_module
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +167,7 @@ class Archive:
     def process(self, **options: Any) -> PassReport:
         """Build everything buildable until nothing is left (``dbproc process``).
 
-        Options are those of :class:`~dbproc.passes.PassOptions` (``jobs``, ``executor``,
+        Options are those of :class:`~dbproc.control.passes.PassOptions` (``jobs``, ``executor``,
         ``scheduler``, ``retry_failed``, ``process_progress``).
         """
         return self._pass("process", PassOptions(ingest=False, process=True, **options))
@@ -219,7 +221,7 @@ class Archive:
     def reprocess(self, *, dry_run: bool = False, **filters: Any) -> dict[str, Any]:
         """Force rebuilds of matching outputs (``dbproc reprocess``).
 
-        Filters (see :class:`~dbproc.reprocess.ReprocessFilter`): ``products``,
+        Filters (see :class:`~dbproc.admin.reprocess.ReprocessFilter`): ``products``,
         ``processes``, ``instruments``, ``files``, ``since``, ``until``, ``bump``
         (``"revision"`` or ``"quality"``). The forced rebuilds are stored durably; the
         next ``run``/``process`` makes them. The result includes a per-process preview

@@ -370,3 +370,12 @@ def _time_from_fields(raw: Mapping[str, str]) -> tuple[int, int, int] | None:
     if not (0 <= h <= 23 and 0 <= mi <= 59 and 0 <= s <= 59):
         raise ValueError("bad time of day")
     return (h, mi, s)
+
+def make_slot(keywords: Mapping[str, str], time_of_day: tuple[int, int, int] | None) -> str:
+    """The identity of a file within its (product, date) besides its version."""
+    text = ";".join(f"{k}={keywords[k]}" for k in sorted(keywords))
+    if time_of_day is not None:
+        text = f"@{time_of_day[0]:02d}{time_of_day[1]:02d}{time_of_day[2]:02d}" + (
+            f";{text}" if text else ""
+        )
+    return text

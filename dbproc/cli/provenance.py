@@ -10,7 +10,7 @@ from dbproc.cli.output import table
 from dbproc.cli.reports import parse_date
 from dbproc.cli.state import AppState, command
 from dbproc.errors import UsageError
-from dbproc.lineage import to_dot
+from dbproc.provenance.lineage import to_dot
 
 #: how ``explain`` words each status for a person
 VERDICTS = {

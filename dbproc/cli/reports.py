@@ -11,8 +11,8 @@ import click
 from dbproc.cli.output import table
 from dbproc.cli.state import AppState, command, group_state
 from dbproc.errors import UsageError
-from dbproc.incoming import printable, usable_name
-from dbproc.inventory import FileQuery, MetadataFilter, RunQuery
+from dbproc.ingest.incoming import printable, usable_name
+from dbproc.provenance.inventory import FileQuery, MetadataFilter, RunQuery
 from dbproc.version import Version
 
 

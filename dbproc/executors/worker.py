@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO
 
 from dbproc.executors.base import CANCEL_FILE, JobResult, JobSpec
-from dbproc.placement import Digest, fsync_file, hash_file
+from dbproc.ingest.placement import Digest, fsync_file, hash_file
 
 TAIL_BYTES = 4096
 #: set for every code (inherited by what it starts): the run folder it works in

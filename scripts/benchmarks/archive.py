@@ -33,8 +33,8 @@ from typing import Any
 from sqlalchemy import create_engine, delete, select, text
 from sqlalchemy.engine import Engine
 
+from dbproc.build.plan_types import build_key
 from dbproc.db.models import Code, File, FileLink, Pending, Process, Product, Run
-from dbproc.plan_types import build_key
 
 from .mission import Mission
 

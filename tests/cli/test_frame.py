@@ -123,7 +123,7 @@ def test_log_file_gets_utc_lines(cli: CliHarness, tmp_path: Path) -> None:
 
 def test_import_creates_no_file_and_configures_no_logging(tmp_path: Path) -> None:
     code = (
-        "import logging, dbproc, dbproc.api, dbproc.cli, dbproc.registry\n"
+        "import logging, dbproc, dbproc.api, dbproc.cli, dbproc.admin.registry\n"
         "assert not logging.getLogger('dbproc').handlers\n"
         "assert not logging.getLogger().handlers\n"
     )

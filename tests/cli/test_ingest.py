@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from dbproc.api import Archive
+from dbproc.control.passes import PassOptions, run_pass
 from dbproc.db.engine import make_session_factory
 from dbproc.examples import example_dir
-from dbproc.passes import PassOptions, run_pass
 from tests.helpers import CliHarness, by_name, drop, dump_database, edit_mission, tree_state
 
 EXAMPLE = example_dir() / "incoming"
@@ -754,9 +754,9 @@ VERSIONED = {"level": 0, "dir": "ver/{Y}", "format": "ver_{Y}{b}{d}_v{VERSION}.t
 def test_versions_across_and_within_batches_keep_one_newest(
     applied: CliHarness, monkeypatch: pytest.MonkeyPatch, batch: int
 ) -> None:
-    import dbproc.ingest
+    import dbproc.ingest.ingestor
 
-    monkeypatch.setattr(dbproc.ingest, "BATCH_FILES", batch)
+    monkeypatch.setattr(dbproc.ingest.ingestor, "BATCH_FILES", batch)
     add_products(applied, Ver=VERSIONED)
     names = [f"ver_2016Jan0{d}_v{v}.txt" for d in (1, 2) for v in ("1.0.0", "1.1.0", "1.0.1")]
     for name in names:

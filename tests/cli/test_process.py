@@ -200,12 +200,12 @@ def test_plan_all_and_a_code_bump_plan_in_chunks_of_dates(
     """``plan --all`` and the replanning of every date after a code bump go through
     snapshots of at most PLAN_CHUNK (process, date) keys; the result does not depend on
     the chunk size."""
-    import dbproc.processing
-    import dbproc.status
+    import dbproc.admin.status
+    import dbproc.build.processing
     from tests.helpers import edit_mission
 
-    monkeypatch.setattr(dbproc.status, "PLAN_CHUNK", chunk)
-    monkeypatch.setattr(dbproc.processing, "PLAN_CHUNK", chunk)
+    monkeypatch.setattr(dbproc.admin.status, "PLAN_CHUNK", chunk)
+    monkeypatch.setattr(dbproc.build.processing, "PLAN_CHUNK", chunk)
     assert {(p["process"], p["date"]) for p in applied.json("plan", "--all")} == set()
     applied.ok("ingest")
     planned = {(p["process"], p["date"]): p["reason"] for p in applied.json("plan", "--all")}

@@ -33,8 +33,9 @@ from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from dbproc.catalog import STAGING_DIR, absolute_path
+from dbproc.control.locking import OsLock
 from dbproc.db.engine import database_url
+from dbproc.db.files import STAGING_DIR, absolute_path
 from dbproc.db.models import (
     ACTIVE_RUN_STATUSES,
     File,
@@ -47,7 +48,6 @@ from dbproc.db.models import (
     Run,
     RunStatus,
 )
-from dbproc.locking import OsLock
 from tests.helpers import CliHarness
 
 

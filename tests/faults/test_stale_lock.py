@@ -24,8 +24,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from dbproc.clock import utcnow
+from dbproc.control.locking import process_start_time
 from dbproc.db.models import PassRecord, PassState
-from dbproc.locking import process_start_time
 from tests.faults.invariants import assert_consistent, engine_of, incoming_files
 from tests.faults.procs import spawn, wait_until
 from tests.helpers import CliHarness, edit_mission, use_test_code

@@ -26,7 +26,7 @@ from dbproc.errors import ConfigError, DbprocError
 from dbproc.examples import example_dir
 from dbproc.executors.base import JobSpec
 from dbproc.executors.worker import run_spec
-from dbproc.inspection import InspectorFailure, ProductRule, _facts
+from dbproc.ingest.inspection import InspectorFailure, ProductRule, _facts
 from dbproc.mission import load_mission_file, resolve_code_path
 from dbproc.naming import FilenameFormat, FormatError, render_dir
 from dbproc.version import Version

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dbproc.inspection import InspectorSet, ProductRule, Verdict
+from dbproc.ingest.inspection import InspectorSet, ProductRule, Verdict
 from dbproc.naming import FilenameFormat
 from dbproc.version import Version
 
@@ -352,7 +352,7 @@ answers = st.one_of(
           deadline=None)
 @given(answer=answers)
 def test_any_answer_is_facts_or_a_named_refusal(codes: Path, answer: Any) -> None:
-    from dbproc import inspection
+    from dbproc.ingest import inspection
 
     product = rule(fmt="p_{nnn}.dat")
     parsed = product.format.match("p_017.dat")
@@ -373,7 +373,7 @@ def test_any_answer_is_facts_or_a_named_refusal(codes: Path, answer: Any) -> Non
 
 
 def test_answers_given_as_python_objects(codes: Path) -> None:
-    from dbproc import inspection
+    from dbproc.ingest import inspection
 
     product = rule(fmt="p_{Y}{m}{d}.dat")
     parsed = product.format.match("p_20160101.dat")

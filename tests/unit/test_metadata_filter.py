@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dbproc.errors import UsageError
-from dbproc.inventory import MetadataFilter
+from dbproc.provenance.inventory import MetadataFilter
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 import pytest
 
-from dbproc.planner import (
+from dbproc.build.planner import (
     BuildAction,
     CodeSpec,
     FileRecord,

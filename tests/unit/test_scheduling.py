@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import random
 
-from dbproc.plan_types import BuildAction, CodeSpec, InputSpec, ProcessSpec, Reason
-from dbproc.scheduling import BuildQueue, ProcessGraph
+from dbproc.build.plan_types import BuildAction, CodeSpec, InputSpec, ProcessSpec, Reason
+from dbproc.build.scheduling import BuildQueue, ProcessGraph
 from dbproc.version import Version
 
 CODE = CodeSpec(1, Version(1, 0, 0))

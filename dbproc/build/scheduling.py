@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from functools import cached_property
 
-from dbproc.planner import BuildAction, ProcessSpec
+from dbproc.build.planner import BuildAction, ProcessSpec
 
 
 class ProcessGraph:

@@ -7,7 +7,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from dbproc.placement import NAME_MAX
+from dbproc.ingest.placement import NAME_MAX
 
 
 @dataclass

@@ -14,15 +14,15 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from dbproc.catalog import MissionPaths, absolute_path
 from dbproc.clock import utcnow
 from dbproc.db import queries
+from dbproc.db.files import MissionPaths, absolute_path
 from dbproc.db.models import FAILED_RUN_STATUSES, Code, File, Process, Product, Reject, Run
 from dbproc.errors import NotFound, UsageError
-from dbproc.placement import NAME_MAX, REASON_SUFFIX, move_file, unlink_durably
+from dbproc.ingest.placement import NAME_MAX, REASON_SUFFIX, move_file, unlink_durably
 from dbproc.version import Version
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("dbproc.inventory")
 
 
 _OPERATOR = re.compile(r">=|<=|!=|=|>|<")

@@ -7,7 +7,11 @@ from typing import Any
 from sqlalchemy import Engine, case, func, select
 from sqlalchemy.orm import Session
 
+from dbproc.build.planner import BuildAction, Decision, PlanKey, plan
+from dbproc.build.preview import cascade
+from dbproc.build.snapshot import PLAN_CHUNK, SnapshotLoader, load_catalogue, pending_work
 from dbproc.clock import utcnow
+from dbproc.control.locking import OsLock, running_holders
 from dbproc.db import queries
 from dbproc.db.models import (
     FAILED_RUN_STATUSES,
@@ -20,10 +24,6 @@ from dbproc.db.models import (
     Run,
 )
 from dbproc.db.queries import chunked
-from dbproc.locking import OsLock, running_holders
-from dbproc.planner import BuildAction, Decision, PlanKey, plan
-from dbproc.preview import cascade
-from dbproc.snapshot import PLAN_CHUNK, SnapshotLoader, load_catalogue, pending_work
 
 
 def plan_now(session: Session, *, retry_failed: bool = False, everything: bool = False

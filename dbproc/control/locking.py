@@ -34,7 +34,7 @@ from dbproc.errors import DatabaseError, LockHeld
 from dbproc.faults import crash_point
 from dbproc.mission import LockSettings
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("dbproc.locking")
 
 
 def process_start_time(pid: int) -> str | None:

@@ -11,11 +11,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from dbproc.build.planner import Decision, Status, decide
+from dbproc.build.snapshot import SnapshotLoader
 from dbproc.db import queries
 from dbproc.db.models import File
 from dbproc.errors import UsageError
-from dbproc.planner import Decision, Status, decide
-from dbproc.snapshot import SnapshotLoader
 
 #: longest range ``files --missing`` accepts in one call
 MAX_MISSING_DAYS = 366 * 50

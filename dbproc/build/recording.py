@@ -28,7 +28,9 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dbproc.catalog import (
+from dbproc.build.planner import BuildAction
+from dbproc.clock import utcnow
+from dbproc.db.files import (
     Consumer,
     IdentityTaken,
     MissionPaths,
@@ -37,18 +39,16 @@ from dbproc.catalog import (
     register_file,
     stored_path,
 )
-from dbproc.clock import utcnow
 from dbproc.db.models import ForcedRebuild, Pending, Run, RunStatus, table_of
 from dbproc.executors.base import JobResult, JobSpec
 from dbproc.executors.worker import STDERR, STDOUT
 from dbproc.faults import crash_point
-from dbproc.inspection import FileFacts, InspectorSet, ProductRule, facts_json
+from dbproc.ingest.inspection import FileFacts, InspectorSet, ProductRule, facts_json
+from dbproc.ingest.placement import Digest, Occupied, fsync_file, hash_file, place
 from dbproc.mission import resolve_code_path
-from dbproc.placement import Digest, Occupied, fsync_file, hash_file, place
-from dbproc.planner import BuildAction
 from dbproc.version import Version
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("dbproc.recording")
 
 _RUN = table_of(Run)
 _PENDING = table_of(Pending)

@@ -25,10 +25,10 @@ from typing import Any
 
 from dbproc.clock import midnight
 from dbproc.mission import resolve_code_path, split_inspector_spec
-from dbproc.naming import FilenameFormat, ParsedName, is_free_value
+from dbproc.naming import FilenameFormat, ParsedName, is_free_value, make_slot
 from dbproc.version import Version
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("dbproc.inspection")
 
 RESULT_KEYS = frozenset({"date", "start", "stop", "version", "keywords", "metadata"})
 DEFAULT_VERSION = Version(1, 0, 0)
@@ -82,15 +82,6 @@ class InspectorFailure(Exception):
         super().__init__(message)
         self.detail = detail
 
-
-def make_slot(keywords: Mapping[str, str], time_of_day: tuple[int, int, int] | None) -> str:
-    """The identity of a file within its (product, date) besides its version."""
-    text = ";".join(f"{k}={keywords[k]}" for k in sorted(keywords))
-    if time_of_day is not None:
-        text = f"@{time_of_day[0]:02d}{time_of_day[1]:02d}{time_of_day[2]:02d}" + (
-            f";{text}" if text else ""
-        )
-    return text
 
 
 class InspectorSet:

@@ -14,10 +14,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from dbproc.catalog import Consumer, affected_dates
+from dbproc.build.planner import (
+    BuildAction,
+    Decision,
+    FileRecord,
+    PlanKey,
+    ProcessSpec,
+    Snapshot,
+    plan,
+)
+from dbproc.build.snapshot import SnapshotLoader
 from dbproc.clock import midnight
-from dbproc.planner import BuildAction, Decision, FileRecord, PlanKey, ProcessSpec, Snapshot, plan
-from dbproc.snapshot import SnapshotLoader
+from dbproc.db.files import Consumer, affected_dates
 
 MAX_ROUNDS = 100
 

@@ -28,7 +28,7 @@ from dbproc.db.models import (
     table_of,
 )
 from dbproc.db.queries import chunked
-from dbproc.inspection import FileFacts, ProductRule
+from dbproc.ingest.inspection import FileFacts, ProductRule
 from dbproc.naming import FilenameFormat, render_dir
 from dbproc.version import Version
 

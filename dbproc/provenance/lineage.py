@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dbproc.catalog import absolute_path
 from dbproc.db import queries
+from dbproc.db.files import absolute_path
 from dbproc.db.models import Code, File, FileLink, Process, Product
 from dbproc.db.queries import chunked
 from dbproc.errors import UsageError

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dbproc.catalog import (
+from dbproc.db.files import (
     Consumer,
     ExistingVersion,
     IdentityTaken,
@@ -38,10 +38,9 @@ from dbproc.catalog import (
 from dbproc.db.models import File
 from dbproc.db.queries import chunked
 from dbproc.faults import crash_point
-from dbproc.incoming import IngestReport, printable, usable_name
-from dbproc.inspection import FileFacts, InspectorSet, Verdict
-from dbproc.mission import IngestSettings
-from dbproc.placement import (
+from dbproc.ingest.incoming import IngestReport, printable, usable_name
+from dbproc.ingest.inspection import FileFacts, InspectorSet, Verdict
+from dbproc.ingest.placement import (
     Digest,
     Occupied,
     fsync_dir,
@@ -49,10 +48,11 @@ from dbproc.placement import (
     place,
     unlink_durably,
 )
-from dbproc.rejection import RejectDesk
+from dbproc.ingest.rejection import RejectDesk
+from dbproc.mission import IngestSettings
 from dbproc.version import Version
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("dbproc.ingest")
 
 ARRIVING_SUFFIXES = (".part", ".tmp")
 #: Plain new files recorded per transaction (one fsync per folder, one commit per batch).

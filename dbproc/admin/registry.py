@@ -18,9 +18,9 @@ import tomli_w
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from dbproc.catalog import MissionPaths
 from dbproc.clock import utcnow
 from dbproc.db import queries
+from dbproc.db.files import MissionPaths
 from dbproc.db.models import Code, Mission, Pending, Process, ProcessInput, Product
 from dbproc.errors import ConfigError
 from dbproc.mission import (
@@ -74,7 +74,7 @@ class ApplyResult:
     changes: list[Change] = field(default_factory=list)
     created_schema: bool = False
     replan_processes: list[str] = field(default_factory=list)
-    #: dry runs: the builds the change would cause, per process (see dbproc.preview)
+    #: dry runs: the builds the change would cause, per process (see dbproc.build.preview)
     builds: dict[str, dict[str, Any]] | None = None
 
 

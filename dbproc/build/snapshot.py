@@ -17,6 +17,16 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from dbproc.build.planner import (
+    CodeSpec,
+    FileRecord,
+    ForcedRequest,
+    InputSpec,
+    PlanKey,
+    ProcessSpec,
+    RunRecord,
+    Snapshot,
+)
 from dbproc.clock import midnight
 from dbproc.db.models import (
     FAILED_RUN_STATUSES,
@@ -32,16 +42,6 @@ from dbproc.db.models import (
     RunStatus,
 )
 from dbproc.db.queries import chunked
-from dbproc.planner import (
-    CodeSpec,
-    FileRecord,
-    ForcedRequest,
-    InputSpec,
-    PlanKey,
-    ProcessSpec,
-    RunRecord,
-    Snapshot,
-)
 from dbproc.version import Version, VersionPart
 
 DAY = dt.timedelta(days=1)

@@ -5,7 +5,7 @@ windows over half-open data intervals, optional inputs, code validity dates, new
 versions chosen before windowing, out-of-date tests on the recorded provenance (code and
 parents), and versions that only grow. Every decision carries a reason code and the
 evidence behind it, which ``dbproc plan`` and ``dbproc explain`` show as they are. The
-values it works on live in :mod:`dbproc.plan_types` (re-exported here).
+values it works on live in :mod:`dbproc.build.plan_types` (re-exported here).
 """
 
 from __future__ import annotations
@@ -14,10 +14,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from dbproc.clock import midnight
-from dbproc.inspection import make_slot
-from dbproc.naming import FormatError
-from dbproc.plan_types import (
+from dbproc.build.plan_types import (
     DAY,
     REASON_PRIORITY,
     BuildAction,
@@ -34,6 +31,8 @@ from dbproc.plan_types import (
     build_key,
     sort_inputs,
 )
+from dbproc.clock import midnight
+from dbproc.naming import FormatError, make_slot
 from dbproc.version import Version, VersionPart
 
 __all__ = [

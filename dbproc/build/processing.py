@@ -1,7 +1,7 @@
 """The process half of a pass: plan, run, record, repeat until nothing is left.
 
 The loop plans the pending (process, date) keys, submits the builds that nothing
-upstream still changes (:mod:`dbproc.scheduling`), and records each result as it
+upstream still changes (:mod:`dbproc.build.scheduling`), and records each result as it
 arrives; what a recorded output queues is planned at once, so an L2 starts as soon as
 its L1 is recorded. The session is only ever in a transaction for one unit of work, and
 never while a code runs.
@@ -19,16 +19,16 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from dbproc.catalog import MissionPaths, product_rules
+from dbproc.build.planner import BuildAction, Decision, PlanKey, Status, plan
+from dbproc.build.recording import Recorder, RunOutcome, start_run
+from dbproc.build.scheduling import BuildQueue, ProcessGraph
+from dbproc.build.snapshot import PLAN_CHUNK, SnapshotLoader, load_catalogue, pending_work
+from dbproc.db.files import MissionPaths, product_rules
 from dbproc.db.models import ForcedRebuild, Pending, RunStatus
 from dbproc.db.queries import chunked
 from dbproc.executors.base import Executor, JobSpec
-from dbproc.planner import BuildAction, Decision, PlanKey, Status, plan
-from dbproc.recording import Recorder, RunOutcome, start_run
-from dbproc.scheduling import BuildQueue, ProcessGraph
-from dbproc.snapshot import PLAN_CHUNK, SnapshotLoader, load_catalogue, pending_work
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("dbproc.processing")
 
 Progress = Callable[[int, int, int], None]  # (done, total known, failed)
 #: decisions after which a forced rebuild of the key is dropped: nothing can be built

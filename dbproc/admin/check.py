@@ -19,7 +19,10 @@ from typing import Any
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from dbproc.catalog import (
+from dbproc.clock import utcnow
+from dbproc.control.recovery import recover
+from dbproc.db import queries
+from dbproc.db.files import (
     MissionPaths,
     absolute_path,
     destination,
@@ -29,14 +32,11 @@ from dbproc.catalog import (
     register_file,
     stored_path,
 )
-from dbproc.clock import utcnow
-from dbproc.db import queries
 from dbproc.db.models import ACTIVE_RUN_STATUSES, File, Reject, Run
-from dbproc.inspection import InspectorSet
-from dbproc.placement import hash_file
-from dbproc.recovery import recover
+from dbproc.ingest.inspection import InspectorSet
+from dbproc.ingest.placement import hash_file
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("dbproc.check")
 
 #: problem kinds that a repair cannot fix and a person must look at
 NEEDS_PERSON = ("checksum_mismatch", "orphan_unidentified")
@@ -299,8 +299,8 @@ def _rejects(session: Session, paths: MissionPaths, report: CheckReport, *, repa
 def run_check(engine: Engine, session_factory: Callable[[], Session], *, repair: bool,
               checksums: bool) -> CheckReport:
     """Check; with ``repair``, under the pass lock (exit 4 while a pass runs)."""
-    from dbproc.locking import PassLock
-    from dbproc.registry import stored_settings
+    from dbproc.admin.registry import stored_settings
+    from dbproc.control.locking import PassLock
 
     with session_factory() as session:
         settings = stored_settings(session)
@@ -322,7 +322,7 @@ IN_FLIGHT = ("unfinished_run", "leftover_staging", "reject_without_record")
 
 def _pass_running(engine: Engine) -> bool:
     """Is a pass holding the lock right now?"""
-    from dbproc.locking import OsLock
+    from dbproc.control.locking import OsLock
 
     probe = OsLock(engine)
     if probe.try_acquire():

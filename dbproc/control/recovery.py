@@ -18,14 +18,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dbproc.catalog import MissionPaths, product_rules
+from dbproc.build.recording import Recorder
+from dbproc.build.snapshot import load_catalogue
 from dbproc.clock import utcnow
+from dbproc.db.files import MissionPaths, product_rules
 from dbproc.db.models import Pending, Process, Run, RunStatus
 from dbproc.executors.worker import kill_strays
-from dbproc.recording import Recorder
-from dbproc.snapshot import load_catalogue
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("dbproc.recovery")
 
 
 @dataclass

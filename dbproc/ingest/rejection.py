@@ -11,13 +11,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dbproc.catalog import MissionPaths
 from dbproc.clock import utcnow
+from dbproc.db.files import MissionPaths
 from dbproc.db.models import Reject
 from dbproc.db.queries import chunked
 from dbproc.faults import crash_point
-from dbproc.incoming import IngestReport, printable, usable_name
-from dbproc.placement import REASON_SUFFIX, move_aside
+from dbproc.ingest.incoming import IngestReport, printable, usable_name
+from dbproc.ingest.placement import REASON_SUFFIX, move_aside
 
 logger = logging.getLogger("dbproc.ingest")
 

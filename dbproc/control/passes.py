@@ -13,19 +13,19 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from dbproc.admin.registry import stored_settings
+from dbproc.build.processing import Processor, ProcessReport
+from dbproc.build.processing import Progress as ProcessProgress
+from dbproc.control.locking import Holder, PassLock
+from dbproc.control.recovery import RecoveryReport, recover
 from dbproc.db.engine import read_only
 from dbproc.db.models import PassState
 from dbproc.executors import make_executor
-from dbproc.incoming import IngestReport
-from dbproc.ingest import Ingestor
-from dbproc.ingest import Progress as IngestProgress
-from dbproc.locking import Holder, PassLock
-from dbproc.processing import Processor, ProcessReport
-from dbproc.processing import Progress as ProcessProgress
-from dbproc.recovery import RecoveryReport, recover
-from dbproc.registry import stored_settings
+from dbproc.ingest.incoming import IngestReport
+from dbproc.ingest.ingestor import Ingestor
+from dbproc.ingest.ingestor import Progress as IngestProgress
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("dbproc.passes")
 
 
 @dataclass
