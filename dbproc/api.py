@@ -34,11 +34,11 @@ from dbproc.db.engine import (
     create_db_engine,
     database_url,
     display_url,
-    make_session_factory,
     read_only,
 )
 from dbproc.db.files import MissionPaths, product_rules
 from dbproc.db.queries import get_mission
+from dbproc.db.unit import Store
 from dbproc.errors import UsageError
 from dbproc.ingest.ingestor import Progress
 from dbproc.ingest.inspection import InspectorSet
@@ -61,6 +61,7 @@ class Archive:
         self.url = database_url(db)
         self._engine: Engine | None = None
         self._schema_checked = False
+        self._store: Store | None = None
 
     def __repr__(self) -> str:
         return f"Archive({display_url(self.url)!r})"
@@ -77,6 +78,7 @@ class Archive:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+            self._store = None
 
     def __enter__(self) -> Archive:
         return self
@@ -90,13 +92,25 @@ class Archive:
             schema.ensure_current(read_only(self.engine))
             self._schema_checked = True
 
+    @property
+    def store(self) -> Store:
+        """The unit-of-work owner on this database (every method's transaction)."""
+        if self._store is None:
+            self._store = Store(self.engine)
+        return self._store
+
     @contextmanager
-    def session(self, *, reading: bool = False) -> Iterator[Session]:
-        """A session on a current schema; the caller commits. With ``reading`` its
-        transactions only read (on SQLite they neither wait for nor block a pass)."""
+    def reading(self) -> Iterator[Session]:
+        """A read-only unit on a current schema (rolled back at the end)."""
         self.require_schema()
-        engine = read_only(self.engine) if reading else self.engine
-        with make_session_factory(engine)() as session:
+        with self.store.read() as session:
+            yield session
+
+    @contextmanager
+    def writing(self, *, dry_run: bool = False) -> Iterator[Session]:
+        """A write unit on a current schema: committed at the end unless ``dry_run``."""
+        self.require_schema()
+        with self.store.write(dry_run=dry_run) as session:
             yield session
 
     # -- schema and configuration -------------------------------------------------------
@@ -118,27 +132,19 @@ class Archive:
         schema is created first. With ``dry_run`` nothing is written.
         """
         config = load_mission_file(path)
-        with self.engine.connect() as conn:
-            outer = conn.begin()
+        with self.store.write(dry_run=dry_run) as session:
+            conn = session.connection()
             created = False
             if schema.current_revision(conn) is None and not schema.has_tables(conn):
                 schema.create(conn)
                 created = True
             else:
                 schema.ensure_current(conn)
-            with Session(
-                bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False
-            ) as session:
-                result = registry.apply_mission(session, config)
-                result.created_schema = created
-                session.commit()
+            result = registry.apply_mission(session, config)
+            result.created_schema = created
             if dry_run:
-                with Session(bind=conn, join_transaction_mode="create_savepoint",
-                             expire_on_commit=False) as session:
-                    result.builds = summarize(status_module.preview(session))
-                outer.rollback()
-            else:
-                outer.commit()
+                session.flush()
+                result.builds = summarize(status_module.preview(session))
         for change in result.changes:
             logger.info("config apply%s: %s", " (dry run)" if dry_run else "", change.describe())
         if not dry_run:
@@ -149,14 +155,14 @@ class Archive:
 
     def export_config(self) -> str:
         """The registered mission as TOML."""
-        with self.session(reading=True) as session:
+        with self.reading() as session:
             return registry.export_mission(session)
 
     # -- passes ---------------------------------------------------------------------------
 
     def _pass(self, command: str, options: PassOptions) -> PassReport:
         self.require_schema()
-        return run_pass(self.engine, make_session_factory(self.engine), command, options)
+        return run_pass(self.engine, self.store.factory, command, options)
 
     def ingest(self, *, progress: Progress | None = None) -> PassReport:
         """One locked ingest pass over the incoming folder (``dbproc ingest``)."""
@@ -183,19 +189,19 @@ class Archive:
         Changes nothing. ``everything`` plans every date of every process instead of
         only what changed since the last pass.
         """
-        with self.session(reading=True) as session:
+        with self.reading() as session:
             decisions = status_module.plan_now(session, retry_failed=retry_failed,
                                                everything=everything)
         return [status_module.decision_json(d) for d in decisions if d.action is not None]
 
     def status(self) -> dict[str, Any]:
         """The lock, recent passes, file counts, failures and pending builds."""
-        with self.session(reading=True) as session:
+        with self.reading() as session:
             return status_module.status(self.engine, session)
 
     def unlock(self, *, force: bool = False) -> list[str]:
         """Clear a pass flag whose holder is gone (``dbproc unlock``); refuses if alive."""
-        with self.session() as session:
+        with self.reading() as session:
             lock_settings = stored_settings(session).lock
         result = locking.unlock(self.engine, lock_settings, force=force)
         return [h.describe() for h in result.cleared]
@@ -203,18 +209,18 @@ class Archive:
     def runs(self, query: inventory.RunQuery | None = None, **filters: Any
              ) -> list[dict[str, Any]]:
         """Run records, newest first (``dbproc runs``)."""
-        with self.session(reading=True) as session:
+        with self.reading() as session:
             return inventory.list_runs(session, query or inventory.RunQuery(**filters))
 
     def run_record(self, run_id: int) -> dict[str, Any]:
         """One run with its log (``dbproc runs show``)."""
-        with self.session(reading=True) as session:
+        with self.reading() as session:
             return inventory.show_run(session, run_id)
 
     def preview(self, *, retry_failed: bool = False) -> list[dict[str, Any]]:
         """Every build the next pass would make, downstream included, predicted by
         assuming each build succeeds (``dbproc plan --cascade``). Changes nothing."""
-        with self.session(reading=True) as session:
+        with self.reading() as session:
             return [status_module.action_json(a)
                     for a in status_module.preview(session, retry_failed=retry_failed)]
 
@@ -228,23 +234,10 @@ class Archive:
         of every build that will follow. With ``dry_run`` nothing is written.
         """
         flt = reprocess_module.ReprocessFilter(**filters)
-        self.require_schema()
-        with self.engine.connect() as conn:
-            outer = conn.begin()
-            with Session(bind=conn, join_transaction_mode="create_savepoint",
-                         expire_on_commit=False) as session:
-                result = reprocess_module.queue_rebuilds(session, flt)
-                session.commit()
-            if dry_run:
-                with Session(bind=conn, join_transaction_mode="create_savepoint",
-                             expire_on_commit=False) as session:
-                    builds = summarize(status_module.preview(session))
-                outer.rollback()
-            else:
-                outer.commit()
-        if not dry_run:
-            with self.session() as session:
-                builds = summarize(status_module.preview(session))
+        with self.writing(dry_run=dry_run) as session:
+            result = reprocess_module.queue_rebuilds(session, flt)
+            session.flush()
+            builds = summarize(status_module.preview(session))
         data = result.as_json()
         data["dry_run"] = dry_run
         data["builds"] = builds
@@ -255,12 +248,12 @@ class Archive:
         """Parents and children of a file with the code and run that made each
         (``dbproc lineage``); ``depth=None`` walks the whole graph; ``direction`` is
         ``both``, ``up`` or ``down``."""
-        with self.session(reading=True) as session:
+        with self.reading() as session:
             return lineage_module.lineage(session, filename, depth=depth, direction=direction)
 
     def recall(self, filename: str) -> dict[str, Any]:
         """Every file derived from ``filename`` at any depth, by product (``dbproc recall``)."""
-        with self.session(reading=True) as session:
+        with self.reading() as session:
             return lineage_module.recall(session, filename)
 
     def recall_reprocess(self, filename: str, *, bump: str = "revision") -> dict[str, Any]:
@@ -275,7 +268,7 @@ class Archive:
     def explain(self, filename: str | None = None, *, product: str | None = None,
                 date: dt.date | None = None) -> dict[str, Any]:
         """Why a file, or a product on a date, is (or is not) up to date (``dbproc explain``)."""
-        with self.session(reading=True) as session:
+        with self.reading() as session:
             if filename is not None:
                 return explain_module.explain_file(session, filename)
             if product is None or date is None:
@@ -290,14 +283,14 @@ class Archive:
                 ) -> list[dict[str, Any]]:
         """Dates where an expected file of ``product`` does not exist, and why
         (``dbproc files --missing``)."""
-        with self.session(reading=True) as session:
+        with self.reading() as session:
             return explain_module.missing(session, product, since, until)
 
     def check(self, *, repair: bool = False, checksums: bool = True) -> CheckReport:
         """Compare disk and database (``dbproc check``); ``repair`` fixes what is safe,
         under the pass lock. ``checksums`` re-hashes every file (slow on big archives)."""
         self.require_schema()
-        return run_check(self.engine, make_session_factory(self.engine), repair=repair,
+        return run_check(self.engine, self.store.factory, repair=repair,
                          checksums=checksums)
 
     # -- looking at things ----------------------------------------------------------------
@@ -308,23 +301,24 @@ class Archive:
         """Registered files (``dbproc files``); keyword filters build a FileQuery."""
         if query is None:
             query = inventory.FileQuery(**filters)  # type: ignore[arg-type]
-        with self.session(reading=True) as session:
+        with self.reading() as session:
             return inventory.list_files(session, query)
 
     def rejects(self, *, include_retried: bool = False) -> list[dict[str, Any]]:
         """Refused incoming files (``dbproc rejects``)."""
-        with self.session(reading=True) as session:
+        with self.reading() as session:
             return inventory.list_rejects(session, include_retried=include_retried)
 
     def retry_rejects(self, names: list[str] | tuple[str, ...] = ()) -> dict[str, list[str]]:
         """Move rejected files back to incoming (``dbproc rejects retry``)."""
-        with self.session() as session:
+        self.require_schema()
+        with self.store.session() as session:  # one unit per file moved back
             return inventory.retry_rejects(session, names)
 
     def inspect_file(self, path: str | Path) -> dict[str, Any]:
         """Ask every product's inspector about one file, ingesting nothing (``dbproc inspect``)."""
         path = Path(path).absolute()
-        with self.session(reading=True) as session:
+        with self.reading() as session:
             paths = MissionPaths.of(get_mission(session))
             inspectors = InspectorSet(product_rules(session), paths.codes)
         verdict = inspectors.identify(path)

@@ -33,6 +33,7 @@ from dbproc.db.files import (
     stored_path,
 )
 from dbproc.db.models import ACTIVE_RUN_STATUSES, File, Reject, Run
+from dbproc.db.unit import commit, release
 from dbproc.ingest.inspection import InspectorSet
 from dbproc.ingest.placement import hash_file
 
@@ -125,7 +126,7 @@ def check(session: Session, paths: MissionPaths, *, repair: bool = False,
     registered = _check_records(session, paths, report, repair=repair, checksums=checksums)
     _orphans(session, paths, registered, report, repair=repair)
     _rejects(session, paths, report, repair=repair)
-    session.rollback()
+    release(session)
     return report
 
 
@@ -150,7 +151,7 @@ def _check_records(session: Session, paths: MissionPaths, report: CheckReport, *
     rows = session.execute(select(File.id, File.filename, File.path, File.size, File.sha256,
                                   File.on_disk, File.product_id, File.date, File.start,
                                   File.stop)).all()
-    session.rollback()
+    release(session)
     missing: list[Any] = []
     for row in rows:
         path = absolute_path(paths.root, row.path)
@@ -167,7 +168,7 @@ def _check_records(session: Session, paths: MissionPaths, report: CheckReport, *
                 session.execute(update(File).where(File.id == row.id).values(on_disk=True))
                 queue_dependents(session, row.product_id, row.date, [(row.start, row.stop)],
                                  f"file {row.filename} is back on disk")
-                session.commit()
+                commit(session)
                 report.problems[-1].repaired = True
             continue
         size = path.stat().st_size
@@ -186,7 +187,7 @@ def _check_records(session: Session, paths: MissionPaths, report: CheckReport, *
             session.execute(update(File).where(File.id == row.id).values(on_disk=False))
             queue_dependents(session, row.product_id, row.date, [(row.start, row.stop)],
                              f"file {row.filename} went missing")
-            session.commit()
+            commit(session)
             problem.repaired = True
     return registered
 
@@ -211,7 +212,7 @@ def _product_roots(paths: MissionPaths, dirs: list[str]) -> list[Path]:
 def _orphans(session: Session, paths: MissionPaths, registered: set[str], report: CheckReport,
              *, repair: bool) -> None:
     rules = product_rules(session)
-    session.rollback()
+    release(session)
     skip = {paths.incoming.resolve(), paths.errors.resolve(), paths.staging.resolve(),
             (paths.root / ".dbproc").resolve()}
     inspectors = InspectorSet(rules, paths.codes)
@@ -252,7 +253,7 @@ def _orphan(session: Session, paths: MissionPaths, inspectors: InspectorSet, pat
     known = queries.find_file(session, path.name)
     existing = list_versions(session, facts.product.id, facts.date, facts.slot)
     if known is not None or any(e.version == facts.version for e in existing):
-        session.rollback()
+        release(session)
         problem.kind = "orphan_unidentified"
         problem.detail = (f"a {facts.product.name} file with no record, but its name or "
                           "identity is registered for another file; look at it")
@@ -261,7 +262,7 @@ def _orphan(session: Session, paths: MissionPaths, inspectors: InspectorSet, pat
     register_file(session, facts, filename=path.name, path=stored_path(paths.root, path),
                   sha256=digest.sha256, size=digest.size, existing=existing,
                   cause=f"check registered orphan {path.name}")
-    session.commit()
+    commit(session)
     problem.repaired = True
 
 
@@ -279,9 +280,9 @@ def _rejects(session: Session, paths: MissionPaths, report: CheckReport, *, repa
         report.problems.append(problem)
         if repair:
             row.retried_at = utcnow()
-            session.commit()
+            commit(session)
             problem.repaired = True
-    session.rollback()
+    release(session)
     if paths.rejected.is_dir():
         for entry in sorted(paths.rejected.iterdir()):
             if entry.name.endswith(".reason") or entry.name in stored:
@@ -293,7 +294,7 @@ def _rejects(session: Session, paths: MissionPaths, report: CheckReport, *, repa
                     "in the rejected folder without a record (a pass died while rejecting "
                     "it); `dbproc rejects retry` cannot see it: move it to incoming by hand",
                     repaired=False))
-    session.rollback()
+    release(session)
 
 
 def run_check(engine: Engine, session_factory: Callable[[], Session], *, repair: bool,
@@ -305,7 +306,7 @@ def run_check(engine: Engine, session_factory: Callable[[], Session], *, repair:
     with session_factory() as session:
         settings = stored_settings(session)
         paths, lock_settings = settings.paths, settings.lock
-        session.rollback()
+        release(session)
         if not repair:
             running = _pass_running(engine)
             report = check(session, paths, checksums=checksums)
@@ -350,5 +351,5 @@ def _drop_in_flight(session: Session, paths: MissionPaths, report: CheckReport) 
             if in_flight or session.scalar(select(File.id).where(File.path == stored)):
                 continue
         kept.append(problem)
-    session.rollback()
+    release(session)
     report.problems = kept

@@ -43,7 +43,6 @@ def plan_now(session: Session, *, retry_failed: bool = False, everything: bool =
     for chunk in chunked(loader.dated_keys(keys), PLAN_CHUNK):
         snapshot = loader.load(chunk, retry_failed=retry_failed)
         decisions.extend(d for d in plan(snapshot, chunk) if d.action is not None)
-    session.rollback()
     decisions.sort(key=lambda d: (d.process, d.date, d.slot))
     return decisions
 
@@ -55,7 +54,6 @@ def preview(session: Session, *, retry_failed: bool = False) -> list[BuildAction
     keys = pending_work(session, catalogue, retry_failed=retry_failed).keys
     first = plan(loader.load(keys, retry_failed=retry_failed), keys)
     actions = cascade(loader, first)
-    session.rollback()
     return actions
 
 
@@ -119,7 +117,6 @@ def status(engine: Engine, session: Session, *, passes: int = 5) -> dict[str, An
     rejects = session.scalar(select(func.count()).select_from(Reject)
                              .where(Reject.retried_at.is_(None))) or 0
     lock = lock_state(engine, session)
-    session.rollback()
     builds = [d for d in plan_now(session) if d.action is not None]
     return {
         "mission": mission.name,

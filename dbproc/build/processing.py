@@ -26,7 +26,8 @@ from dbproc.build.snapshot import PLAN_CHUNK, SnapshotLoader, load_catalogue, pe
 from dbproc.db.files import MissionPaths, product_rules
 from dbproc.db.models import ForcedRebuild, Pending, RunStatus
 from dbproc.db.queries import chunked
-from dbproc.executors.base import Executor, JobSpec
+from dbproc.db.unit import commit, discard, release
+from dbproc.executors.base import Executor, JobResult, JobSpec
 
 logger = logging.getLogger("dbproc.processing")
 
@@ -127,7 +128,7 @@ class Processor:
             {n: p.output for n, p in self.catalogue.processes.items()},
             clean_in_background=True,
         )
-        session.rollback()
+        release(session)
         self.report = ProcessReport()
         self._waiting = BuildQueue(self.graph)
         self._failures = 0  # failed runs so far, for progress without rescanning
@@ -137,73 +138,107 @@ class Processor:
         #: slot saw; the date's rows are settled up to the lowest of them (every slot's
         #: latest plan saw those rows), by the plan or by recording the date's last build
         self._marks: dict[tuple[str, dt.date], dict[str, int]] = {}
+        self._to_plan: set[PlanKey] = set()
+        self._everything: set[str] = set()
+        self.pending_max_id = 0
 
     def run(self) -> ProcessReport:
         """Plan, run and record until nothing is left; return the report."""
         started = self.clock()
+        self.begin()
+        try:
+            while self.step():
+                pass
+        finally:
+            discard(self.session)
+            self.recorder.close()
+        self.finish()
+        self.report.seconds = self.clock() - started
+        return self.report
+
+    # The loop in three parts, so tests can step it with an in-memory executor
+    # (dbproc.executors.memory): begin(), step() until it says False, finish().
+
+    def begin(self) -> None:
+        """Read what is pending: the keys the first plan covers."""
         work = pending_work(self.session, self.catalogue, retry_failed=self.retry_failed)
         self.pending_max_id = work.max_pending_id
-        self.session.rollback()
-        to_plan: set[PlanKey] = set(work.keys)
-        everything = {name for name, day in to_plan if day is None}
-        try:
-            while True:
-                if self._plan_now(to_plan):
-                    self._plan(to_plan)
-                    to_plan = set()
-                self._submit()
-                if not self._active:
-                    if to_plan:
-                        continue
-                    break
-                result = self.executor.next_result(timeout=None)
-                if result is None:
-                    continue
-                # refill the freed slot first, so a code runs while this one is
-                # recorded; the finished build still counts as active, so nothing that
-                # waits for its output (or shares its key) starts before it is recorded
-                self._submit(freed=1)
-                action = self._active.pop(result.run_id)
-                key = (action.process, action.date)
-                self._outstanding[key] -= 1
-                self.fence()
-                settle = self._outstanding[key] <= 0
-                outcome = self.recorder.record(
-                    action,
-                    result,
-                    settle=settle,
-                    pending_max_id=min(self._marks.get(key, {}).values(), default=0),
-                )
-                if settle:
-                    self._marks.pop(key, None)
-                self.report.runs.append(outcome)
-                self._failures += outcome.status is not RunStatus.SUCCEEDED
-                stale = self._waiting.pop(action.key)
-                if stale is not None:  # planned before this run was recorded: plan again
-                    self._outstanding[key] -= 1
-                    to_plan.add(key)
-                for process_id, day in outcome.queued:
-                    name = self.catalogue.process_names.get(process_id)
-                    if name in self.catalogue.processes:
-                        to_plan.add((name, day))
-                self._report_progress()
-        finally:
-            self.session.rollback()
-            self.recorder.close()
-        if everything and not self._waiting:
+        release(self.session)
+        self._to_plan = set(work.keys)
+        self._everything = {name for name, day in self._to_plan if day is None}
+
+    def step(self) -> bool:
+        """One turn: plan what is due, start what can start, then wait for one result and
+        record it. False when nothing is left to run or plan."""
+        while True:
+            if self._plan_now(self._to_plan):
+                self._plan(self._to_plan)
+                self._to_plan = set()
+            self._submit()
+            if self._active:
+                break
+            if not self._to_plan:
+                return False
+        result = self.executor.next_result(timeout=None)
+        if result is not None:
+            self._take(result)
+        return True
+
+    @property
+    def active(self) -> list[BuildAction]:
+        """The builds submitted and not yet recorded."""
+        return list(self._active.values())
+
+    @property
+    def waiting(self) -> int:
+        """How many planned builds wait for a slot or for their inputs."""
+        return len(self._waiting)
+
+    def _take(self, result: JobResult) -> None:
+        """Record one result: what it frees (its slot, refilled first so a code runs while
+        this one is recorded), and what it makes due (successors, a replan of its key).
+        The finished build still counts as active until recorded, so nothing that waits
+        for its output (or shares its key) starts before that."""
+        self._submit(freed=1)
+        action = self._active.pop(result.run_id)
+        key = (action.process, action.date)
+        self._outstanding[key] -= 1
+        self.fence()
+        settle = self._outstanding[key] <= 0
+        outcome = self.recorder.record(
+            action,
+            result,
+            settle=settle,
+            pending_max_id=min(self._marks.get(key, {}).values(), default=0),
+        )
+        if settle:
+            self._marks.pop(key, None)
+        self.report.runs.append(outcome)
+        self._failures += outcome.status is not RunStatus.SUCCEEDED
+        stale = self._waiting.pop(action.key)
+        if stale is not None:  # planned before this run was recorded: plan again
+            self._outstanding[key] -= 1
+            self._to_plan.add(key)
+        for process_id, day in outcome.queued:
+            name = self.catalogue.process_names.get(process_id)
+            if name in self.catalogue.processes:
+                self._to_plan.add((name, day))
+        self._report_progress()
+
+    def finish(self) -> None:
+        """After the loop: settle the dated rows of processes planned date-less."""
+        if self._everything and not self._waiting:
             # every date of these processes was planned after their rows up to
             # pending_max_id were read: dated rows the planner found nothing to do for
             # (no output expected that day) are settled with the date-less ones
-            ids = [self.catalogue.process_ids[n] for n in everything]
+            ids = [self.catalogue.process_ids[n] for n in self._everything]
             self.session.execute(
                 delete(Pending).where(
                     Pending.process_id.in_(ids),
                     Pending.id <= self.pending_max_id,
                 )
             )
-            self.session.commit()
-        self.report.seconds = self.clock() - started
-        return self.report
+            commit(self.session)
 
     def _plan_now(self, to_plan: set[PlanKey]) -> bool:
         """Plan the keys results have queued now, or let more gather first?
@@ -271,7 +306,7 @@ class Processor:
                         unbuildable.add((decision.process, decision.date, decision.slot))
             decided = {(d.process, d.date) for d in decisions}
             settled.update(key for key in chunk if key not in decided)
-        self.session.rollback()
+        release(self.session)
         self._settle(settled - planned, seen, unbuildable)
 
     def _wait(self, action: BuildAction) -> None:
@@ -320,7 +355,7 @@ class Processor:
             if getattr(deleted, "rowcount", 0):
                 logger.warning("dropped the forced rebuild of %s %s: nothing can be built "
                                "for it now", name, day)
-        self.session.commit()
+        commit(self.session)
 
     def _submit(self, freed: int = 0) -> None:
         slots = self.executor.slots - len(self._active) + freed

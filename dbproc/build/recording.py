@@ -40,6 +40,7 @@ from dbproc.db.files import (
     stored_path,
 )
 from dbproc.db.models import ForcedRebuild, Pending, Run, RunStatus, table_of
+from dbproc.db.unit import commit, discard, release
 from dbproc.executors.base import JobResult, JobSpec
 from dbproc.executors.worker import STDERR, STDOUT
 from dbproc.faults import crash_point
@@ -203,7 +204,7 @@ def start_run(
     ).scalar_one()
     root = run_root(paths, run_id)
     connection.execute(_SET_RUN_ROOT, {"rid": run_id, "root": str(root)})
-    session.commit()
+    commit(session)
     crash_point("job.queued")
     env = {
         "DBPROC_RUN_ID": str(run_id),
@@ -291,7 +292,7 @@ class Recorder:
         self, action: BuildAction, result: JobResult, *, settle: bool, pending_max_id: int
     ) -> RunOutcome:
         """Record ``result``; with ``settle``, clear the pending rows of (process, date)."""
-        self.session.rollback()
+        release(self.session)
         if not result.ok:
             return self._fail(
                 action,
@@ -361,7 +362,7 @@ class Recorder:
             .where(_RUN.c.id == result.run_id)
             .values(status=RunStatus.PROMOTING, promoting=promoting, **_result_fields(result))
         )
-        self.session.commit()
+        commit(self.session)
         crash_point("job.promoting")
         return self.finish_promotion(
             result.run_id, action.process, action.date, action.slot, promoting, action=action
@@ -421,7 +422,7 @@ class Recorder:
                 widest=self.widest,
             )
         except (IdentityTaken, IntegrityError) as exc:
-            self.session.rollback()
+            discard(self.session)
             return self._fail_promotion(
                 run_id, process, day, f"the output {dst.name} is already registered ({exc})"
             )
@@ -446,7 +447,7 @@ class Recorder:
             promoting.get("pending_max_id", 0),
             forced_done=True,
         )
-        self.session.commit()
+        commit(self.session)
         crash_point("job.recorded")
         self._clean(run.run_root)
         crash_point("job.cleaned")
@@ -479,7 +480,7 @@ class Recorder:
         self._settle(
             process_id, action.date, action.slot, settle, pending_max_id, forced_done=True
         )
-        self.session.commit()
+        commit(self.session)
         crash_point("job.recorded")
         self._clean(str(run_root(self.paths, result.run_id)))
         logger.info("run %s: %s %s succeeded", result.run_id, action.process, action.date)
@@ -507,7 +508,7 @@ class Recorder:
             )
         else:
             self._requeue(run.process_id, action.date, f"run {run.id} abandoned: {error}")
-        self.session.commit()
+        commit(self.session)
         logger.error(
             "run %s: %s %s %s: %s (log: %s)",
             run.id,
@@ -525,7 +526,7 @@ class Recorder:
         run.status = RunStatus.ABANDONED
         run.error = error
         self._requeue(run.process_id, day, f"run {run_id} abandoned: {error}")
-        self.session.commit()
+        commit(self.session)
         logger.error("run %s: %s", run_id, error)
         return RunOutcome(run_id, RunStatus.ABANDONED, process, day, error=error)
 

@@ -30,6 +30,7 @@ from sqlalchemy.pool import NullPool
 from dbproc.clock import utcnow
 from dbproc.db.engine import read_only, sqlite_path
 from dbproc.db.models import PassRecord, PassState
+from dbproc.db.unit import commit
 from dbproc.errors import DatabaseError, LockHeld
 from dbproc.faults import crash_point
 from dbproc.mission import LockSettings
@@ -266,7 +267,7 @@ class PassLock:
                     state=PassState.RUNNING,
                 )
                 session.add(row)
-                session.commit()
+                commit(session)
                 self.pass_id = row.id
         except BaseException:
             self._os_lock.release()
@@ -397,7 +398,7 @@ def unlock(engine: Engine, settings: LockSettings, *, force: bool = False) -> Un
                         outcome="crashed: cleared by dbproc unlock",
                     )
                 )
-            session.commit()
+            commit(session)
             return UnlockResult(holders)
     finally:
         os_lock.release()

@@ -20,6 +20,7 @@ from dbproc.control.locking import Holder, PassLock
 from dbproc.control.recovery import RecoveryReport, recover
 from dbproc.db.engine import read_only
 from dbproc.db.models import PassState
+from dbproc.db.unit import release
 from dbproc.executors import make_executor
 from dbproc.ingest.incoming import IngestReport
 from dbproc.ingest.ingestor import Ingestor
@@ -91,7 +92,7 @@ def run_pass(engine: Engine, session_factory: Callable[[], Session], command: st
     """Run one locked pass. Raises LockHeld (exit 4) when another pass is working."""
     with Session(read_only(engine)) as session:  # before the lock: never wait for a pass
         settings = stored_settings(session)
-        session.rollback()
+        release(session)
     paths, ingest_settings = settings.paths, settings.ingest
     lock_settings, execution = settings.lock, settings.execution
     report = PassReport()

@@ -23,6 +23,7 @@ from dbproc.build.snapshot import load_catalogue
 from dbproc.clock import utcnow
 from dbproc.db.files import MissionPaths, product_rules
 from dbproc.db.models import Pending, Process, Run, RunStatus
+from dbproc.db.unit import commit, release
 from dbproc.executors.worker import kill_strays
 
 logger = logging.getLogger("dbproc.recovery")
@@ -76,7 +77,7 @@ def recover(session: Session, paths: MissionPaths, current_pass: int | None) -> 
         stmt = stmt.where((Run.pass_id != current_pass) | Run.pass_id.is_(None))
     leftovers = list(session.scalars(stmt.order_by(Run.id)))
     names = {p.id: p.name for p in session.scalars(select(Process))}
-    session.rollback()
+    release(session)
     recorder: Recorder | None = None
     for run in leftovers:
         if run.status == RunStatus.PROMOTING and run.promoting:
@@ -90,7 +91,7 @@ def recover(session: Session, paths: MissionPaths, current_pass: int | None) -> 
                     catalogue.process_ids,
                     {n: p.output for n, p in catalogue.processes.items()},
                 )
-                session.rollback()
+                release(session)
             outcome = recorder.finish_promotion(
                 run.id, names[run.process_id], run.date, run.slot, run.promoting
             )
@@ -108,14 +109,14 @@ def recover(session: Session, paths: MissionPaths, current_pass: int | None) -> 
         fresh = session.get(Run, run.id)
         assert fresh is not None
         if fresh.status in (RunStatus.SUCCEEDED, RunStatus.ABANDONED):
-            session.rollback()
+            release(session)
             continue
         fresh.status = RunStatus.ABANDONED
         fresh.error = "abandoned: the pass running it ended before it was recorded"
         fresh.ended_at = fresh.ended_at or utcnow()
         session.add(Pending(process_id=fresh.process_id, date=fresh.date,
                             cause=f"run {fresh.id} was abandoned by a dead pass"))
-        session.commit()
+        commit(session)
         if fresh.run_root:
             shutil.rmtree(fresh.run_root, ignore_errors=True)
         report.abandoned.append(run.id)

@@ -37,6 +37,7 @@ from dbproc.db.files import (
 )
 from dbproc.db.models import File
 from dbproc.db.queries import chunked
+from dbproc.db.unit import commit, discard, open_unit, release
 from dbproc.faults import crash_point
 from dbproc.ingest.incoming import IngestReport, printable, usable_name
 from dbproc.ingest.inspection import FileFacts, InspectorSet, Verdict
@@ -124,7 +125,7 @@ class Ingestor:
         self.consumers: dict[int, list[Consumer]] = {}
         self.widest: dict[int, float] = {}
         self.rejects = RejectDesk(session, paths, pass_id, self.report)
-        session.rollback()  # nothing of ours may be pending while we work
+        release(session)  # nothing of ours may be pending while we work
 
     def run(self) -> IngestReport:
         """Ingest everything settled in incoming; return the report."""
@@ -139,7 +140,7 @@ class Ingestor:
                 if ready:
                     self._ingest_batch(ready)
             except Exception:
-                self.session.rollback()
+                discard(self.session)
                 raise
             done += len(batch)
             if self.progress is not None:
@@ -215,7 +216,7 @@ class Ingestor:
             )
             for row in rows:
                 known[row.filename] = _Known(row.filename, row.sha256, row.size, row.path)
-        self.session.rollback()
+        release(self.session)
         return known
 
     # -- one file -------------------------------------------------------------------------
@@ -248,7 +249,7 @@ class Ingestor:
             return None
 
     def _failed(self, c: _Candidate, exc: OSError) -> None:
-        self.session.rollback()
+        discard(self.session)
         logger.error("could not ingest %s: %s (left in incoming)", printable(c.name), exc)
         self.report.errors.append({"filename": printable(c.name), "error": str(exc)})
 
@@ -336,7 +337,7 @@ class Ingestor:
         ):
             if key in found:
                 found[key].append(version)
-        self.session.rollback()
+        release(self.session)
         return found
 
     def _record_batch(
@@ -345,6 +346,7 @@ class Ingestor:
         existing: dict[tuple[int, dt.date, str], list[ExistingVersion]],
     ) -> None:
         pending: list[dict[str, Any]] = []
+        open_unit(self.session, "ingest batch")
         try:
             for r in placed:
                 versions = existing[r.key]
@@ -367,10 +369,10 @@ class Ingestor:
                     )
                 )
             insert_pending(self.session, pending)
-            self.session.commit()
+            commit(self.session)
         except (IdentityTaken, IntegrityError):
             # something else registered one of these meanwhile: settle them one by one
-            self.session.rollback()
+            discard(self.session)
             for r in placed:
                 self._record(r.candidate, r.facts, r.dst, r.digest, None)
             return
@@ -430,6 +432,7 @@ class Ingestor:
         existing: list[ExistingVersion] | None,
     ) -> None:
         """Record one placed file in its own transaction, then unlink it from incoming."""
+        open_unit(self.session, "ingest file")
         try:
             register_file(
                 self.session,
@@ -442,9 +445,9 @@ class Ingestor:
                 consumers=self.consumers,
                 widest=self.widest,
             )
-            self.session.commit()
+            commit(self.session)
         except (IdentityTaken, IntegrityError) as exc:
-            self.session.rollback()
+            discard(self.session)
             self._reject(c, "conflict", f"same identity as a registered file ({exc})")
             return
         crash_point("ingest.committed")
@@ -514,7 +517,7 @@ class Ingestor:
             return
         existing = list_versions(self.session, facts.product.id, facts.date, facts.slot)
         if any(e.version == facts.version for e in existing):
-            self.session.rollback()
+            release(self.session)
             self._reject(
                 c, "conflict", "same product, date, keywords and version as a registered file"
             )

@@ -15,6 +15,7 @@ from dbproc.clock import utcnow
 from dbproc.db.files import MissionPaths
 from dbproc.db.models import Reject
 from dbproc.db.queries import chunked
+from dbproc.db.unit import commit, open_unit, release
 from dbproc.faults import crash_point
 from dbproc.ingest.incoming import IngestReport, printable, usable_name
 from dbproc.ingest.placement import REASON_SUFFIX, move_aside
@@ -82,6 +83,7 @@ class RejectDesk:
             )
         except OSError as exc:
             logger.warning("could not write %s: %s", sidecar, exc)
+        open_unit(self.session, "reject")
         self.session.add(
             Reject(
                 filename=name,
@@ -94,7 +96,7 @@ class RejectDesk:
                 pass_id=self.pass_id,
             )
         )
-        self.session.commit()
+        commit(self.session)
         logger.warning("rejected %s: %s", name, message)
         self.report.rejected.append(
             {"filename": name, "reason": reason, "message": message, "stored": str(stored)}
@@ -124,7 +126,7 @@ class RejectDesk:
                     )
                 )
             )
-        self.session.rollback()
+        release(self.session)
         for name in names:
             if name in recorded:
                 continue

@@ -58,7 +58,6 @@ def explain_key(session: Session, product: str, day: dt.date, slot: str | None =
                      f"{product} is not made by any process: its files are ingested"]}]
     snapshot = loader.load([(process.name, day)])
     decisions = [d for d in decide(snapshot, process, day) if slot is None or d.slot == slot]
-    session.rollback()
     if not decisions:
         return [{"product": product, "date": day.isoformat(), "process": process.name,
                  "up_to_date": True, "status": Status.NOT_EXPECTED.value,
@@ -113,7 +112,6 @@ def missing(session: Session, product: str, since: dt.date | None, until: dt.dat
     if process is None:
         present = set(session.scalars(select(File.date).distinct().where(
             File.product_id == record.id, File.date >= first, File.date <= last)))
-        session.rollback()
         return [{"product": product, "date": d.isoformat(), "process": None,
                  "reason": "no_file", "evidence": [f"no {product} file is dated {d}"]}
                 for d in days if d not in present]
@@ -126,7 +124,6 @@ def missing(session: Session, product: str, since: dt.date | None, until: dt.dat
                         "process": process.name, "reason": decision.reason,
                         "evidence": list(decision.evidence),
                         "last_run": decision.last_run.id if decision.last_run else None})
-    session.rollback()
     return out
 
 

@@ -18,6 +18,7 @@ from dbproc.clock import utcnow
 from dbproc.db import queries
 from dbproc.db.files import MissionPaths, absolute_path
 from dbproc.db.models import FAILED_RUN_STATUSES, Code, File, Process, Product, Reject, Run
+from dbproc.db.unit import commit
 from dbproc.errors import NotFound, UsageError
 from dbproc.ingest.placement import NAME_MAX, REASON_SUFFIX, move_file, unlink_durably
 from dbproc.version import Version
@@ -227,7 +228,7 @@ def retry_rejects(session: Session, names: Sequence[str] = ()) -> dict[str, list
             continue
         unlink_durably(stored.with_name(stored.name + REASON_SUFFIX))
         row.retried_at = utcnow()
-        session.commit()
+        commit(session)
         moved.append(name)
         logger.info("moved %s back to incoming", name)
     return {"moved": moved, "skipped": skipped}

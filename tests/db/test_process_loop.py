@@ -1,0 +1,186 @@
+"""The process loop stepped by hand with the in-memory executor: no threads, no codes,
+no clocks, so every assertion is about the loop's bookkeeping alone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+import dbproc
+from dbproc.build.processing import Processor
+from dbproc.db.files import MissionPaths
+from dbproc.db.models import RunStatus
+from dbproc.db.queries import get_mission
+from dbproc.db.unit import Store
+from dbproc.examples import write_example
+from dbproc.executors.base import JobSpec
+from dbproc.executors.memory import Event, MemoryExecutor, copy_inputs
+
+FANOUT = """
+[mission]
+name = "fanout"
+root = "data"
+incoming = "incoming"
+errors = "errors"
+codes = "codes"
+
+[products.RAW]
+level = 0
+dir = "raw"
+format = "raw_{Y}{m}{d}.dat"
+
+[products.B]
+level = 1
+dir = "b"
+format = "b_{Y}{m}{d}_v{VERSION}.dat"
+"""
+
+
+def _fanout_mission(tmp_path: Path) -> Path:
+    """RAW -> B, and B read by three processes making C1, C2, C3."""
+    example = write_example(tmp_path / "example")
+    codes = example.parent / "codes"
+    text = FANOUT.replace('codes = "codes"', f'codes = "{codes}"')
+    text += """
+[processes.make_b]
+output = "B"
+timebase = "DAILY"
+inputs = [{ product = "RAW" }]
+[processes.make_b.code]
+path = "scripts/l1_to_l2.py"
+version = "1.0.0"
+"""
+    for n in (1, 2, 3):
+        text += f"""
+[products.C{n}]
+level = 2
+dir = "c{n}"
+format = "c{n}_{{Y}}{{m}}{{d}}_v{{VERSION}}.dat"
+
+[processes.make_c{n}]
+output = "C{n}"
+timebase = "FILE"
+inputs = [{{ product = "B" }}]
+[processes.make_c{n}.code]
+path = "scripts/l1_to_l2.py"
+version = "1.0.0"
+"""
+    mission = tmp_path / "fanout" / "mission.toml"
+    (mission.parent / "data" / "incoming").mkdir(parents=True)
+    mission.write_text(text, encoding="utf-8")
+    (mission.parent / "data" / "incoming" / "raw_20160101.dat").write_bytes(b"raw\n")
+    return mission
+
+
+@contextmanager
+def processor(db_url: str, mission: Path | None, executor: MemoryExecutor
+              ) -> Iterator[Processor]:
+    """A Processor on an applied, ingested mission (``mission`` None: as it is), its loop
+    begun but not stepped."""
+    with dbproc.open(db_url) as archive:
+        if mission is not None:
+            archive.apply_config(mission)
+            archive.ingest()
+        store = Store(archive.engine)
+        with store.session() as session:
+            paths = MissionPaths.of(get_mission(session))
+            proc = Processor(session, paths, executor, pass_id=None)
+            proc.begin()
+            try:
+                yield proc
+            finally:
+                proc.recorder.close()
+
+
+def kinds(events: Sequence[Event]) -> list[tuple[str, str | None]]:
+    return [(e.kind, e.status) for e in events]
+
+
+def fail_first(spec: JobSpec, run_dir: Path) -> int:
+    """The first job (lowest run id) exits 1, the others work."""
+    if spec.run_id == 1:
+        return 1
+    return copy_inputs(spec, run_dir)
+
+
+def test_a_slot_freed_by_a_failure_is_refilled_before_the_failure_is_recorded(
+    db_url: str, mission_file: Path
+) -> None:
+    executor = MemoryExecutor(slots=1, behaviour=fail_first)
+    with processor(db_url, mission_file, executor) as proc:
+        assert proc.step()
+        assert kinds(executor.events) == [("submit", None), ("result", "code_failed"),
+                                          ("submit", None)]
+        assert [r.status for r in proc.report.runs] == [RunStatus.FAILED]
+        assert len(proc.active) == 1  # the refilled slot
+        while proc.step():
+            pass
+        proc.finish()
+    statuses = [r.status for r in proc.report.runs]
+    assert statuses.count(RunStatus.FAILED) == 1
+    assert statuses.count(RunStatus.SUCCEEDED) == len(statuses) - 1
+    assert not executor.in_flight
+
+
+def test_a_result_that_queues_three_successors(db_url: str, tmp_path: Path) -> None:
+    executor = MemoryExecutor(slots=1)
+    with processor(db_url, _fanout_mission(tmp_path), executor) as proc:
+        assert proc.step()  # make_b runs and is recorded: B queues C1, C2 and C3
+        [built] = proc.report.runs
+        assert (built.process, built.status) == ("make_b", RunStatus.SUCCEEDED)
+        assert proc.active == [] and proc.waiting == 0  # queued, planned at the next step
+        assert proc.step()  # all three planned at once; one ran, its slot refilled
+        done = [r.process for r in proc.report.runs[1:]]
+        running = [a.process for a in proc.active]
+        assert len(done) == 1 and len(running) == 1 and proc.waiting == 1
+        assert set(done + running) < {"make_c1", "make_c2", "make_c3"}
+        while proc.step():
+            pass
+    assert sorted(r.process for r in proc.report.runs) == [
+        "make_b", "make_c1", "make_c2", "make_c3"]
+    assert all(r.status is RunStatus.SUCCEEDED for r in proc.report.runs)
+
+
+def test_a_cancelled_run_is_abandoned_and_built_by_the_next_pass(db_url: str, mission_file: Path
+                                                       ) -> None:
+    executor = MemoryExecutor(slots=2)
+    first: list[int] = []
+
+    def cancel_once(in_flight: Sequence[JobSpec]) -> JobSpec:
+        spec = in_flight[0]
+        if not first:
+            first.append(spec.run_id)
+            executor.cancel(spec)
+        return spec
+
+    executor.pick = cancel_once
+    with processor(db_url, mission_file, executor) as proc:
+        assert proc.step()
+        [cancelled] = proc.report.runs
+        assert cancelled.run_id == first[0]
+        assert cancelled.status is RunStatus.ABANDONED
+        while proc.step():
+            pass
+    key = (cancelled.process, cancelled.date)
+    assert all((r.process, r.date) != key for r in proc.report.runs[1:])
+    with processor(db_url, None, MemoryExecutor(slots=2)) as proc:
+        while proc.step():
+            pass
+    first_run, *successors = proc.report.runs
+    assert (first_run.process, first_run.date, first_run.status) == (*key,
+                                                                     RunStatus.SUCCEEDED)
+    assert {r.process for r in successors} == {"L1_to_L2", "L2_log"}  # what it feeds
+
+
+@pytest.mark.parametrize("slots", [1, 3])
+def test_never_more_in_flight_than_slots(db_url: str, mission_file: Path, slots: int) -> None:
+    executor = MemoryExecutor(slots=slots)
+    peak = 0
+    with processor(db_url, mission_file, executor) as proc:
+        while proc.step():
+            peak = max(peak, len(executor.in_flight) + 1)
+    assert peak <= slots + 1  # the slot refilled while one result is being recorded
+    assert len(proc.report.runs) >= 4 and not executor.in_flight
