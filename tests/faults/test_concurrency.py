@@ -1,9 +1,9 @@
 """Passes started at the same moment: exactly one works, the others exit 4 at once.
 
 Each pass is a real process that imports dbproc first and then waits for a "go" file, so
-they all reach the lock within milliseconds of each other and the time measured is
-dbproc's own (from "go" to exit), not the interpreter's start-up. The working pass is
-kept inside its lock by a code that sleeps.
+they all reach the lock within milliseconds of each other. The working pass is kept inside
+its lock by a code that holds until the test releases it, so "at once" is a state, not a
+time: every other pass has exited 4 while the working one still holds the lock.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from tests.faults.invariants import assert_consistent, engine_of, incoming_files
+from tests.faults.procs import wait_until
 from tests.helpers import CliHarness, use_test_code
 
-HOLD_SECONDS = 2
 WRAPPER = """
 import os, sys, time
 from dbproc.cli import cli
@@ -26,19 +26,16 @@ go = sys.argv[1]
 print("READY", flush=True)
 while not os.path.exists(go):
     time.sleep(0.002)
-t0 = time.monotonic()
-try:
-    cli.main(args=sys.argv[2:], prog_name="dbproc")
-finally:
-    sys.stderr.write("\\nELAPSED %.3f\\n" % (time.monotonic() - t0))
+cli.main(args=sys.argv[2:], prog_name="dbproc")
 """
 
 
-def _start(cli: CliHarness, go: Path, n: int) -> list[subprocess.Popen[str]]:
-    env = {**os.environ, "BEHAVE_SLEEP": str(HOLD_SECONDS)}
+def _start(cli: CliHarness, go: Path, n: int, env: dict[str, str]
+           ) -> list[subprocess.Popen[str]]:
     procs = [subprocess.Popen([sys.executable, "-c", WRAPPER, str(go), "--db", cli.db, "run"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=env, start_new_session=True) for _ in range(n)]
+                              env={**os.environ, **env}, start_new_session=True)
+             for _ in range(n)]
     for proc in procs:  # every one has imported dbproc and waits
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "READY"
@@ -49,29 +46,29 @@ def _start(cli: CliHarness, go: Path, n: int) -> list[subprocess.Popen[str]]:
 def test_passes_started_at_once_one_works_the_others_exit_4(
     applied: CliHarness, tmp_path: Path, n: int
 ) -> None:
-    use_test_code(applied, "L0_to_L1", "sleep", when="20160101")
+    use_test_code(applied, "L0_to_L1", "hold", when="20160101")
     originals = incoming_files(applied)
-    go = tmp_path / "go"
-    procs = _start(applied, go, n)
+    go, held, release = tmp_path / "go", tmp_path / "held", tmp_path / "release"
+    procs = _start(applied, go, n, {"BEHAVE_HELD": str(held), "BEHAVE_RELEASE": str(release)})
     try:
         go.touch()
-        ended = []
-        for proc in procs:
-            out, err = proc.communicate(timeout=120)
-            elapsed = float(err.rsplit("ELAPSED", 1)[1])
-            ended.append((proc.returncode, elapsed, err))
+        wait_until(lambda: sum(p.poll() is not None for p in procs) == n - 1, 120,
+                   f"{n - 1} passes to give up on the lock")
+        [holder] = [p for p in procs if p.poll() is None]
+        wait_until(held.exists, 120, "the working pass to reach its code")
+        losers = [p for p in procs if p is not holder]
+        for proc in losers:  # they ended while the lock was held, without waiting for it
+            _, err = proc.communicate()
+            assert proc.returncode == 4, err[-600:]
+            assert "another pass holds the lock" in err
+        release.touch()
+        _, err = holder.communicate(timeout=120)
+        assert holder.returncode == 0, err[-600:]
     finally:
+        release.touch()
         for proc in procs:
             if proc.poll() is None:
                 proc.kill()
-    codes = sorted(code for code, _, _ in ended)
-    assert codes == [0] + [4] * (n - 1), [e[2][-600:] for e in ended]
-    for code, elapsed, err in ended:
-        if code == 4:
-            assert "another pass holds the lock" in err
-            assert elapsed < 1.0, f"a pass waited {elapsed:.2f} s for a held lock"
-        else:
-            assert elapsed >= HOLD_SECONDS
     # exactly one pass row, which did all the work, once
     from sqlalchemy import func, select
     from sqlalchemy.orm import Session

@@ -1,7 +1,8 @@
 """A test code whose behaviour is chosen by its first arguments.
 
 usage: behave.py MODE DATE WHEN INPUT... OUTPUT
-MODE is one of: concat, fail, sleep, no-output, wrong-content, spawn-sleep, spawn-wait.
+MODE is one of: concat, fail, sleep, hold, no-output, wrong-content, spawn-sleep, spawn-wait.
+hold creates the file $BEHAVE_HELD, then waits (at most 120 s) until $BEHAVE_RELEASE exists.
 spawn-wait starts a child ``sleep $BEHAVE_SLEEP`` (default 3), waits for it, then concatenates.
 The mode applies only when DATE == WHEN (or WHEN == "all"); otherwise the code concatenates.
 """
@@ -30,6 +31,13 @@ def main(argv):
         return 7
     if mode == "sleep":
         time.sleep(float(os.environ.get("BEHAVE_SLEEP", "3")))
+    if mode == "hold":
+        open(os.environ["BEHAVE_HELD"], "w").close()
+        deadline = time.monotonic() + 120
+        while not os.path.exists(os.environ["BEHAVE_RELEASE"]):
+            if time.monotonic() > deadline:
+                return 9
+            time.sleep(0.01)
     if mode == "spawn-sleep":
         child = subprocess.Popen(["sleep", "300"])
         print(f"child-pid {child.pid}", flush=True)
