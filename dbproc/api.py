@@ -67,9 +67,14 @@ class Archive:
 
     @property
     def engine(self) -> Engine:
-        """The SQLAlchemy engine (connected on first use)."""
+        """The SQLAlchemy engine (connected on first use). A SQLite file that does not
+        exist is not created (:class:`~dbproc.errors.SchemaMissing`): only
+        :meth:`apply_config` and :meth:`upgrade_schema` create one."""
+        return self._open(create=False)
+
+    def _open(self, *, create: bool) -> Engine:
         if self._engine is None:
-            self._engine = create_db_engine(self.url)
+            self._engine = create_db_engine(self.url, create=create)
         return self._engine
 
     def close(self) -> None:
@@ -103,7 +108,7 @@ class Archive:
 
     def upgrade_schema(self) -> tuple[str | None, str]:
         """Migrate the schema to the newest revision; return (before, after)."""
-        result = schema.upgrade(self.engine)
+        result = schema.upgrade(self._open(create=True))
         self._schema_checked = False
         return result
 
@@ -118,7 +123,7 @@ class Archive:
         schema is created first. With ``dry_run`` nothing is written.
         """
         config = load_mission_file(path)
-        with self.engine.connect() as conn:
+        with self._open(create=True).connect() as conn:
             outer = conn.begin()
             created = False
             if schema.current_revision(conn) is None and not schema.has_tables(conn):
@@ -140,7 +145,9 @@ class Archive:
             else:
                 outer.commit()
         for change in result.changes:
-            logger.info("config apply%s: %s", " (dry run)" if dry_run else "", change.describe())
+            # the log file keeps the record; the terminal shows the result once, on stdout
+            logger.info("config apply%s: %s", " (dry run)" if dry_run else "",
+                        change.describe(), extra={"dbproc_log_file_only": True})
         if not dry_run:
             for folder in (config.mission.root, config.mission.incoming, config.mission.errors):
                 folder.mkdir(parents=True, exist_ok=True)

@@ -56,7 +56,7 @@ def register(cli: click.Group) -> None:
 
         Example:
 
-        \\b
+        \b
             dbproc --db mission.sqlite ingest --json
         """
         with progress_bar("ingest", enabled=not state.json) as progress:
@@ -75,7 +75,7 @@ def register(cli: click.Group) -> None:
 
         Example:
 
-        \\b
+        \b
             dbproc --db mission.sqlite process --jobs 4
         """
         _run_pass(state, "process", jobs, executor, scheduler, retry_failed)
@@ -91,7 +91,7 @@ def register(cli: click.Group) -> None:
 
         Example:
 
-        \\b
+        \b
             */10 * * * * dbproc --db /data/mission.sqlite --log-file /data/logs/dbproc.log run
         """
         _run_pass(state, "run", jobs, executor, scheduler, retry_failed)
@@ -110,7 +110,7 @@ def register(cli: click.Group) -> None:
 
         Example:
 
-        \\b
+        \b
             dbproc plan --json
             dbproc plan --cascade
         """
@@ -130,7 +130,7 @@ def register(cli: click.Group) -> None:
 
         Example:
 
-        \\b
+        \b
             dbproc status
         """
         data = state.archive().status()
@@ -148,7 +148,7 @@ def register(cli: click.Group) -> None:
 
         Example:
 
-        \\b
+        \b
             dbproc check
             dbproc check --repair --json
         """
@@ -167,7 +167,7 @@ def register(cli: click.Group) -> None:
 
         Example:
 
-        \\b
+        \b
             dbproc unlock
         """
         cleared = state.archive().unlock(force=force)

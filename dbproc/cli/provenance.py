@@ -69,7 +69,7 @@ def register(cli: click.Group) -> None:
 
         Example:
 
-        \\b
+        \b
             dbproc reprocess --product L2 --since 2016-01-02 --until 2016-01-03 --dry-run
             dbproc reprocess --process L0_to_L1 --bump quality --note "new calibration"
         """
@@ -111,7 +111,7 @@ def register(cli: click.Group) -> None:
 
         Example:
 
-        \\b
+        \b
             dbproc lineage testDB_20160104_v1.1.0.cat --all
             dbproc lineage testDB_000_002.raw --down --depth 2 --format dot
         """
@@ -135,7 +135,7 @@ def register(cli: click.Group) -> None:
 
         Example:
 
-        \\b
+        \b
             dbproc recall testDB_000_002.raw
             dbproc recall testDB_000_002.raw --reprocess
         """
@@ -162,7 +162,7 @@ def register(cli: click.Group) -> None:
 
         Example:
 
-        \\b
+        \b
             dbproc explain testDB_20160104_v1.0.0.cat
             dbproc explain --product L1 --date 2016-01-05 --json
         """

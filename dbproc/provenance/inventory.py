@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from dbproc.clock import utcnow
+from dbproc.clock import iso_utc, utcnow
 from dbproc.db import queries
 from dbproc.db.files import MissionPaths, absolute_path
 from dbproc.db.models import FAILED_RUN_STATUSES, Code, File, Process, Product, Reject, Run
@@ -113,7 +113,7 @@ def file_json(
         "keywords": dict(record.keywords or {}),
         "metadata": dict(record.meta or {}),
         "on_disk": bool(record.on_disk),
-        "registered_at": record.registered_at.isoformat(),
+        "registered_at": iso_utc(record.registered_at),
         "made_by": None if code is None else {"process": code[0], "code_version": code[1]},
         "run_id": record.run_id,
     }
@@ -178,10 +178,10 @@ def reject_json(row: Reject, paths: MissionPaths) -> dict[str, Any]:
         "message": row.message,
         "detail": row.detail,
         "size": row.size,
-        "rejected_at": row.rejected_at.isoformat(),
+        "rejected_at": iso_utc(row.rejected_at),
         "stored": str(paths.rejected / row.stored_name),
         "present": os.path.lexists(paths.rejected / row.stored_name),
-        "retried_at": row.retried_at.isoformat() if row.retried_at else None,
+        "retried_at": iso_utc(row.retried_at),
     }
 
 
@@ -248,7 +248,7 @@ def run_json(run: Run, process: str, code_version: str | None) -> dict[str, Any]
 
 
 def _iso(value: dt.datetime | None) -> str | None:
-    return value.isoformat() if value else None
+    return iso_utc(value)
 
 
 @dataclass(frozen=True)
