@@ -25,6 +25,7 @@ from dbproc.admin import registry
 from dbproc.admin import reprocess as reprocess_module
 from dbproc.admin import status as status_module
 from dbproc.admin.check import CheckReport, run_check
+from dbproc.admin.plan_view import plan_view
 from dbproc.admin.registry import stored_settings
 from dbproc.build.preview import summarize
 from dbproc.control import locking
@@ -194,6 +195,16 @@ class Archive:
             decisions = status_module.plan_now(session, retry_failed=retry_failed,
                                                everything=everything)
         return [status_module.decision_json(d) for d in decisions if d.action is not None]
+
+    def plan_chain(self, *, next_only: bool = False, everything: bool = False,
+                   retry_failed: bool = False) -> dict[str, Any]:
+        """What ``dbproc plan`` shows: every build the next pass would make, downstream
+        included, each with its ``level`` (1 = can start now) and ``in_flight`` (the run
+        of a pass running now that already holds it), and that pass (``"pass"``, or None).
+        ``next_only`` keeps level 1. Changes nothing."""
+        with self.session(reading=True) as session:
+            return plan_view(self.engine, session, next_only=next_only, everything=everything,
+                             retry_failed=retry_failed)
 
     def status(self) -> dict[str, Any]:
         """The lock, recent passes, file counts, failures and pending builds."""

@@ -97,32 +97,34 @@ def register(cli: click.Group) -> None:
         _run_pass(state, "run", jobs, executor, scheduler, retry_failed)
 
     @command(cli, "plan")
+    @click.option("--next", "next_only", is_flag=True,
+                  help="Only the builds that can start now (level 1), not what follows.")
     @click.option("--all", "everything", is_flag=True,
                   help="Plan every date of every process, not just what changed.")
     @click.option("--retry-failed", is_flag=True, help="Include builds whose last run failed.")
-    @click.option("--cascade", is_flag=True,
-                  help="Also predict the builds that follow downstream once these succeed.")
-    def plan(state: AppState, everything: bool, retry_failed: bool, cascade: bool) -> None:
-        """Show what `dbproc process` would run now, with output names, versions and why.
+    @click.option("--cascade", is_flag=True, hidden=True,
+                  help="The whole chain (now the default; kept for old scripts).")
+    def plan(state: AppState, next_only: bool, everything: bool, retry_failed: bool,
+             cascade: bool) -> None:
+        """Show what `dbproc run` would build, with output names, versions and why.
 
-        Changes nothing (database and files). Without --cascade only the builds possible
-        now are shown; those that depend on them appear once they are recorded.
+        Changes nothing (database and files). The whole chain is shown, level by level:
+        level 1 can start now, level 2 once level 1 is built, and so on (predicted by
+        assuming each build succeeds). --next shows level 1 only. While a pass is
+        running, the builds it already holds are marked.
 
         Example:
 
         \b
-            dbproc plan --json
-            dbproc plan --cascade
+            dbproc plan
+            dbproc plan --next --json
         """
-        archive = state.archive()
-        if cascade and everything:
-            raise UsageError("--cascade predicts from what changed; it cannot take --all")
-        rows = (archive.preview(retry_failed=retry_failed) if cascade
-                else archive.plan(retry_failed=retry_failed, everything=everything))
-        text = table([(r["process"], r["date"], r["output"] or "(RUN)", r["version"] or "",
-                       r["reason"]) for r in rows],
-                     ["process", "date", "output", "version", "reason"])
-        state.emit(rows, f"{text}\n{len(rows)} build(s)" if rows else "nothing to build")
+        if cascade and next_only:
+            raise UsageError("--cascade (the whole chain) and --next (level 1) exclude each "
+                             "other; give one")
+        data = state.archive().plan_chain(next_only=next_only, everything=everything,
+                                          retry_failed=retry_failed)
+        state.emit(data["builds"], _plan_text(data))
 
     @command(cli, "status")
     def status(state: AppState) -> None:
@@ -173,6 +175,30 @@ def register(cli: click.Group) -> None:
         cleared = state.archive().unlock(force=force)
         state.emit({"cleared": cleared},
                    "\n".join(f"cleared {c}" for c in cleared) or "no pass flag was set")
+
+
+def _plan_text(data: dict[str, Any]) -> str:
+    rows = data["builds"]
+    lines = []
+    running = data["pass"]
+    if running is not None:
+        holds = running.get("holds", [])
+        lines.append(f"a pass is running (pass {running.get('pass_id') or '?'}"
+                     + (f" on {running['host']} pid {running['pid']}" if "host" in running
+                        else "")
+                     + f"); it already holds {len(holds)} build(s)"
+                     + (", marked * below" if holds else ""))
+    if not rows:
+        lines.append("nothing to build")
+        return "\n".join(lines)
+    lines.append(table(
+        [(r["level"], ("* " if r["in_flight"] else "") + r["process"], r["date"],
+          r["output"] or "(RUN)", r["version"] or "", r["reason"]) for r in rows],
+        ["level", "process", "date", "output", "version", "reason"]))
+    levels = max(r["level"] for r in rows)
+    lines.append(f"{len(rows)} build(s)" + (f" in {levels} levels (level 1 can start now)"
+                                             if levels > 1 else ""))
+    return "\n".join(lines)
 
 
 def _status_text(data: dict[str, Any]) -> str:

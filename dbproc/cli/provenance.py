@@ -22,6 +22,15 @@ VERDICTS = {
 }
 
 
+def verdict_text(status: str, reason: str) -> str:
+    """``explain``'s verdict, with the reason in brackets unless the verdict says it."""
+    verdict = VERDICTS.get(status, "NOT up to date")
+    shown = reason.replace("_", " ")
+    if not reason or reason == status or shown.lower() in verdict.lower():
+        return verdict
+    return f"{verdict} ({reason})"
+
+
 def builds_text(builds: dict[str, dict[str, Any]] | None) -> list[str]:
     """Lines describing a build preview."""
     if builds is None:
@@ -176,8 +185,7 @@ def register(cli: click.Group) -> None:
         lines = []
         for item in items:
             head = item.get("filename") or f"{item['product']} {item['date']}"
-            verdict = VERDICTS.get(item["status"], "NOT up to date")
-            lines.append(f"{head}: {verdict} ({item['reason']})")
+            lines.append(f"{head}: {verdict_text(item['status'], item['reason'])}")
             lines += [f"  - {e}" for e in item.get("evidence", [])]
             if item.get("next"):
                 lines.append(f"  next build: {item['next']['filename'] or '(RUN)'} "

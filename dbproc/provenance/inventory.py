@@ -19,6 +19,7 @@ from dbproc.db import queries
 from dbproc.db.files import MissionPaths, absolute_path
 from dbproc.db.models import FAILED_RUN_STATUSES, Code, File, Process, Product, Reject, Run
 from dbproc.errors import NotFound, UsageError
+from dbproc.ingest.incoming import printable
 from dbproc.ingest.placement import NAME_MAX, REASON_SUFFIX, move_file, unlink_durably
 from dbproc.version import Version
 
@@ -212,7 +213,7 @@ def retry_rejects(session: Session, names: Sequence[str] = ()) -> dict[str, list
     skipped: list[str] = []
     for row in rows:
         stored = paths.rejected / row.stored_name
-        name = row.filename if len(row.filename.encode("utf-8")) <= NAME_MAX else row.stored_name
+        name = _retry_name(row)
         target = paths.incoming / name
         if not os.path.lexists(stored):
             skipped.append(f"{row.filename}: {stored} is gone")
@@ -228,9 +229,17 @@ def retry_rejects(session: Session, names: Sequence[str] = ()) -> dict[str, list
         unlink_durably(stored.with_name(stored.name + REASON_SUFFIX))
         row.retried_at = utcnow()
         session.commit()
-        moved.append(name)
-        logger.info("moved %s back to incoming", name)
+        moved.append(printable(name))
+        logger.info("moved %s back to incoming", printable(name))
     return {"moved": moved, "skipped": skipped}
+
+
+def _retry_name(row: Reject) -> str:
+    """The name a retried file gets in incoming: the one it had there (``filename``
+    may be an escaped, printable form of it), else ``filename``, else the stored name."""
+    if row.incoming_name is not None:
+        return os.fsdecode(row.incoming_name)
+    return row.filename if len(row.filename.encode("utf-8")) <= NAME_MAX else row.stored_name
 
 
 def run_json(run: Run, process: str, code_version: str | None) -> dict[str, Any]:
