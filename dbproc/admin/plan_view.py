@@ -20,8 +20,14 @@ from dbproc.build.snapshot import SnapshotLoader, load_catalogue
 from dbproc.db.models import ACTIVE_RUN_STATUSES, PassRecord, PassState, Process, Run
 
 
-def plan_view(engine: Engine, session: Session, *, next_only: bool = False,
-              everything: bool = False, retry_failed: bool = False) -> dict[str, Any]:
+def plan_view(
+    engine: Engine,
+    session: Session,
+    *,
+    next_only: bool = False,
+    everything: bool = False,
+    retry_failed: bool = False,
+) -> dict[str, Any]:
     """``{"builds": [...], "pass": {...} | None}``: each build in the ``plan --json``
     shape plus ``level`` and ``in_flight`` (the run of a running pass that holds it)."""
     catalogue = load_catalogue(session)
@@ -38,11 +44,12 @@ def plan_view(engine: Engine, session: Session, *, next_only: bool = False,
     running = _running_pass(engine, session)
     held = _held_builds(session) if running else {}
     if running is not None:
-        running["holds"] = [{"process": key[0], "date": key[1].isoformat(), **run}
-                            for key, run in sorted(held.items())]
+        running["holds"] = [
+            {"process": key[0], "date": key[1].isoformat(), **run}
+            for key, run in sorted(held.items())
+        ]
     builds = []
-    for action in sorted(actions, key=lambda a: (levels.get(a.key, 1), a.process, a.date,
-                                                   a.slot)):
+    for action in sorted(actions, key=lambda a: (levels.get(a.key, 1), a.process, a.date, a.slot)):
         row = action_json(action)
         row["level"] = levels.get(action.key, 1)
         row["in_flight"] = held.get(action.key)
@@ -64,8 +71,13 @@ def _held_builds(session: Session) -> dict[tuple[str, dt.date, str], dict[str, A
         select(Process.name, Run.date, Run.slot, Run.id, Run.status, Run.pass_id)
         .join(Process, Process.id == Run.process_id)
         .join(PassRecord, PassRecord.id == Run.pass_id)
-        .where(PassRecord.state == PassState.RUNNING,
-               Run.status.in_([s.value for s in ACTIVE_RUN_STATUSES]))).all()
+        .where(
+            PassRecord.state == PassState.RUNNING,
+            Run.status.in_([s.value for s in ACTIVE_RUN_STATUSES]),
+        )
+    ).all()
     session.rollback()
-    return {(name, day, slot): {"run_id": run_id, "status": status, "pass_id": pass_id}
-            for name, day, slot, run_id, status, pass_id in rows}
+    return {
+        (name, day, slot): {"run_id": run_id, "status": status, "pass_id": pass_id}
+        for name, day, slot, run_id, status, pass_id in rows
+    }

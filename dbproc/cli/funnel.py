@@ -35,8 +35,14 @@ class Failure:
 
     def as_json(self) -> dict[str, Any]:
         """The JSON error object."""
-        return {"error": {"message": self.message, "exit_code": self.exit_code,
-                          "kind": self.kind, **self.extra}}
+        return {
+            "error": {
+                "message": self.message,
+                "exit_code": self.exit_code,
+                "kind": self.kind,
+                **self.extra,
+            }
+        }
 
 
 def wants_json(args: Sequence[str]) -> bool:
@@ -70,7 +76,9 @@ def failure_of(exc: BaseException, db: str | None) -> Failure:
         f"unexpected {type(exc).__name__}: {exc}\n"
         f"This is a bug in dbproc {__version__}; rerun with --traceback and report "
         "the output (with the log file, if you use --log-file).",
-        1, "bug")
+        1,
+        "bug",
+    )
 
 
 def _database_failure(exc: SQLAlchemyError, db: str | None) -> Failure:
@@ -82,9 +90,12 @@ def _database_failure(exc: SQLAlchemyError, db: str | None) -> Failure:
             f"database {where} refused a write: {first}; this command changes the "
             "database, so it needs a user (or file permissions) that may write; "
             "read-only commands (files, lineage, explain, status, plan) work without",
-            2, "database")
-    return Failure(f"database {where} failed: {first} (rerun with --traceback for details)",
-                   1, "database")
+            2,
+            "database",
+        )
+    return Failure(
+        f"database {where} failed: {first} (rerun with --traceback for details)", 1, "database"
+    )
 
 
 def report(failure: Failure, *, as_json: bool) -> None:

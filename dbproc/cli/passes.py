@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from dbproc.cli.output import progress_bar, table
-from dbproc.cli.state import AppState, command
+from dbproc.cli.state import AppState, command, pass_problem
 from dbproc.errors import UsageError
 from dbproc.executors import EXECUTORS
 
@@ -38,8 +38,8 @@ def _run_pass(state: AppState, method: str, jobs: int | None, executor: str | No
         kwargs: dict[str, Any] = dict(jobs=jobs, executor=executor, scheduler=scheduler,
                                       retry_failed=retry_failed, process_progress=progress)
         report = getattr(archive, method)(**kwargs)
-    state.emit(report.as_json(), report.summary())
-    click.get_current_context().exit(report.exit_code)
+    data = report.as_json()
+    state.finish(data, report.summary(), report.exit_code, pass_problem(data))
 
 
 def register(cli: click.Group) -> None:
@@ -61,8 +61,8 @@ def register(cli: click.Group) -> None:
         """
         with progress_bar("ingest", enabled=not state.json) as progress:
             report = state.archive().ingest(progress=progress)
-        state.emit(report.as_json(), report.summary())
-        click.get_current_context().exit(report.exit_code)
+        data = report.as_json()
+        state.finish(data, report.summary(), report.exit_code, pass_problem(data))
 
     @command(cli, "process")
     @_execution_options
@@ -155,8 +155,8 @@ def register(cli: click.Group) -> None:
             dbproc check --repair --json
         """
         report = state.archive().check(repair=repair, checksums=not quick)
-        state.emit(report.as_json(), report.summary())
-        click.get_current_context().exit(report.exit_code)
+        state.finish(report.as_json(), report.summary(), report.exit_code,
+                     "check found something a person must look at (see needs_attention)")
 
     @command(cli, "unlock")
     @click.option("--force", is_flag=True,

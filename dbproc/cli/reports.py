@@ -264,5 +264,5 @@ def register(cli: click.Group) -> None:
             )
         if result["detail"]:
             lines.append(str(result["detail"]))
-        state.emit(result, "\n".join(lines))
-        click.get_current_context().exit(0 if claimed else 3)
+        state.finish(result, "\n".join(lines), 0 if claimed else 3,
+                     f"no product claims {result['file']}: {result['message']}")

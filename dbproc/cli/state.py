@@ -53,6 +53,33 @@ class AppState:
             click.echo(text if _encodable(text) else _escape_surrogates(text))
 
 
+    def finish(self, data: dict[str, Any], text: str, exit_code: int, problem: str) -> None:
+        """Print a report and exit with ``exit_code``. A report that ends in a failure
+        (exit 3) carries, under ``--json``, the same ``error`` object every failure has
+        (kind ``failed``), so scripts check one key whatever went wrong."""
+        if exit_code and self.json:
+            data = {**data, "error": {"message": problem, "exit_code": exit_code,
+                                      "kind": "failed"}}
+        self.emit(data, text)
+        click.get_current_context().exit(exit_code)
+
+
+def pass_problem(report: dict[str, Any]) -> str:
+    """What went wrong in a pass report (``run``/``process``/``ingest --json``), in words."""
+    parts = []
+    ingest = report.get("ingest") or {}
+    if ingest.get("rejected"):
+        parts.append(f"{len(ingest['rejected'])} incoming file(s) were rejected "
+                     "(`dbproc rejects` shows why)")
+    if ingest.get("errors"):
+        parts.append(f"{len(ingest['errors'])} incoming file(s) could not be handled")
+    process = report.get("process") or {}
+    failed = [r for r in process.get("runs", []) if r.get("status") not in ("succeeded", None)]
+    if failed:
+        parts.append(f"{len(failed)} run(s) failed (`dbproc runs --failed` shows them)")
+    return "the pass finished, but " + ("; ".join(parts) or "something failed")
+
+
 def _encodable(text: str) -> bool:
     try:
         text.encode("utf-8")
