@@ -32,6 +32,7 @@ class DbprocGroup(click.Group):
         try:
             ctx = super().make_context(info_name, args, parent=parent, **extra)
         except click.ClickException as exc:  # a bad global option: before any command
+            funnel.add_hints(exc, argv)
             if not as_json:
                 raise
             funnel.report(funnel.failure_of(exc, None), as_json=True)
@@ -45,6 +46,7 @@ class DbprocGroup(click.Group):
         except (click.exceptions.Exit, click.Abort):
             raise
         except click.ClickException as exc:
+            funnel.add_hints(exc, ctx.meta.get("dbproc.argv", []))
             if not self._json(ctx):
                 raise  # click prints usage and the message, as people expect
             funnel.report(funnel.failure_of(exc, None), as_json=True)

@@ -59,6 +59,22 @@ def wants_json(args: Sequence[str]) -> bool:
     return False
 
 
+def add_hints(exc: click.ClickException, argv: Sequence[str]) -> click.ClickException:
+    """Improve click's message where dbproc knows the likely fix: an "option" that looks
+    like a file name (``-x.cat``) is a file name with a leading dash, which needs ``--``."""
+    if isinstance(exc, click.NoSuchOption):
+        name = next((a for a in argv if a.startswith(exc.option_name) and _file_like(a)), None)
+        if name is not None:
+            where = exc.ctx.command_path if exc.ctx is not None else "dbproc COMMAND"
+            exc.message = (f"{exc.message} {name!r} looks like a file name starting with "  # type: ignore[misc]
+                           f"'-': put -- before it ({where} [OPTIONS] -- {name})")
+    return exc
+
+
+def _file_like(arg: str) -> bool:
+    return arg.startswith("-") and arg != "--" and ("." in arg or "/" in arg)
+
+
 def failure_of(exc: BaseException, db: str | None) -> Failure:
     """What to report for ``exc``."""
     if isinstance(exc, DbprocError):
