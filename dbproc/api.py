@@ -25,6 +25,7 @@ from dbproc.admin import registry
 from dbproc.admin import reprocess as reprocess_module
 from dbproc.admin import status as status_module
 from dbproc.admin.check import CheckReport, run_check
+from dbproc.admin.plan_view import plan_view
 from dbproc.admin.registry import stored_settings
 from dbproc.build.preview import summarize
 from dbproc.control import locking
@@ -68,9 +69,14 @@ class Archive:
 
     @property
     def engine(self) -> Engine:
-        """The SQLAlchemy engine (connected on first use)."""
+        """The SQLAlchemy engine (connected on first use). A SQLite file that does not
+        exist is not created (:class:`~dbproc.errors.SchemaMissing`): only
+        :meth:`apply_config` and :meth:`upgrade_schema` create one."""
+        return self._open(create=False)
+
+    def _open(self, *, create: bool) -> Engine:
         if self._engine is None:
-            self._engine = create_db_engine(self.url)
+            self._engine = create_db_engine(self.url, create=create)
         return self._engine
 
     def close(self) -> None:
@@ -117,7 +123,7 @@ class Archive:
 
     def upgrade_schema(self) -> tuple[str | None, str]:
         """Migrate the schema to the newest revision; return (before, after)."""
-        result = schema.upgrade(self.engine)
+        result = schema.upgrade(self._open(create=True))
         self._schema_checked = False
         return result
 
@@ -132,6 +138,7 @@ class Archive:
         schema is created first. With ``dry_run`` nothing is written.
         """
         config = load_mission_file(path)
+        self._open(create=True)  # the one command that may create the database
         with self.store.write(dry_run=dry_run) as session:
             conn = session.connection()
             created = False
@@ -146,7 +153,9 @@ class Archive:
                 session.flush()
                 result.builds = summarize(status_module.preview(session))
         for change in result.changes:
-            logger.info("config apply%s: %s", " (dry run)" if dry_run else "", change.describe())
+            # the log file keeps the record; the terminal shows the result once, on stdout
+            logger.info("config apply%s: %s", " (dry run)" if dry_run else "",
+                        change.describe(), extra={"dbproc_log_file_only": True})
         if not dry_run:
             for folder in (config.mission.root, config.mission.incoming, config.mission.errors):
                 folder.mkdir(parents=True, exist_ok=True)
@@ -193,6 +202,16 @@ class Archive:
             decisions = status_module.plan_now(session, retry_failed=retry_failed,
                                                everything=everything)
         return [status_module.decision_json(d) for d in decisions if d.action is not None]
+
+    def plan_chain(self, *, next_only: bool = False, everything: bool = False,
+                   retry_failed: bool = False) -> dict[str, Any]:
+        """What ``dbproc plan`` shows: every build the next pass would make, downstream
+        included, each with its ``level`` (1 = can start now) and ``in_flight`` (the run
+        of a pass running now that already holds it), and that pass (``"pass"``, or None).
+        ``next_only`` keeps level 1. Changes nothing."""
+        with self.reading() as session:
+            return plan_view(self.engine, session, next_only=next_only, everything=everything,
+                             retry_failed=retry_failed)
 
     def status(self) -> dict[str, Any]:
         """The lock, recent passes, file counts, failures and pending builds."""

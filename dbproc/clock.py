@@ -13,3 +13,16 @@ def utcnow() -> dt.datetime:
 def midnight(day: dt.date) -> dt.datetime:
     """``day`` at 00:00."""
     return dt.datetime(day.year, day.month, day.day)
+
+
+def iso_utc(value: dt.datetime | None) -> str | None:
+    """A timestamp as JSON shows it: ISO 8601 in UTC with a ``Z`` (``2016-01-05T13:05:00Z``).
+
+    Naive values are taken as UTC (how dbproc stores them); aware ones are converted.
+    The one helper every JSON output uses for times (contract section 11).
+    """
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value.isoformat() + "Z"

@@ -11,12 +11,16 @@ class DbprocError(Exception):
     """Base of every error dbproc raises on purpose. ``exit_code`` is what the CLI exits with."""
 
     exit_code = 1
+    #: what went wrong, for ``--json`` error objects (contract section 11): one of
+    #: usage, config, database, lock, schema, bug, failed
+    kind = "bug"
 
 
 class UsageError(DbprocError):
     """A bad option or argument given by the user (exit 2)."""
 
     exit_code = 2
+    kind = "usage"
 
 
 class ConfigError(DbprocError):
@@ -26,6 +30,7 @@ class ConfigError(DbprocError):
     """
 
     exit_code = 2
+    kind = "config"
 
     def __init__(self, message: str, problems: list[str] | None = None) -> None:
         self.problems = list(problems or [])
@@ -39,39 +44,53 @@ class NotFound(DbprocError):
     """A file, product, process or run named by the user does not exist (exit 2)."""
 
     exit_code = 2
+    kind = "usage"
 
 
 class DatabaseError(DbprocError):
-    """The database cannot be reached or opened (exit 1, with the URL, password hidden)."""
+    """The database failed while in use (exit 1, with the URL, password hidden)."""
 
     exit_code = 1
+    kind = "database"
+
+
+class DatabaseUnreachable(DatabaseError):
+    """The database path or URL cannot be opened: no such folder, not a database, wrong
+    password, nothing listening (exit 2: the user must fix ``--db``)."""
+
+    exit_code = 2
 
 
 class SchemaNotAtHead(DbprocError):
     """The database schema is older than this dbproc (exit 5)."""
 
     exit_code = 5
+    kind = "schema"
 
 
 class SchemaMissing(DbprocError):
     """The database holds no dbproc schema yet (exit 5: run ``dbproc config apply``)."""
 
     exit_code = 5
+    kind = "schema"
 
 
 class LockHeld(DbprocError):
     """Another pass holds the lock and is alive (exit 4)."""
 
     exit_code = 4
+    kind = "lock"
 
 
 class PassIncomplete(DbprocError):
     """A pass finished but some runs failed or some files were rejected (exit 3)."""
 
     exit_code = 3
+    kind = "failed"
 
 
 class NeedsAttention(DbprocError):
     """A check found something a person must look at (exit 3)."""
 
     exit_code = 3
+    kind = "failed"

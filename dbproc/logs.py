@@ -1,7 +1,11 @@
 """Logging set-up, called by the CLI only (importing dbproc configures nothing).
 
 Log lines go to stderr (results go to stdout) and, with ``--log-file``, to a file rotated
-at UTC midnight. Timestamps are UTC, set on our formatter only.
+at UTC midnight. Timestamps are UTC, set on our formatter only. ``-q``/``-v`` set the
+terminal's level only: the log file always gets INFO (DEBUG with ``-v``). A record logged
+with ``extra={"dbproc_log_file_only": True}`` (something stdout already shows) goes to
+the log file only. While a progress bar is drawn, :func:`print_through` sends the
+terminal's log lines through the bar's console, so they appear above the bar.
 """
 
 from __future__ import annotations
@@ -9,6 +13,8 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 LOGGER_NAME = "dbproc"
@@ -42,9 +48,10 @@ def configure(verbosity: int = 0, log_file: str | Path | None = None) -> None:
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
     formatter = UTCFormatter(FORMAT)
-    stderr = logging.StreamHandler()
+    stderr = TerminalHandler()
     stderr.setLevel(level_for(verbosity))
     stderr.setFormatter(formatter)
+    stderr.addFilter(_not_file_only)
     stderr._dbproc = True  # type: ignore[attr-defined]
     logger.addHandler(stderr)
     if log_file is not None:
@@ -58,3 +65,38 @@ def configure(verbosity: int = 0, log_file: str | Path | None = None) -> None:
         rotating.setFormatter(formatter)
         rotating._dbproc = True  # type: ignore[attr-defined]
         logger.addHandler(rotating)
+
+
+def _not_file_only(record: logging.LogRecord) -> bool:
+    return not getattr(record, "dbproc_log_file_only", False)
+
+
+class TerminalHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """stderr, or while a progress display is up, that display's ``print``."""
+
+    printer: Callable[[str], None] | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        printer = self.printer
+        if printer is None:
+            super().emit(record)
+            return
+        try:
+            printer(self.format(record))
+        except Exception:  # noqa: BLE001 - logging must never break the command
+            self.handleError(record)
+
+
+@contextmanager
+def print_through(printer: Callable[[str], None]) -> Iterator[None]:
+    """While inside, the terminal's log lines are printed by ``printer`` (a live
+    progress display's console prints them above the bar instead of onto it)."""
+    handlers = [h for h in logging.getLogger(LOGGER_NAME).handlers
+                if isinstance(h, TerminalHandler)]
+    for handler in handlers:
+        handler.printer = printer
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.printer = None

@@ -18,6 +18,7 @@ import tomli_w
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from dbproc.admin.product_drift import drift_warning
 from dbproc.clock import utcnow
 from dbproc.db import queries
 from dbproc.db.files import MissionPaths
@@ -150,7 +151,7 @@ def apply_mission(session: Session, config: MissionConfig) -> ApplyResult:
     result = ApplyResult()
     now = utcnow()
     _apply_mission_row(session, config, now, result)
-    products = _apply_products(session, config.products, result)
+    products = _apply_products(session, config.products, result, config.mission.root)
     _apply_processes(session, config, products, now, result)
     session.flush()
     return result
@@ -197,23 +198,36 @@ def _product_fields(p: ProductConfig) -> dict[str, Any]:
 
 
 def _apply_products(
-    session: Session, configs: Mapping[str, ProductConfig], result: ApplyResult
+    session: Session, configs: Mapping[str, ProductConfig], result: ApplyResult,
+    root: Path | None = None,
 ) -> dict[str, Product]:
     existing = {p.name: p for p in session.scalars(select(Product))}
+    folded = {n.casefold(): n for n in existing}
     for name, cfg in configs.items():
         row = existing.get(name)
+        if row is None and name.casefold() in folded:
+            raise ConfigError(
+                f"product {name!r} differs from the registered product "
+                f"{folded[name.casefold()]!r} only by case; product names must differ by "
+                "more than case: use the registered name, or another name")
         if row is None:
             row = Product(name=name, active=True, max_span_seconds=86400.0, **_product_fields(cfg))
             session.add(row)
             existing[name] = row
             result.changes.append(Change("add", "product", name))
             continue
+        before = (row.dir, row.format)
         details = _diff(row, _product_fields(cfg))
+        drift = None if root is None else drift_warning(
+            session, row, root, dir_changed=before[0] != row.dir,
+            format_changed=before[1] != row.format)
         if not row.active:
             row.active = True
             result.changes.append(Change("revive", "product", name, tuple(details)))
         elif details:
             result.changes.append(Change("update", "product", name, tuple(details)))
+        if drift is not None:
+            result.changes.append(Change("warning", "product", name, (drift,)))
     for name, row in existing.items():
         if name not in configs and row.active:
             row.active = False

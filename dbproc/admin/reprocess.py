@@ -63,9 +63,10 @@ def _processes(session: Session, flt: ReprocessFilter) -> list[tuple[Process, Pr
     procs = [p for p in queries.list_processes(session)]
     products = {p.id: p for p in session.scalars(select(Product))}
     out = []
-    wanted_products = set(flt.products)
+    wanted_products = set()
     for name in flt.products:
         product = queries.get_product(session, name)
+        wanted_products.add(product.name)
         if not any(p.output_product_id == product.id for p in procs):
             raise UsageError(f"product {name!r} is not made by any process, so it cannot be "
                              "rebuilt; to rebuild what was made from its files use "

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from dbproc.build.planner import BuildAction, Decision, PlanKey, plan
 from dbproc.build.preview import cascade
 from dbproc.build.snapshot import PLAN_CHUNK, SnapshotLoader, load_catalogue, pending_work
-from dbproc.clock import utcnow
+from dbproc.clock import iso_utc, utcnow
 from dbproc.control.locking import OsLock, running_holders
 from dbproc.db import queries
 from dbproc.db.models import (
@@ -122,8 +122,8 @@ def status(engine: Engine, session: Session, *, passes: int = 5) -> dict[str, An
         "mission": mission.name,
         "lock": lock,
         "passes": [{"id": p.id, "command": p.command, "host": p.host, "pid": p.pid,
-                    "started_at": p.started_at.isoformat(),
-                    "ended_at": p.ended_at.isoformat() if p.ended_at else None,
+                    "started_at": iso_utc(p.started_at),
+                    "ended_at": iso_utc(p.ended_at),
                     "state": p.state, "outcome": p.outcome,
                     "heartbeat_age_seconds": round((now - p.heartbeat_at).total_seconds(), 1),
                     "summary": p.summary} for p in recent],

@@ -57,8 +57,10 @@ def _overlay(snapshot: Snapshot, simulated: Mapping[tuple[str, dt.date, str], Fi
     return replace(snapshot, files=tuple(files), parents=parents)
 
 
-def cascade(loader: SnapshotLoader, first: Iterable[Decision]) -> list[BuildAction]:
-    """Every build, in the order of the waves they would run in (see module docstring)."""
+def cascade(loader: SnapshotLoader, first: Iterable[Decision],
+            levels: dict[tuple[str, dt.date, str], int] | None = None) -> list[BuildAction]:
+    """Every build, in the order of the waves they would run in (see module docstring).
+    ``levels``, when given, receives each build's wave: 1 = can start now."""
     processes = loader.catalogue.processes
     readers = _readers(processes)
     final: dict[tuple[str, dt.date, str], BuildAction] = {}
@@ -66,12 +68,14 @@ def cascade(loader: SnapshotLoader, first: Iterable[Decision]) -> list[BuildActi
     sim_key: dict[tuple[str, dt.date, str], tuple[str, dt.date, str]] = {}
     frontier = [d.action for d in first if d.action is not None]
     next_id = -1
-    for _round in range(MAX_ROUNDS):
+    for wave in range(MAX_ROUNDS):
         if not frontier:
             break
         keys: set[PlanKey] = set()
         for action in frontier:
             final[action.key] = action
+            if levels is not None:
+                levels[action.key] = wave + 1
             output = processes[action.process].output
             if output is None or action.output_version is None:
                 continue

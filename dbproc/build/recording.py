@@ -311,7 +311,8 @@ class Recorder:
                 action,
                 result,
                 RunStatus.FAILED,
-                f"the code exited 0 but wrote no file {action.output_filename}",
+                f"the code exited 0 but wrote no file {action.output_filename}"
+                + _what_was_written(Path(result.run_dir), action.output_filename),
                 settle,
                 pending_max_id,
             )
@@ -552,6 +553,10 @@ class Recorder:
         if forced_done:
             self.session.execute(_FORCED_DONE, {"pid": process_id, "day": day, "slot": slot})
 
+    def _process_name(self, process_id: int) -> str:
+        names = {pid: name for name, pid in self.process_ids.items()}
+        return names.get(process_id, str(process_id))
+
     def _keep_log(self, run: _LogHead, run_dir: Path | None) -> str | None:
         if run_dir is None:
             return None
@@ -559,7 +564,8 @@ class Recorder:
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{run.id}.log"
         try:
-            target.write_text(_log_text(run, run_dir), encoding="utf-8")
+            target.write_text(_log_text(run, run_dir, self._process_name(run.process_id)),
+                              encoding="utf-8")
         except OSError as exc:
             logger.warning("could not keep the log of run %s: %s", run.id, exc)
             return None
@@ -576,8 +582,9 @@ class Recorder:
             else:
                 folder.mkdir()
             run.error = error
-            (folder / "run.log").write_text(_log_text(_LogHead.of(run), folder),
-                                            encoding="utf-8")
+            (folder / "run.log").write_text(
+                _log_text(_LogHead.of(run), folder, self._process_name(run.process_id)),
+                encoding="utf-8")
         except OSError as exc:
             logger.warning("could not keep the failed run %s under %s: %s", run.id, folder, exc)
             return None
@@ -627,7 +634,7 @@ class _LogHead:
                    run.signal, run.error, run.host, run.started_at, run.ended_at)
 
 
-def _log_text(run: _LogHead, run_dir: Path) -> str:
+def _log_text(run: _LogHead, run_dir: Path, process: str) -> str:
     def read(name: str) -> str:
         try:
             return (run_dir / name).read_text(encoding="utf-8", errors="replace")
@@ -642,13 +649,32 @@ def _log_text(run: _LogHead, run_dir: Path) -> str:
         else "no exit status"
     )
     return (
-        f"run {run.id}: process {run.process_id} date {run.date} status {run.status}\n"
+        f"run {run.id}: process {process} date {run.date} status {run.status}\n"
         f"command: {shlex.join(str(a) for a in (run.argv or []))}\n"
         f"result: {status}" + (f"; {run.error}" if run.error else "") + "\n"
         f"host: {run.host}  started: {run.started_at}  ended: {run.ended_at}\n"
         f"{'-' * 30} stdout {'-' * 30}\n{read(STDOUT)}"
         f"{'-' * 30} stderr {'-' * 30}\n{read(STDERR)}"
     )
+
+
+#: what the worker itself keeps in a run folder (not written by the code)
+_WORKER_FILES = frozenset({"stdout.log", "stderr.log", "CANCEL"})
+
+
+def _what_was_written(run_dir: Path, expected: str, shown: int = 10) -> str:
+    """``; it wrote: a.cat, b.cat`` (the files the code did leave in its run folder,
+    which usually shows the mistake: a wrong name, version or folder)."""
+    try:
+        written = sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*")
+                         if p.is_file() and p.name != expected
+                         and p.name not in _WORKER_FILES)
+    except OSError:
+        return ""
+    if not written:
+        return "; it wrote no file at all in its output folder"
+    more = f" and {len(written) - shown} more" if len(written) > shown else ""
+    return "; it wrote: " + ", ".join(written[:shown]) + more
 
 
 def _worker_digest(result: JobResult, output: Path) -> Digest | None:

@@ -2,7 +2,8 @@
 
 Each command parses options, calls one method of :class:`dbproc.api.Archive`, and renders
 the result (``--json`` for scripts). Every :class:`~dbproc.errors.DbprocError` is caught
-in :meth:`DbprocGroup.invoke` and printed as ``Error: <message>`` with its exit code;
+in :meth:`DbprocGroup.invoke` and printed as ``Error: <message>`` with its exit code
+(with ``--json`` also as one JSON object on stdout: :mod:`dbproc.cli.funnel`);
 ``--traceback`` shows the rest.
 """
 
@@ -12,56 +13,56 @@ import logging
 from typing import Any
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
 
 from dbproc import __version__, logs
+from dbproc.cli import funnel
 from dbproc.cli.state import AppState
-from dbproc.db.engine import display_url
-from dbproc.errors import DbprocError
 
 logger = logging.getLogger("dbproc.cli")
 
 
 class DbprocGroup(click.Group):
-    """A click group whose ``invoke`` is the single place errors become exit codes."""
+    """A click group whose ``make_context`` and ``invoke`` are the single place errors
+    become exit codes (see :mod:`dbproc.cli.funnel`)."""
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        as_json = funnel.wants_json(args)
+        argv = list(args)
+        try:
+            ctx = super().make_context(info_name, args, parent=parent, **extra)
+        except click.ClickException as exc:  # a bad global option: before any command
+            funnel.add_hints(exc, argv)
+            if not as_json:
+                raise
+            funnel.report(funnel.failure_of(exc, None), as_json=True)
+            raise click.exceptions.Exit(exc.exit_code) from None
+        ctx.meta["dbproc.argv"] = argv
+        return ctx
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
+        except (click.exceptions.Exit, click.Abort):
             raise
-        except DbprocError as exc:
-            state = ctx.find_object(AppState)
-            if state is not None and state.traceback:
-                raise
-            click.echo(f"Error: {exc}", err=True)
+        except click.ClickException as exc:
+            funnel.add_hints(exc, ctx.meta.get("dbproc.argv", []))
+            if not self._json(ctx):
+                raise  # click prints usage and the message, as people expect
+            funnel.report(funnel.failure_of(exc, None), as_json=True)
             ctx.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("Error: interrupted", err=True)
-            ctx.exit(130)
-        except SQLAlchemyError as exc:
+        except (Exception, KeyboardInterrupt) as exc:
             state = ctx.find_object(AppState)
-            if state is not None and state.traceback:
+            if state is not None and state.traceback and not isinstance(exc, KeyboardInterrupt):
                 raise
-            where = display_url(state.db) if state and state.db else "the database"
-            first = str(getattr(exc, "orig", exc)).strip().splitlines()[:1]
-            click.echo(
-                f"Error: database {where} failed: {' '.join(first)} "
-                "(rerun with --traceback for details)",
-                err=True,
-            )
-            ctx.exit(1)
-        except Exception as exc:
-            state = ctx.find_object(AppState)
-            if state is not None and state.traceback:
-                raise
-            click.echo(
-                f"Error: unexpected {type(exc).__name__}: {exc}\n"
-                f"This is a bug in dbproc {__version__}; rerun with --traceback and report "
-                "the output (with the log file, if you use --log-file).",
-                err=True,
-            )
-            ctx.exit(1)
+            failure = funnel.failure_of(exc, state.db if state else None)
+            funnel.report(failure, as_json=self._json(ctx))
+            ctx.exit(failure.exit_code)
+
+    @staticmethod
+    def _json(ctx: click.Context) -> bool:
+        state = ctx.find_object(AppState)
+        return bool(state and state.json) or funnel.wants_json(ctx.meta.get("dbproc.argv", []))
 
 
 @click.group(

@@ -8,7 +8,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
+from dbproc import logs
 
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
@@ -28,7 +31,12 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
 def progress_bar(
     label: str, *, enabled: bool = True
 ) -> Iterator[Callable[[int, int], None] | None]:
-    """A ``(done, total)`` callback drawing a bar on a terminal; None under cron or pipes."""
+    """A ``(done, total)`` callback drawing a bar on a terminal; None under cron or pipes.
+
+    The bar and the log lines share one console: while the bar is up, log lines are
+    printed above it (never onto it). The total is what is known so far; chained builds
+    join it as their inputs appear, so it reads "of 30 so far" until the end.
+    """
     if not enabled or not sys.stderr.isatty():
         yield None
         return
@@ -36,14 +44,18 @@ def progress_bar(
     with Progress(
         TextColumn(label),
         BarColumn(),
-        MofNCompleteColumn(),
+        TextColumn("{task.completed} of {task.fields[known]}"),
         TimeElapsedColumn(),
         console=console,
         transient=True,
     ) as bar:
-        task = bar.add_task(label, total=None)
+        task = bar.add_task(label, total=None, known="?")
 
         def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+            bar.update(task, completed=done, total=total, known=f"{total} so far")
 
-        yield update
+        def print_line(line: str) -> None:
+            console.print(Text(line), soft_wrap=True, highlight=False)
+
+        with logs.print_through(print_line):
+            yield update

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from dbproc.cli.output import progress_bar, table
-from dbproc.cli.state import AppState, command
+from dbproc.cli.state import AppState, command, pass_problem
 from dbproc.errors import UsageError
 from dbproc.executors import EXECUTORS
 
@@ -38,8 +38,8 @@ def _run_pass(state: AppState, method: str, jobs: int | None, executor: str | No
         kwargs: dict[str, Any] = dict(jobs=jobs, executor=executor, scheduler=scheduler,
                                       retry_failed=retry_failed, process_progress=progress)
         report = getattr(archive, method)(**kwargs)
-    state.emit(report.as_json(), report.summary())
-    click.get_current_context().exit(report.exit_code)
+    data = report.as_json()
+    state.finish(data, report.summary(), report.exit_code, pass_problem(data))
 
 
 def register(cli: click.Group) -> None:
@@ -56,13 +56,13 @@ def register(cli: click.Group) -> None:
 
         Example:
 
-        \\b
+        \b
             dbproc --db mission.sqlite ingest --json
         """
         with progress_bar("ingest", enabled=not state.json) as progress:
             report = state.archive().ingest(progress=progress)
-        state.emit(report.as_json(), report.summary())
-        click.get_current_context().exit(report.exit_code)
+        data = report.as_json()
+        state.finish(data, report.summary(), report.exit_code, pass_problem(data))
 
     @command(cli, "process")
     @_execution_options
@@ -75,7 +75,7 @@ def register(cli: click.Group) -> None:
 
         Example:
 
-        \\b
+        \b
             dbproc --db mission.sqlite process --jobs 4
         """
         _run_pass(state, "process", jobs, executor, scheduler, retry_failed)
@@ -91,38 +91,40 @@ def register(cli: click.Group) -> None:
 
         Example:
 
-        \\b
+        \b
             */10 * * * * dbproc --db /data/mission.sqlite --log-file /data/logs/dbproc.log run
         """
         _run_pass(state, "run", jobs, executor, scheduler, retry_failed)
 
     @command(cli, "plan")
+    @click.option("--next", "next_only", is_flag=True,
+                  help="Only the builds that can start now (level 1), not what follows.")
     @click.option("--all", "everything", is_flag=True,
                   help="Plan every date of every process, not just what changed.")
     @click.option("--retry-failed", is_flag=True, help="Include builds whose last run failed.")
-    @click.option("--cascade", is_flag=True,
-                  help="Also predict the builds that follow downstream once these succeed.")
-    def plan(state: AppState, everything: bool, retry_failed: bool, cascade: bool) -> None:
-        """Show what `dbproc process` would run now, with output names, versions and why.
+    @click.option("--cascade", is_flag=True, hidden=True,
+                  help="The whole chain (now the default; kept for old scripts).")
+    def plan(state: AppState, next_only: bool, everything: bool, retry_failed: bool,
+             cascade: bool) -> None:
+        """Show what `dbproc run` would build, with output names, versions and why.
 
-        Changes nothing (database and files). Without --cascade only the builds possible
-        now are shown; those that depend on them appear once they are recorded.
+        Changes nothing (database and files). The whole chain is shown, level by level:
+        level 1 can start now, level 2 once level 1 is built, and so on (predicted by
+        assuming each build succeeds). --next shows level 1 only. While a pass is
+        running, the builds it already holds are marked.
 
         Example:
 
-        \\b
-            dbproc plan --json
-            dbproc plan --cascade
+        \b
+            dbproc plan
+            dbproc plan --next --json
         """
-        archive = state.archive()
-        if cascade and everything:
-            raise UsageError("--cascade predicts from what changed; it cannot take --all")
-        rows = (archive.preview(retry_failed=retry_failed) if cascade
-                else archive.plan(retry_failed=retry_failed, everything=everything))
-        text = table([(r["process"], r["date"], r["output"] or "(RUN)", r["version"] or "",
-                       r["reason"]) for r in rows],
-                     ["process", "date", "output", "version", "reason"])
-        state.emit(rows, f"{text}\n{len(rows)} build(s)" if rows else "nothing to build")
+        if cascade and next_only:
+            raise UsageError("--cascade (the whole chain) and --next (level 1) exclude each "
+                             "other; give one")
+        data = state.archive().plan_chain(next_only=next_only, everything=everything,
+                                          retry_failed=retry_failed)
+        state.emit(data["builds"], _plan_text(data))
 
     @command(cli, "status")
     def status(state: AppState) -> None:
@@ -130,7 +132,7 @@ def register(cli: click.Group) -> None:
 
         Example:
 
-        \\b
+        \b
             dbproc status
         """
         data = state.archive().status()
@@ -148,13 +150,13 @@ def register(cli: click.Group) -> None:
 
         Example:
 
-        \\b
+        \b
             dbproc check
             dbproc check --repair --json
         """
         report = state.archive().check(repair=repair, checksums=not quick)
-        state.emit(report.as_json(), report.summary())
-        click.get_current_context().exit(report.exit_code)
+        state.finish(report.as_json(), report.summary(), report.exit_code,
+                     "check found something a person must look at (see needs_attention)")
 
     @command(cli, "unlock")
     @click.option("--force", is_flag=True,
@@ -167,12 +169,36 @@ def register(cli: click.Group) -> None:
 
         Example:
 
-        \\b
+        \b
             dbproc unlock
         """
         cleared = state.archive().unlock(force=force)
         state.emit({"cleared": cleared},
                    "\n".join(f"cleared {c}" for c in cleared) or "no pass flag was set")
+
+
+def _plan_text(data: dict[str, Any]) -> str:
+    rows = data["builds"]
+    lines = []
+    running = data["pass"]
+    if running is not None:
+        holds = running.get("holds", [])
+        lines.append(f"a pass is running (pass {running.get('pass_id') or '?'}"
+                     + (f" on {running['host']} pid {running['pid']}" if "host" in running
+                        else "")
+                     + f"); it already holds {len(holds)} build(s)"
+                     + (", marked * below" if holds else ""))
+    if not rows:
+        lines.append("nothing to build")
+        return "\n".join(lines)
+    lines.append(table(
+        [(r["level"], ("* " if r["in_flight"] else "") + r["process"], r["date"],
+          r["output"] or "(RUN)", r["version"] or "", r["reason"]) for r in rows],
+        ["level", "process", "date", "output", "version", "reason"]))
+    levels = max(r["level"] for r in rows)
+    lines.append(f"{len(rows)} build(s)" + (f" in {levels} levels (level 1 can start now)"
+                                             if levels > 1 else ""))
+    return "\n".join(lines)
 
 
 def _status_text(data: dict[str, Any]) -> str:

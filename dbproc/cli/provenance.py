@@ -22,6 +22,15 @@ VERDICTS = {
 }
 
 
+def verdict_text(status: str, reason: str) -> str:
+    """``explain``'s verdict, with the reason in brackets unless the verdict says it."""
+    verdict = VERDICTS.get(status, "NOT up to date")
+    shown = reason.replace("_", " ")
+    if not reason or reason == status or shown.lower() in verdict.lower():
+        return verdict
+    return f"{verdict} ({reason})"
+
+
 def builds_text(builds: dict[str, dict[str, Any]] | None) -> list[str]:
     """Lines describing a build preview."""
     if builds is None:
@@ -69,7 +78,7 @@ def register(cli: click.Group) -> None:
 
         Example:
 
-        \\b
+        \b
             dbproc reprocess --product L2 --since 2016-01-02 --until 2016-01-03 --dry-run
             dbproc reprocess --process L0_to_L1 --bump quality --note "new calibration"
         """
@@ -111,7 +120,7 @@ def register(cli: click.Group) -> None:
 
         Example:
 
-        \\b
+        \b
             dbproc lineage testDB_20160104_v1.1.0.cat --all
             dbproc lineage testDB_000_002.raw --down --depth 2 --format dot
         """
@@ -135,7 +144,7 @@ def register(cli: click.Group) -> None:
 
         Example:
 
-        \\b
+        \b
             dbproc recall testDB_000_002.raw
             dbproc recall testDB_000_002.raw --reprocess
         """
@@ -162,7 +171,7 @@ def register(cli: click.Group) -> None:
 
         Example:
 
-        \\b
+        \b
             dbproc explain testDB_20160104_v1.0.0.cat
             dbproc explain --product L1 --date 2016-01-05 --json
         """
@@ -176,8 +185,7 @@ def register(cli: click.Group) -> None:
         lines = []
         for item in items:
             head = item.get("filename") or f"{item['product']} {item['date']}"
-            verdict = VERDICTS.get(item["status"], "NOT up to date")
-            lines.append(f"{head}: {verdict} ({item['reason']})")
+            lines.append(f"{head}: {verdict_text(item['status'], item['reason'])}")
             lines += [f"  - {e}" for e in item.get("evidence", [])]
             if item.get("next"):
                 lines.append(f"  next build: {item['next']['filename'] or '(RUN)'} "

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shlex
 from pathlib import Path
+from typing import Any
 
 import click
 
 from dbproc.cli.output import table
-from dbproc.cli.state import AppState, command, group_state
+from dbproc.cli.state import AppState, command, global_options, group_state
 from dbproc.errors import UsageError
 from dbproc.ingest.incoming import printable, usable_name
 from dbproc.provenance.inventory import FileQuery, MetadataFilter, RunQuery
@@ -63,7 +65,7 @@ def register(cli: click.Group) -> None:
 
         Example:
 
-        \\b
+        \b
             dbproc files --product L1 --since 2016-01-01 --json
             dbproc files --where 'temperature_K<0.02' --where run=R42
             dbproc files --product L2 --missing --since 2016-01-01 --until 2016-12-31
@@ -112,21 +114,18 @@ def register(cli: click.Group) -> None:
 
     @click.group("rejects", invoke_without_command=True)
     @click.option("--all", "include_retried", is_flag=True, help="Include retried rejects.")
-    @click.option("--json", "json_option", is_flag=True, help="Print results as JSON.")
-    @click.option("--db", "db_option", metavar="URL", help="Database URL or SQLite path.")
+    @global_options
     @click.pass_context
-    def rejects(
-        ctx: click.Context, include_retried: bool, json_option: bool, db_option: str | None
-    ) -> None:
+    def rejects(ctx: click.Context, /, include_retried: bool, **global_values: Any) -> None:
         """List incoming files that were refused, with the reason.
 
         Example:
 
-        \\b
+        \b
             dbproc rejects --json
             dbproc rejects retry testDB_000_017.raw
         """
-        state = group_state(ctx, db_option, json_option)
+        state = group_state(ctx, **global_values)
         if ctx.invoked_subcommand is not None:
             return
         rows = state.archive().rejects(include_retried=include_retried)
@@ -146,7 +145,7 @@ def register(cli: click.Group) -> None:
 
         Example:
 
-        \\b
+        \b
             dbproc rejects retry
         """
         result = state.archive().retry_rejects(names)
@@ -165,21 +164,20 @@ def register(cli: click.Group) -> None:
     @click.option("--until", metavar="YYYY-MM-DD", help="Only runs for dates on or before.")
     @click.option("--limit", type=int, default=100, show_default=True,
                   help="At most this many (0: all).")
-    @click.option("--json", "json_option", is_flag=True, help="Print results as JSON.")
-    @click.option("--db", "db_option", metavar="URL", help="Database URL or SQLite path.")
+    @global_options
     @click.pass_context
-    def runs(ctx: click.Context, failed: bool, processes: tuple[str, ...],
+    def runs(ctx: click.Context, /, failed: bool, processes: tuple[str, ...],
              statuses: tuple[str, ...], since: str | None, until: str | None, limit: int,
-             json_option: bool, db_option: str | None) -> None:
+             **global_values: Any) -> None:
         """List run records (every execution of a code), newest first.
 
         Example:
 
-        \\b
+        \b
             dbproc runs --failed
             dbproc runs show 42
         """
-        state = group_state(ctx, db_option, json_option)
+        state = group_state(ctx, **global_values)
         if ctx.invoked_subcommand is not None:
             return
         query = RunQuery(failed=failed, processes=processes, status=statuses,
@@ -200,7 +198,7 @@ def register(cli: click.Group) -> None:
 
         Example:
 
-        \\b
+        \b
             dbproc runs show 42
         """
         data = state.archive().run_record(run_id)
@@ -210,7 +208,7 @@ def register(cli: click.Group) -> None:
                     "ended_at", "duration", "peak_memory_kb", "log"):
             if data.get(key) is not None:
                 lines.append(f"  {key}: {data[key]}")
-        lines.append(f"  command: {' '.join(map(str, data['argv'] or []))}")
+        lines.append(f"  command: {shlex.join(map(str, data['argv'] or []))}")
         if data["log_text"]:
             lines.append(data["log_text"])
         else:
@@ -230,7 +228,7 @@ def register(cli: click.Group) -> None:
 
         Example:
 
-        \\b
+        \b
             dbproc inspect /data/incoming/testDB_000_017.raw
         """
         result = state.archive().inspect_file(path)
@@ -266,5 +264,5 @@ def register(cli: click.Group) -> None:
             )
         if result["detail"]:
             lines.append(str(result["detail"]))
-        state.emit(result, "\n".join(lines))
-        click.get_current_context().exit(0 if claimed else 3)
+        state.finish(result, "\n".join(lines), 0 if claimed else 3,
+                     f"no product claims {result['file']}: {result['message']}")

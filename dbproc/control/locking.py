@@ -130,7 +130,14 @@ class OsLock:
             if path is None:
                 return True  # in-memory: nothing else can see it
             lock_path = Path(str(path) + ".lock")
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            except PermissionError:
+                # a user who may only read the database (``dbproc status``) still probes
+                try:
+                    fd = os.open(lock_path, os.O_RDONLY)
+                except FileNotFoundError:
+                    return True  # no lock file: no pass can hold it
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:

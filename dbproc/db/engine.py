@@ -14,13 +14,14 @@ import re
 import sqlite3
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.exc import DatabaseError as SADatabaseError
 from sqlalchemy.orm import Session, sessionmaker
 
-from dbproc.errors import DatabaseError, UsageError
+from dbproc.errors import DatabaseError, DatabaseUnreachable, SchemaMissing, UsageError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: execution option: this connection only reads (SQLite: a deferred BEGIN, which in WAL
@@ -93,11 +94,23 @@ def _on_sqlite_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> No
     cursor.close()
 
 
+def _on_sqlite_connect_read_only(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.close()
+
+
 def _on_sqlite_begin(conn: Any) -> None:
     if conn.get_execution_options().get(READ_ONLY):
         conn.exec_driver_sql("BEGIN")
     else:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _on_sqlite_begin_read_only(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN")
 
 
 def read_only(engine: Engine) -> Engine:
@@ -106,20 +119,26 @@ def read_only(engine: Engine) -> Engine:
     return engine.execution_options(**{READ_ONLY: True})
 
 
-def create_db_engine(url: URL | str, *, check: bool = True, **kwargs: Any) -> Engine:
-    """An engine for ``url``; with ``check``, connect once and turn failure into a clear error."""
+def is_read_only_file(engine: Engine) -> bool:
+    """True when ``engine`` opened its SQLite file read-only (this user may not write it)."""
+    return bool(engine.dialect.__dict__.get("dbproc_read_only_file", False))
+
+
+def create_db_engine(
+    url: URL | str, *, check: bool = True, create: bool = True, **kwargs: Any
+) -> Engine:
+    """An engine for ``url``; with ``check``, connect once and turn failure into a clear error.
+
+    SQLite: a missing file is created only with ``create`` (otherwise
+    :class:`~dbproc.errors.SchemaMissing`, and no file appears); a file this user may
+    only read is opened read-only (``mode=ro``, else ``immutable``). A path or URL that
+    cannot be opened raises :class:`~dbproc.errors.DatabaseUnreachable` (exit 2).
+    """
     if isinstance(url, str):
         url = database_url(url)
     backend = url.get_backend_name()
     if backend == "sqlite":
-        path = sqlite_path(url)
-        if path is not None:
-            _check_sqlite_path(url, path)
-        engine = create_engine(
-            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
-        )
-        event.listen(engine, "connect", _on_sqlite_connect)
-        event.listen(engine, "begin", _on_sqlite_begin)
+        engine = _sqlite_engine(url, create=create, **kwargs)
     elif backend == "postgresql":
         kwargs.setdefault("pool_pre_ping", True)
         connect_args = {"connect_timeout": 10, "application_name": "dbproc"}
@@ -136,31 +155,86 @@ def create_db_engine(url: URL | str, *, check: bool = True, **kwargs: Any) -> En
         except (OperationalError, SADatabaseError) as exc:
             engine.dispose()
             reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0:1]
-            raise DatabaseError(
+            raise DatabaseUnreachable(
                 f"cannot connect to database {display_url(url)}: {' '.join(reason)}"
+                + _hint(url, " ".join(reason))
             ) from exc
     return engine
 
 
-def _check_sqlite_path(url: URL, path: Path) -> None:
+def _hint(url: URL, reason: str) -> str:
+    if "not a database" in reason:
+        return "; is --db the right file?"
+    if "password authentication failed" in reason:
+        return "; check the user and password in --db (or ~/.pgpass)"
+    if "Connection refused" in reason or "could not connect" in reason:
+        return "; is the server running, and are host and port in --db right?"
+    return ""
+
+
+def _sqlite_engine(url: URL, *, create: bool, **kwargs: Any) -> Engine:
+    path = sqlite_path(url)
+    writable = path is None or _check_sqlite_path(url, path, create=create)
+    connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+    if writable:
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
+        event.listen(engine, "connect", _on_sqlite_connect)
+        event.listen(engine, "begin", _on_sqlite_begin)
+        return engine
+    assert path is not None
+    engine = create_engine(url, creator=lambda: _connect_read_only(path), **kwargs)
+    engine.dialect.dbproc_read_only_file = True  # type: ignore[attr-defined]
+    event.listen(engine, "connect", _on_sqlite_connect_read_only)
+    event.listen(engine, "begin", _on_sqlite_begin_read_only)
+    return engine
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection to ``path``: ``mode=ro``, or ``immutable`` when a WAL file
+    cannot be read that way (its ``-shm`` cannot be created in a folder we may not write)."""
+    uri = f"file:{quote(str(path))}?mode=ro"
+    timeout = SQLITE_BUSY_TIMEOUT_MS / 1000
+    conn = sqlite3.connect(uri, uri=True, timeout=timeout, check_same_thread=False)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        conn.close()
+        conn = sqlite3.connect(uri + "&immutable=1", uri=True, timeout=timeout,
+                               check_same_thread=False)
+    return conn
+
+
+def _check_sqlite_path(url: URL, path: Path, *, create: bool) -> bool:
+    """Whether the file can be opened for writing; raise when it cannot be opened at all."""
     folder = path.parent
     if path.exists():
-        if not os.access(path, os.R_OK | os.W_OK):
-            raise DatabaseError(
-                f"SQLite database {display_url(url)} is not readable and "
-                "writable by this user; fix its permissions"
+        if path.is_dir():
+            raise DatabaseUnreachable(
+                f"SQLite database {display_url(url)} is a folder; give the path of a file"
             )
-        return
+        if not os.access(path, os.R_OK):
+            raise DatabaseUnreachable(
+                f"SQLite database {display_url(url)} is not readable by this user; "
+                "fix its permissions"
+            )
+        # writing needs the file and the folder (for the -wal and -shm files)
+        return os.access(path, os.W_OK) and os.access(folder, os.W_OK | os.X_OK)
     if not folder.is_dir():
-        raise DatabaseError(
-            f"cannot create SQLite database {display_url(url)}: folder "
+        raise DatabaseUnreachable(
+            f"cannot open SQLite database {display_url(url)}: folder "
             f"{folder} does not exist; create it or give another path"
         )
+    if not create:
+        raise SchemaMissing(
+            f"no database at {path}: the file does not exist (nothing was created); "
+            "check the --db path, or create it with `dbproc config apply MISSION_FILE`"
+        )
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise DatabaseError(
+        raise DatabaseUnreachable(
             f"cannot create SQLite database {display_url(url)}: folder "
             f"{folder} is not writable; fix its permissions or use another path"
         )
+    return True
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -319,6 +320,9 @@ class Reject(Base):
     rejected_at: Mapped[dt.datetime] = mapped_column(DateTime)
     pass_id: Mapped[int | None] = mapped_column(ForeignKey("pass_record.id"))
     retried_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    #: the name as it was in incoming (bytes), when ``filename`` had to escape it;
+    #: ``rejects retry`` puts the file back under this name
+    incoming_name: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class Pending(Base):

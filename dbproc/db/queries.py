@@ -3,6 +3,7 @@ returns None, ``list_*`` returns a list. Nothing here commits."""
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
@@ -54,12 +55,21 @@ def list_products(session: Session, *, active_only: bool = True) -> list[Product
 
 
 def get_product(session: Session, name: str) -> Product:
-    """The product called ``name``."""
+    """The product called ``name``, matched without regard to case (product names are
+    unique that way); an unknown name is an error naming the nearest known ones."""
     product = session.scalars(select(Product).where(Product.name == name)).first()
-    if product is None:
-        known = ", ".join(p.name for p in list_products(session)) or "none"
-        raise NotFound(f"unknown product {name!r}; known products: {known}")
-    return product
+    if product is not None:
+        return product
+    products = list_products(session)
+    same = [p for p in products if p.name.casefold() == name.casefold()]
+    if len(same) == 1:
+        return same[0]
+    names = [p.name for p in products]
+    near = difflib.get_close_matches(name, names, n=3, cutoff=0.5) or [
+        n for n in names if name.casefold() in n.casefold()][:3]
+    hint = f"; did you mean {' or '.join(repr(n) for n in near)}?" if near else ""
+    known = ", ".join(names) or "none"
+    raise NotFound(f"unknown product {name!r}{hint} (known products: {known})")
 
 
 def list_processes(session: Session, *, active_only: bool = True) -> list[Process]:

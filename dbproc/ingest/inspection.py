@@ -23,7 +23,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from dbproc.clock import midnight
+from dbproc.clock import iso_utc, midnight
 from dbproc.mission import resolve_code_path, split_inspector_spec
 from dbproc.naming import FilenameFormat, ParsedName, is_free_value, make_slot
 from dbproc.version import Version
@@ -151,7 +151,8 @@ class InspectorSet:
                 failures.append((product.name, exc))
                 verdict.answers[product.name] = {"error": str(exc)}
                 continue
-            verdict.answers[product.name] = None if facts is None else facts_json(facts)
+            verdict.answers[product.name] = None if facts is None else {
+                **facts_json(facts), "start": iso_utc(facts.start), "stop": iso_utc(facts.stop)}
             if facts is not None:
                 claims.append(facts)
         if failures:

@@ -62,7 +62,8 @@ class RejectDesk:
         crash_point("reject.moved")
         if answers:
             detail = (detail + "\n" if detail else "") + f"inspector answers: {answers!r}"
-        self._note(name, stored, reason, message, detail, size)
+        self._note(name, stored, reason, message, detail, size,
+                   incoming_name=None if name == name_in_incoming else name_in_incoming)
 
     def _note(
         self,
@@ -72,6 +73,7 @@ class RejectDesk:
         message: str,
         detail: str | None,
         size: int | None,
+        incoming_name: str | None = None,
     ) -> None:
         now = utcnow()
         sidecar = stored.with_name(stored.name + REASON_SUFFIX)
@@ -94,6 +96,7 @@ class RejectDesk:
                 size=size,
                 rejected_at=now,
                 pass_id=self.pass_id,
+                incoming_name=None if incoming_name is None else os.fsencode(incoming_name),
             )
         )
         commit(self.session)

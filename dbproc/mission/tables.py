@@ -109,8 +109,18 @@ def parse_products(
     if not is_table(problems, "products", value):
         return out
     assert isinstance(value, dict)
+    folded: dict[str, str] = {}
     for name, body in value.items():
         table = f"products.{name}"
+        twin = folded.setdefault(name.casefold(), name)
+        if twin != name:
+            problems.add(
+                table,
+                None,
+                f"product name {name!r} differs from product {twin!r} only by case",
+                "product names must differ by more than case (--product matches either); "
+                "rename one",
+            )
         if not NAME_RE.match(name):
             problems.add(
                 table,

@@ -47,7 +47,7 @@ def _decision_json(decision: Decision) -> dict[str, Any]:
 def explain_key(session: Session, product: str, day: dt.date, slot: str | None = None
                 ) -> list[dict[str, Any]]:
     """The planner's decisions for a product and date (one per slot for FILE outputs)."""
-    queries.get_product(session, product)
+    product = queries.get_product(session, product).name
     loader = SnapshotLoader(session)
     process = next((p for p in loader.catalogue.processes.values() if p.output == product),
                    None)
@@ -98,6 +98,7 @@ def missing(session: Session, product: str, since: dt.date | None, until: dt.dat
             ) -> list[dict[str, Any]]:
     """Dates in [since, until] where an expected output of ``product`` does not exist."""
     record = queries.get_product(session, product)
+    product = record.name
     loader = SnapshotLoader(session)
     process = next((p for p in loader.catalogue.processes.values() if p.output == product),
                    None)

@@ -14,12 +14,13 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from dbproc.clock import utcnow
+from dbproc.clock import iso_utc, utcnow
 from dbproc.db import queries
 from dbproc.db.files import MissionPaths, absolute_path
 from dbproc.db.models import FAILED_RUN_STATUSES, Code, File, Process, Product, Reject, Run
 from dbproc.db.unit import commit
 from dbproc.errors import NotFound, UsageError
+from dbproc.ingest.incoming import printable
 from dbproc.ingest.placement import NAME_MAX, REASON_SUFFIX, move_file, unlink_durably
 from dbproc.version import Version
 
@@ -107,14 +108,14 @@ def file_json(
         "version": str(record.version),
         "path": str(absolute_path(root, record.path)),
         "newest": bool(record.is_newest),
-        "start": record.start.isoformat(),
-        "stop": record.stop.isoformat(),
+        "start": iso_utc(record.start),
+        "stop": iso_utc(record.stop),
         "size": record.size,
         "sha256": record.sha256,
         "keywords": dict(record.keywords or {}),
         "metadata": dict(record.meta or {}),
         "on_disk": bool(record.on_disk),
-        "registered_at": record.registered_at.isoformat(),
+        "registered_at": iso_utc(record.registered_at),
         "made_by": None if code is None else {"process": code[0], "code_version": code[1]},
         "run_id": record.run_id,
     }
@@ -179,10 +180,10 @@ def reject_json(row: Reject, paths: MissionPaths) -> dict[str, Any]:
         "message": row.message,
         "detail": row.detail,
         "size": row.size,
-        "rejected_at": row.rejected_at.isoformat(),
+        "rejected_at": iso_utc(row.rejected_at),
         "stored": str(paths.rejected / row.stored_name),
         "present": os.path.lexists(paths.rejected / row.stored_name),
-        "retried_at": row.retried_at.isoformat() if row.retried_at else None,
+        "retried_at": iso_utc(row.retried_at),
     }
 
 
@@ -213,7 +214,7 @@ def retry_rejects(session: Session, names: Sequence[str] = ()) -> dict[str, list
     skipped: list[str] = []
     for row in rows:
         stored = paths.rejected / row.stored_name
-        name = row.filename if len(row.filename.encode("utf-8")) <= NAME_MAX else row.stored_name
+        name = _retry_name(row)
         target = paths.incoming / name
         if not os.path.lexists(stored):
             skipped.append(f"{row.filename}: {stored} is gone")
@@ -229,9 +230,17 @@ def retry_rejects(session: Session, names: Sequence[str] = ()) -> dict[str, list
         unlink_durably(stored.with_name(stored.name + REASON_SUFFIX))
         row.retried_at = utcnow()
         commit(session)
-        moved.append(name)
-        logger.info("moved %s back to incoming", name)
+        moved.append(printable(name))
+        logger.info("moved %s back to incoming", printable(name))
     return {"moved": moved, "skipped": skipped}
+
+
+def _retry_name(row: Reject) -> str:
+    """The name a retried file gets in incoming: the one it had there (``filename``
+    may be an escaped, printable form of it), else ``filename``, else the stored name."""
+    if row.incoming_name is not None:
+        return os.fsdecode(row.incoming_name)
+    return row.filename if len(row.filename.encode("utf-8")) <= NAME_MAX else row.stored_name
 
 
 def run_json(run: Run, process: str, code_version: str | None) -> dict[str, Any]:
@@ -249,7 +258,7 @@ def run_json(run: Run, process: str, code_version: str | None) -> dict[str, Any]
 
 
 def _iso(value: dt.datetime | None) -> str | None:
-    return value.isoformat() if value else None
+    return iso_utc(value)
 
 
 @dataclass(frozen=True)

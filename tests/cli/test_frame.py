@@ -34,7 +34,7 @@ def test_no_database_given_is_a_usage_error() -> None:
 def test_unreachable_server_names_url_without_password() -> None:
     url = "postgresql+psycopg2://alice:s3cret@127.0.0.1:1/mission"
     result = CliRunner().invoke(dbproc_cli, ["--db", url, "db", "current"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # contract section 11: a URL that cannot be opened
     assert (
         "Error: cannot connect to database postgresql+psycopg2://alice:***@127.0.0.1:1/mission"
         in result.stderr
@@ -70,7 +70,7 @@ def test_unwritable_sqlite_path(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         dbproc_cli, ["--db", str(tmp_path / "no" / "dir" / "m.sqlite"), "db", "current"]
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "folder" in result.stderr and "does not exist" in result.stderr
 
 

@@ -41,7 +41,7 @@ def test_worked_example_of_the_contract(applied: CliHarness) -> None:
     applied.ok("run")
     drop(applied.incoming, "testDB_000_004.raw", "Fifth Part.\n")
     applied.ok("ingest")
-    plan = {(p["process"], p["date"]): p for p in applied.json("plan")}
+    plan = {(p["process"], p["date"]): p for p in applied.json("plan", "--next")}
     assert set(plan) == {("L0_to_L1", "2016-01-03"), ("L0_to_L1", "2016-01-04"),
                          ("L0_to_L1", "2016-01-05")}
     assert plan[("L0_to_L1", "2016-01-05")]["version"] == "1.0.0"
@@ -62,8 +62,10 @@ def test_worked_example_of_the_contract(applied: CliHarness) -> None:
 def test_plan_changes_nothing(applied: CliHarness) -> None:
     applied.ok("ingest")
     db_before, tree_before = dump_database(applied.db), tree_state(applied.mission_dir)
-    plan = applied.json("plan")
+    plan = applied.json("plan", "--next")
     assert len(plan) == 4 and {p["reason"] for p in plan} == {"new"}
+    chain = applied.json("plan")  # the default: the whole chain, level by level
+    assert [p["level"] for p in chain] == [1] * 4 + [2] * 4 + [3] * 4
     assert plan[0] | {"inputs": None} == plan[0] | {"inputs": None}  # shape check below
     assert set(plan[0]) >= {"process", "date", "output", "version", "inputs", "reason"}
     assert dump_database(applied.db) == db_before
@@ -201,24 +203,26 @@ def test_plan_all_and_a_code_bump_plan_in_chunks_of_dates(
 
     monkeypatch.setattr(dbproc.admin.status, "PLAN_CHUNK", chunk)
     monkeypatch.setattr(dbproc.build.processing, "PLAN_CHUNK", chunk)
-    assert {(p["process"], p["date"]) for p in applied.json("plan", "--all")} == set()
+    assert {(p["process"], p["date"]) for p in applied.json("plan", "--next", "--all")} == set()
     applied.ok("ingest")
-    planned = {(p["process"], p["date"]): p["reason"] for p in applied.json("plan", "--all")}
+    planned = {(p["process"], p["date"]): p["reason"]
+               for p in applied.json("plan", "--next", "--all")}
     days = ["2016-01-01", "2016-01-02", "2016-01-03", "2016-01-04"]
     assert planned == {("L0_to_L1", d): "new" for d in days}
     applied.ok("run")
-    assert applied.json("plan", "--all") == []
+    assert applied.json("plan", "--next", "--all") == []
 
     def bump(doc: dict[str, object]) -> None:
         doc["processes"]["L1_to_L2"]["code"]["version"] = "1.1.0"  # type: ignore[index]
 
     edit_mission(applied.mission_file, bump)
     applied.ok("config", "apply", str(applied.mission_file))
-    planned = {(p["process"], p["date"]): p["reason"] for p in applied.json("plan", "--all")}
+    planned = {(p["process"], p["date"]): p["reason"]
+               for p in applied.json("plan", "--next", "--all")}
     assert planned == {("L1_to_L2", d): "code_changed" for d in days}
-    assert {(p["process"], p["date"]) for p in applied.json("plan")} == set(planned)
+    assert {(p["process"], p["date"]) for p in applied.json("plan", "--next")} == set(planned)
     report = applied.json("run")
     assert report["process"]["counts"]["runs"] == 8  # four L2 and their four RUN logs
     assert {r["process"] for r in report["process"]["runs"]} == {"L1_to_L2", "L2_log"}
-    assert applied.json("plan", "--all") == [] and applied.json("plan") == []
+    assert applied.json("plan", "--next", "--all") == [] and applied.json("plan") == []
     assert not dump_database(applied.db).get("pending")  # every queued row settled

@@ -42,7 +42,7 @@ def versions(cli: CliHarness, product: str) -> dict[str, str]:
 def test_code_bump_flow(built: CliHarness) -> None:
     bump_code(built, "L0_to_L1", "1.1.0")
     built.ok("config", "apply", str(built.mission_file))
-    plan = built.json("plan")
+    plan = built.json("plan", "--next")
     assert {(p["process"], p["reason"], p["version"]) for p in plan} == {
         ("L0_to_L1", "code_changed", "1.1.0")}
     assert len(plan) == 4
@@ -82,7 +82,7 @@ def test_plan_cascade_predicts_exactly_what_run_does(built: CliHarness) -> None:
     drop(built.incoming, "testDB_000_004.raw", "Fifth Part.\n")
     built.ok("ingest")
     predicted = {(p["process"], p["date"], p["output"], p["version"], p["reason"])
-                 for p in built.json("plan", "--cascade")}
+                 for p in built.json("plan")}
     report = built.json("process")
     made = {(r["process"], r["date"], r["output"], r["version"], r["reason"])
             for r in report["process"]["runs"]}
@@ -98,7 +98,7 @@ def test_reprocess_date_range(built: CliHarness) -> None:
                         "2016-01-03", "--bump", "revision")
     assert result["queued"] == 2 and result["dry_run"] is False
     assert result["builds"]["L1_to_L2"]["builds"] == 2
-    plan = built.json("plan")
+    plan = built.json("plan", "--next")
     assert {(p["date"], p["reason"], p["version"]) for p in plan} == {
         ("2016-01-02", "forced", "1.0.1"), ("2016-01-03", "forced", "1.0.1")}
     built.ok("run")
