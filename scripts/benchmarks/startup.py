@@ -5,13 +5,15 @@ warm the page cache, then ``repeat`` times, interleaved command by command so a 
 load hits every command alike (as hyperfine does, without needing it): mean, standard
 deviation, min and median wall seconds, with the load average. Then ``python -X
 importtime`` of ``dbproc status`` gives the import time by top-level package, self time
-summed: what is left to make lazy.
+summed: what is left to make lazy. CPU seconds (user+sys of the process) are given too:
+on a shared machine they vary much less than the wall.
 """
 
 from __future__ import annotations
 
 import collections
 import os
+import resource
 import statistics
 import subprocess
 import time
@@ -23,11 +25,12 @@ from .common import PYTHON, Table, loadavg, say, workdir
 
 WARMUP = 3
 CONSOLE = Path(PYTHON).with_name("dbproc")
+MAIN = ["-c", "from dbproc.cli import main; main()"]
 
 
 def command_lines(db: str) -> dict[str, list[str]]:
     """The commands timed, by label."""
-    entry = [str(CONSOLE)] if CONSOLE.exists() else [PYTHON, "-m", "dbproc.cli"]
+    entry = [str(CONSOLE)] if CONSOLE.exists() else [PYTHON, *MAIN]
     return {
         "python -c pass": [PYTHON, "-c", "pass"],
         "dbproc --version": [*entry, "--version"],
@@ -37,11 +40,15 @@ def command_lines(db: str) -> dict[str, list[str]]:
     }
 
 
-def _wall(argv: list[str], env: dict[str, str]) -> float:
+def _wall(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds: user+sys of the process) of one run of ``argv``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                    check=True)
-    return time.perf_counter() - started
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def import_profile(argv: list[str], env: dict[str, str]) -> list[tuple[str, float]]:
@@ -73,7 +80,7 @@ def run(
         mission = write_example(tmp / "mission")
         db = str(tmp / "startup.sqlite")
         env = {k: v for k, v in os.environ.items() if k != "DBPROC_DB"}
-        subprocess.run([PYTHON, "-m", "dbproc.cli", "-q", "--db", db, "config", "apply",
+        subprocess.run([PYTHON, *MAIN, "-q", "--db", db, "config", "apply",
                         str(mission)], env=env, check=True, capture_output=True)
         commands = command_lines(db)
         say(f"  startup: {len(commands)} commands x {repeat} runs, interleaved ...")
@@ -81,21 +88,24 @@ def run(
             for _ in range(WARMUP):
                 _wall(argv, env)
         walls: dict[str, list[float]] = {label: [] for label in commands}
+        cpus: dict[str, list[float]] = {label: [] for label in commands}
         load_start = loadavg()
         for _ in range(repeat):
             for label, argv in commands.items():
-                walls[label].append(_wall(argv, env))
+                wall, cpu = _wall(argv, env)
+                walls[label].append(wall)
+                cpus[label].append(cpu)
         load_end = loadavg()
-        imports = import_profile(["-m", "dbproc.cli", "--db", db, "status"], env)
+        imports = import_profile([*MAIN, "--db", db, "status"], env)
     table = Table(
         f"startup: wall seconds per command, {repeat} interleaved runs each",
-        ["command", "mean s", "sd s", "min s", "median s"],
+        ["command", "mean s", "sd s", "min s", "median s", "CPU s (median)"],
     )
     results: list[dict[str, Any]] = []
     for label, values in walls.items():
         table.add(label, statistics.fmean(values), statistics.stdev(values), min(values),
-                  statistics.median(values))
-        results.append({"command": label, "walls_s": values})
+                  statistics.median(values), statistics.median(cpus[label]))
+        results.append({"command": label, "walls_s": values, "cpu_s": cpus[label]})
     table.notes.append(f"load average {load_start} at the start, {load_end} at the end")
     table.notes.append("import self time of `dbproc status` by package (ms): " + ", ".join(
         f"{name} {ms:.0f}" for name, ms in imports))
