@@ -8,22 +8,57 @@ in :meth:`DbprocGroup.invoke` and printed as ``Error: <message>`` with its exit 
 
 from __future__ import annotations
 
+import importlib
 import logging
+import sys
 from typing import Any
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
 
 from dbproc import __version__, logs
 from dbproc.cli.state import AppState
-from dbproc.db.engine import display_url
 from dbproc.errors import DbprocError
 
 logger = logging.getLogger("dbproc.cli")
 
 
+#: the module defining each command, so that a command imports only its own module (each
+#: command is a new process); a name not listed here makes every module register (_register)
+COMMAND_MODULES = {
+    **dict.fromkeys(("config", "db", "example"), "dbproc.cli.admin"),
+    **dict.fromkeys(("check", "ingest", "plan", "process", "run", "status", "unlock"),
+                    "dbproc.cli.passes"),
+    **dict.fromkeys(("explain", "lineage", "recall", "reprocess"), "dbproc.cli.provenance"),
+    **dict.fromkeys(("files", "inspect", "rejects", "runs"), "dbproc.cli.reports"),
+}
+
+
+def _is_sqlalchemy_error(exc: BaseException) -> bool:
+    # (SQLAlchemy is not imported for commands that never open a database)
+    errors = sys.modules.get("sqlalchemy.exc")
+    return errors is not None and isinstance(exc, errors.SQLAlchemyError)
+
+
 class DbprocGroup(click.Group):
-    """A click group whose ``invoke`` is the single place errors become exit codes."""
+    """A click group whose ``invoke`` is the single place errors become exit codes.
+
+    Commands are registered lazily: only the module of the command being run is imported.
+    """
+
+    _all_registered = False
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and not DbprocGroup._all_registered:
+            module = COMMAND_MODULES.get(cmd_name)
+            if module is not None:
+                importlib.import_module(module).register(self)
+            if cmd_name not in self.commands:
+                _register()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        _register()
+        return super().list_commands(ctx)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -39,22 +74,21 @@ class DbprocGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("Error: interrupted", err=True)
             ctx.exit(130)
-        except SQLAlchemyError as exc:
-            state = ctx.find_object(AppState)
-            if state is not None and state.traceback:
-                raise
-            where = display_url(state.db) if state and state.db else "the database"
-            first = str(getattr(exc, "orig", exc)).strip().splitlines()[:1]
-            click.echo(
-                f"Error: database {where} failed: {' '.join(first)} "
-                "(rerun with --traceback for details)",
-                err=True,
-            )
-            ctx.exit(1)
         except Exception as exc:
             state = ctx.find_object(AppState)
             if state is not None and state.traceback:
                 raise
+            if _is_sqlalchemy_error(exc):
+                from dbproc.db.engine import display_url
+
+                where = display_url(state.db) if state and state.db else "the database"
+                first = str(getattr(exc, "orig", exc)).strip().splitlines()[:1]
+                click.echo(
+                    f"Error: database {where} failed: {' '.join(first)} "
+                    "(rerun with --traceback for details)",
+                    err=True,
+                )
+                ctx.exit(1)
             click.echo(
                 f"Error: unexpected {type(exc).__name__}: {exc}\n"
                 f"This is a bug in dbproc {__version__}; rerun with --traceback and report "
@@ -123,13 +157,14 @@ def main() -> None:
 
 
 def _register() -> None:
+    """Register every command (for --help, the reference page and unlisted names)."""
+    if DbprocGroup._all_registered:
+        return
     from dbproc.cli import admin, passes, provenance, reports
 
     for module in (admin, passes, provenance, reports):
         module.register(cli)
-
-
-_register()
+    DbprocGroup._all_registered = True
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -71,8 +71,18 @@ def run(
         raise BenchError(f"the cluster benchmark needs Slurm: missing {missing_programs()}")
     table = Table(
         f"cluster: dbproc run --jobs {JOBS} on 2 Slurm job workers (dask-jobqueue) vs local",
-        ["backend", "N days", "code runs", "local s", "cluster s", "ratio",
-         "cluster ms/run (wall)", "ctl CPU ms/run local", "ctl CPU ms/run cluster", "load 1m"],
+        [
+            "backend",
+            "N days",
+            "code runs",
+            "local s",
+            "cluster s",
+            "ratio",
+            "cluster ms/run (wall)",
+            "ctl CPU ms/run local",
+            "ctl CPU ms/run cluster",
+            "load 1m",
+        ],
     )
     results: list[dict[str, Any]] = []
     with workdir("cluster") as tmp:
@@ -93,12 +103,28 @@ def run(
                         local = (local1.wall + local2.wall) / 2
                         runs = 3 * n
                         local_cpu = (local1.self_cpu + local2.self_cpu) / 2
-                        table.add(backend, n, runs, local, remote.wall, remote.wall / local,
-                                  (remote.wall - local) * JOBS / runs * 1000,
-                                  local_cpu / runs * 1000, remote.self_cpu / runs * 1000, load)
-                        results.append({"backend": backend, "days": n, "code_runs": runs,
-                                        "local": [local1.as_dict(), local2.as_dict()],
-                                        "cluster": remote.as_dict(), "loadavg": load})
+                        table.add(
+                            backend,
+                            n,
+                            runs,
+                            local,
+                            remote.wall,
+                            remote.wall / local,
+                            (remote.wall - local) * JOBS / runs * 1000,
+                            local_cpu / runs * 1000,
+                            remote.self_cpu / runs * 1000,
+                            load,
+                        )
+                        results.append(
+                            {
+                                "backend": backend,
+                                "days": n,
+                                "code_runs": runs,
+                                "local": [local1.as_dict(), local2.as_dict()],
+                                "cluster": remote.as_dict(),
+                                "loadavg": load,
+                            }
+                        )
                         say(table.render().splitlines()[-1])
         finally:
             slurm.stop()

@@ -44,8 +44,7 @@ def _wall(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
     """(wall seconds, CPU seconds: user+sys of the process) of one run of ``argv``."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   check=True)
+    subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -53,8 +52,9 @@ def _wall(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
 
 def import_profile(argv: list[str], env: dict[str, str]) -> list[tuple[str, float]]:
     """Self import time (ms) by top-level package for one run of ``argv`` under Python."""
-    run = subprocess.run([PYTHON, "-X", "importtime", *argv], env=env, capture_output=True,
-                         text=True, check=True)
+    run = subprocess.run(
+        [PYTHON, "-X", "importtime", *argv], env=env, capture_output=True, text=True, check=True
+    )
     by_package: collections.Counter[str] = collections.Counter()
     for line in run.stderr.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
@@ -80,8 +80,12 @@ def run(
         mission = write_example(tmp / "mission")
         db = str(tmp / "startup.sqlite")
         env = {k: v for k, v in os.environ.items() if k != "DBPROC_DB"}
-        subprocess.run([PYTHON, *MAIN, "-q", "--db", db, "config", "apply",
-                        str(mission)], env=env, check=True, capture_output=True)
+        subprocess.run(
+            [PYTHON, *MAIN, "-q", "--db", db, "config", "apply", str(mission)],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         commands = command_lines(db)
         say(f"  startup: {len(commands)} commands x {repeat} runs, interleaved ...")
         for argv in commands.values():
@@ -103,11 +107,19 @@ def run(
     )
     results: list[dict[str, Any]] = []
     for label, values in walls.items():
-        table.add(label, statistics.fmean(values), statistics.stdev(values), min(values),
-                  statistics.median(values), statistics.median(cpus[label]))
+        table.add(
+            label,
+            statistics.fmean(values),
+            statistics.stdev(values),
+            min(values),
+            statistics.median(values),
+            statistics.median(cpus[label]),
+        )
         results.append({"command": label, "walls_s": values, "cpu_s": cpus[label]})
     table.notes.append(f"load average {load_start} at the start, {load_end} at the end")
-    table.notes.append("import self time of `dbproc status` by package (ms): " + ", ".join(
-        f"{name} {ms:.0f}" for name, ms in imports))
+    table.notes.append(
+        "import self time of `dbproc status` by package (ms): "
+        + ", ".join(f"{name} {ms:.0f}" for name, ms in imports)
+    )
     results.append({"imports_ms": imports, "loadavg": [load_start, load_end]})
     return table, results

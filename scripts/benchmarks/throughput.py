@@ -37,9 +37,15 @@ def one_case(backend: str, n_days: int, profile: Path | None) -> dict[str, Any]:
         counts = run.json_out().get("process", {}).get("counts", {})
         if run.rc != 0 or counts.get("succeeded") != 3 * n_days:
             raise BenchError(f"dbproc process: {counts}, expected {3 * n_days} successes")
-        return {"backend": backend, "days": n_days, "code_runs": 3 * n_days,
-                "startup_s": startup.wall, "dbproc": run.as_dict(), "loadavg": load,
-                "profiled": profile is not None}
+        return {
+            "backend": backend,
+            "days": n_days,
+            "code_runs": 3 * n_days,
+            "startup_s": startup.wall,
+            "dbproc": run.as_dict(),
+            "loadavg": load,
+            "profiled": profile is not None,
+        }
 
 
 def run(
@@ -48,8 +54,16 @@ def run(
     """Every (backend, N); the table and the raw results."""
     table = Table(
         f"throughput: dbproc process --jobs {JOBS} of shell codes (runs recorded per second)",
-        ["backend", "N days", "code runs", "process s", "runs/s", "ctl CPU ms/run",
-         "codes CPU ms/run", "load 1m"],
+        [
+            "backend",
+            "N days",
+            "code runs",
+            "process s",
+            "runs/s",
+            "ctl CPU ms/run",
+            "codes CPU ms/run",
+            "load 1m",
+        ],
     )
     results: list[dict[str, Any]] = []
     for backend in backends:
@@ -58,9 +72,16 @@ def run(
             r = one_case(backend, n, profile)
             results.append(r)
             d, runs = r["dbproc"], r["code_runs"]
-            table.add(backend, n, runs, d["wall_s"], runs / max(d["wall_s"] - r["startup_s"], 1e-9),
-                      d["controller_cpu_s"] / runs * 1000, d["children_cpu_s"] / runs * 1000,
-                      r["loadavg"])
+            table.add(
+                backend,
+                n,
+                runs,
+                d["wall_s"],
+                runs / max(d["wall_s"] - r["startup_s"], 1e-9),
+                d["controller_cpu_s"] / runs * 1000,
+                d["children_cpu_s"] / runs * 1000,
+                r["loadavg"],
+            )
             say(table.render().splitlines()[-1])
     table.notes += [
         "runs/s = code runs / (process wall - `dbproc --version` wall): start-up left out",
