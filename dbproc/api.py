@@ -16,20 +16,11 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from dbproc.admin import registry
-from dbproc.admin import reprocess as reprocess_module
-from dbproc.admin import status as status_module
-from dbproc.admin.check import CheckReport, run_check
-from dbproc.admin.plan_view import plan_view
-from dbproc.admin.registry import stored_settings
-from dbproc.build.preview import summarize
-from dbproc.control import locking
-from dbproc.control.passes import PassOptions, PassReport, run_pass
 from dbproc.db import schema
 from dbproc.db.engine import (
     create_db_engine,
@@ -37,16 +28,46 @@ from dbproc.db.engine import (
     display_url,
     read_only,
 )
-from dbproc.db.files import MissionPaths, product_rules
-from dbproc.db.queries import get_mission
 from dbproc.db.unit import Store
 from dbproc.errors import UsageError
-from dbproc.ingest.ingestor import Progress
-from dbproc.ingest.inspection import InspectorSet
-from dbproc.mission import load_mission_file
-from dbproc.provenance import explain as explain_module
-from dbproc.provenance import inventory
-from dbproc.provenance import lineage as lineage_module
+from dbproc.lazy import lazy_module, lazy_names
+
+# What only some methods need is imported when first used (each command is a new process).
+if TYPE_CHECKING:
+    from dbproc.admin import registry
+    from dbproc.admin import reprocess as reprocess_module
+    from dbproc.admin import status as status_module
+    from dbproc.admin.check import CheckReport, run_check
+    from dbproc.admin.plan_view import plan_view
+    from dbproc.admin.registry import stored_settings
+    from dbproc.build.preview import summarize
+    from dbproc.control import locking
+    from dbproc.control.passes import PassOptions, PassReport, run_pass
+    from dbproc.db.files import MissionPaths, product_rules
+    from dbproc.db.queries import get_mission
+    from dbproc.ingest.ingestor import Progress
+    from dbproc.ingest.inspection import InspectorSet
+    from dbproc.mission import load_mission_file
+    from dbproc.provenance import explain as explain_module
+    from dbproc.provenance import inventory
+    from dbproc.provenance import lineage as lineage_module
+else:
+    registry = lazy_module("dbproc.admin.registry")
+    reprocess_module = lazy_module("dbproc.admin.reprocess")
+    status_module = lazy_module("dbproc.admin.status")
+    (run_check,) = lazy_names("dbproc.admin.check", "run_check")
+    (plan_view,) = lazy_names("dbproc.admin.plan_view", "plan_view")
+    (stored_settings,) = lazy_names("dbproc.admin.registry", "stored_settings")
+    (summarize,) = lazy_names("dbproc.build.preview", "summarize")
+    locking = lazy_module("dbproc.control.locking")
+    PassOptions, run_pass = lazy_names("dbproc.control.passes", "PassOptions", "run_pass")
+    MissionPaths, product_rules = lazy_names("dbproc.db.files", "MissionPaths", "product_rules")
+    (get_mission,) = lazy_names("dbproc.db.queries", "get_mission")
+    (InspectorSet,) = lazy_names("dbproc.ingest.inspection", "InspectorSet")
+    (load_mission_file,) = lazy_names("dbproc.mission", "load_mission_file")
+    explain_module = lazy_module("dbproc.provenance.explain")
+    inventory = lazy_module("dbproc.provenance.inventory")
+    lineage_module = lazy_module("dbproc.provenance.lineage")
 
 logger = logging.getLogger(__name__)
 

@@ -9,6 +9,7 @@ in :meth:`DbprocGroup.invoke` and printed as ``Error: <message>`` with its exit 
 
 from __future__ import annotations
 
+import importlib
 import logging
 from typing import Any
 
@@ -21,9 +22,23 @@ from dbproc.cli.state import AppState
 logger = logging.getLogger("dbproc.cli")
 
 
+#: the module defining each command, so that a command imports only its own module (each
+#: command is a new process); a name not listed here makes every module register (_register)
+COMMAND_MODULES = {
+    **dict.fromkeys(("config", "db", "example"), "dbproc.cli.admin"),
+    **dict.fromkeys(("check", "ingest", "plan", "process", "run", "status", "unlock"),
+                    "dbproc.cli.passes"),
+    **dict.fromkeys(("explain", "lineage", "recall", "reprocess"), "dbproc.cli.provenance"),
+    **dict.fromkeys(("files", "inspect", "rejects", "runs"), "dbproc.cli.reports"),
+}
+
+
 class DbprocGroup(click.Group):
     """A click group whose ``make_context`` and ``invoke`` are the single place errors
-    become exit codes (see :mod:`dbproc.cli.funnel`)."""
+    become exit codes (see :mod:`dbproc.cli.funnel`).
+
+    Commands are registered lazily: only the module of the command being run is imported.
+    """
 
     def make_context(self, info_name: str | None, args: list[str],
                      parent: click.Context | None = None, **extra: Any) -> click.Context:
@@ -39,6 +54,21 @@ class DbprocGroup(click.Group):
             raise click.exceptions.Exit(exc.exit_code) from None
         ctx.meta["dbproc.argv"] = argv
         return ctx
+
+    _all_registered = False
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and not DbprocGroup._all_registered:
+            module = COMMAND_MODULES.get(cmd_name)
+            if module is not None:
+                importlib.import_module(module).register(self)
+            if cmd_name not in self.commands:
+                _register()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        _register()
+        return super().list_commands(ctx)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -124,13 +154,14 @@ def main() -> None:
 
 
 def _register() -> None:
+    """Register every command (for --help, the reference page and unlisted names)."""
+    if DbprocGroup._all_registered:
+        return
     from dbproc.cli import admin, passes, provenance, reports
 
     for module in (admin, passes, provenance, reports):
         module.register(cli)
-
-
-_register()
+    DbprocGroup._all_registered = True
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -9,15 +9,14 @@ database error or a bug, is turned into a :class:`Failure` and reported the same
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
 
 from dbproc import __version__
-from dbproc.db.engine import display_url
 from dbproc.errors import ConfigError, DbprocError
 
 #: the ``kind`` values of a JSON error object
@@ -86,7 +85,7 @@ def failure_of(exc: BaseException, db: str | None) -> Failure:
         return Failure(exc.format_message(), exc.exit_code, "usage")
     if isinstance(exc, KeyboardInterrupt):
         return Failure("interrupted", 130, "failed")
-    if isinstance(exc, SQLAlchemyError):
+    if _is_sqlalchemy_error(exc):
         return _database_failure(exc, db)
     return Failure(
         f"unexpected {type(exc).__name__}: {exc}\n"
@@ -97,7 +96,15 @@ def failure_of(exc: BaseException, db: str | None) -> Failure:
     )
 
 
-def _database_failure(exc: SQLAlchemyError, db: str | None) -> Failure:
+def _is_sqlalchemy_error(exc: BaseException) -> bool:
+    """Without importing SQLAlchemy for commands that never open a database."""
+    errors = sys.modules.get("sqlalchemy.exc")
+    return errors is not None and isinstance(exc, errors.SQLAlchemyError)
+
+
+def _database_failure(exc: BaseException, db: str | None) -> Failure:
+    from dbproc.db.engine import display_url
+
     where = display_url(db) if db else "the database"
     first = " ".join(str(getattr(exc, "orig", exc)).strip().splitlines()[:1])
     lowered = first.lower()

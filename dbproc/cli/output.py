@@ -7,10 +7,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.text import Text
-
 from dbproc import logs
 
 
@@ -40,6 +36,11 @@ def progress_bar(
     if not enabled or not sys.stderr.isatty():
         yield None
         return
+    # rich only for a bar on a terminal (importing it costs every command ~50 ms)
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.text import Text
+
     console = Console(stderr=True)
     with Progress(
         TextColumn(label),

@@ -23,8 +23,9 @@ def command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tupl
 
 def render_reference() -> str:
     """The whole reference page."""
-    from dbproc.cli import cli
+    from dbproc.cli import _register, cli
 
+    _register()  # commands register lazily: make them all present
     runner = CliRunner()
     parts = ["# CLI reference\n",
              "Generated from `--help` by `python -m dbproc.cli.reference`; do not edit.\n"]

@@ -6,13 +6,15 @@ import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from dbproc import logs
-from dbproc.api import Archive
 from dbproc.errors import UsageError
+
+if TYPE_CHECKING:
+    from dbproc.api import Archive
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,6 +35,8 @@ class AppState:
         if not self.db:
             raise UsageError("no database given; pass --db URL (or a SQLite path) or set DBPROC_DB")
         if self._archive is None:
+            from dbproc.api import Archive
+
             self._archive = Archive(self.db)
             click.get_current_context().call_on_close(self._archive.close)
         return self._archive

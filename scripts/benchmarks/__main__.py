@@ -2,6 +2,7 @@
 
     scripts/bench                      # everything, SQLite and PostgreSQL (~20 min)
     scripts/bench --quick              # small sizes, a smoke run (~2 min)
+    scripts/bench startup              # the same as --only startup (any benchmark name)
     scripts/bench --only overhead --backend sqlite --sizes 500
     scripts/bench --only ingest --profile bench-results/profiles   # pyinstrument profiles
 """
@@ -19,13 +20,20 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import ingest, overhead, scale
+from . import cluster, ingest, overhead, scale, snakemake, startup, throughput
 from .common import BACKENDS, REPO, BenchError, Table, dbproc, postgres_reachable, say
 
 Runner = Callable[[Sequence[str], Sequence[int], Path | None], tuple[Table, list[dict[str, Any]]]]
-BENCHMARKS: dict[str, Runner] = {"overhead": overhead.run, "scale": scale.run, "ingest": ingest.run}
+BENCHMARKS: dict[str, Runner] = {
+    "startup": startup.run, "overhead": overhead.run, "throughput": throughput.run,
+    "snakemake": snakemake.run, "cluster": cluster.run, "scale": scale.run, "ingest": ingest.run,
+}
 SIZES = {
+    "startup": ([20], [5]),
     "overhead": ([100, 500, 2000], [20, 100]),
+    "throughput": ([100, 500, 2000], [20, 100]),
+    "snakemake": ([500], [20]),
+    "cluster": ([100], [20]),
     "scale": ([10_000, 100_000, 1_000_000], [10_000]),
     "ingest": ([2000], [400]),
 }
@@ -43,7 +51,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                    "days (overhead), file rows (scale), files (ingest)")
     p.add_argument("--profile", type=Path, metavar="DIR",
                    help="run dbproc under pyinstrument and write profiles to DIR "
-                   "(overhead and ingest; timings are then inflated)")
+                   "(overhead, throughput and ingest; timings are then inflated)")
     p.add_argument("--out", type=Path, default=REPO / "bench-results", help="results folder")
     return p.parse_args(argv)
 
@@ -62,7 +70,10 @@ def context() -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the selected benchmarks; exit 1 when one could not run as intended."""
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in BENCHMARKS:  # `scripts/bench startup` = `--only startup`
+        argv = ["--only", argv[0], *argv[1:]]
+    args = parse_args(argv)
     backends = list(BACKENDS) if args.backend == "both" else [args.backend]
     if "postgresql" in backends:
         why = postgres_reachable()

@@ -263,6 +263,11 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+def loadavg() -> float:
+    """The 1-minute load average now (the machine is shared: record it with each figure)."""
+    return round(os.getloadavg()[0], 2)
+
+
 def say(text: str) -> None:
     """Progress to stderr, so stdout holds only the tables."""
     print(text, file=sys.stderr, flush=True)

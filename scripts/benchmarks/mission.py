@@ -64,6 +64,28 @@ def inspect(path, tag="a"):
 
 SCRIPTS = {"l0_to_l1.py": CONCAT, "l1_to_l2.py": ROT13, "log_l2.py": LOGGER}
 
+#: the same three codes as shell scripts of a millisecond or two (the throughput benchmark:
+#: recorded runs per second when the codes cost next to nothing)
+SHELL_SCRIPTS = {
+    "l0_to_l1.sh": '''#!/bin/sh
+# L0 -> L1: concatenate INPUT... into OUTPUT (the last argument)
+eval "out=\\${$#}"
+: > "$out"
+while [ $# -gt 1 ]; do cat "$1" >> "$out"; shift; done
+''',
+    "l1_to_l2.sh": '''#!/bin/sh
+# L1 -> L2: ROT13 of INPUT into OUTPUT
+tr 'A-Za-z' 'N-ZA-Mn-za-m' < "$1" > "$2"
+''',
+    "log_l2.sh": '''#!/bin/sh
+# RUN: append "DATE INPUT..." to LOGFILE
+logfile=$1; date=$2; shift 2
+line=$date
+for i; do line="$line ${i##*/}"; done
+echo "$line" >> "$logfile"
+''',
+}
+
 
 @dataclass(frozen=True)
 class Mission:
@@ -104,13 +126,18 @@ class Mission:
         return out
 
 
-def write_mission(dest: Path, *, hourly: bool = False, inspector: bool = False) -> Mission:
-    """Write mission.toml and its codes under ``dest``."""
+def write_mission(dest: Path, *, hourly: bool = False, inspector: bool = False,
+                  shell: bool = False) -> Mission:
+    """Write mission.toml and its codes under ``dest`` (``shell``: the shell-script codes)."""
     codes = dest / "codes"
     (codes / "scripts").mkdir(parents=True, exist_ok=True)
     (codes / "inspectors").mkdir(parents=True, exist_ok=True)
     for name, text in SCRIPTS.items():
         (codes / "scripts" / name).write_text(text, encoding="utf-8")
+    for name, text in SHELL_SCRIPTS.items():
+        (codes / "scripts" / name).write_text(text, encoding="utf-8")
+        (codes / "scripts" / name).chmod(0o755)
+    ext = "sh" if shell else "py"
     (codes / "inspectors" / "l0.py").write_text(INSPECTOR, encoding="utf-8")
     hour = "_{H}" if hourly else ""
     products = []
@@ -149,7 +176,7 @@ output = "L1"
 timebase = "DAILY"
 inputs = [{{ product = "L0_a" }}, {{ product = "L0_b" }}]
 [processes.L0_to_L1.code]
-path = "scripts/l0_to_l1.py"
+path = "scripts/l0_to_l1.{ext}"
 version = "1.0.0"
 
 [processes.L1_to_L2]
@@ -157,14 +184,14 @@ output = "L2"
 timebase = "FILE"
 inputs = [{{ product = "L1" }}]
 [processes.L1_to_L2.code]
-path = "scripts/l1_to_l2.py"
+path = "scripts/l1_to_l2.{ext}"
 version = "1.0.0"
 
 [processes.L2_log]
 timebase = "RUN"
 inputs = [{{ product = "L2" }}]
 [processes.L2_log.code]
-path = "scripts/log_l2.py"
+path = "scripts/log_l2.{ext}"
 version = "1.0.0"
 args = ["{{ROOTDIR}}/L2-log.txt", "{{DATE}}"]
 """

@@ -6,7 +6,9 @@ code runs and 2N output files. All 2N raw files are dropped into incoming (backd
 hour, as files that arrived between two cron passes), then ``dbproc run --jobs 2`` is
 timed. The *direct* baseline runs the very same code command lines over the same inputs
 with a 2-wide thread pool and no controller, level by level (every L1, then every L2,
-then every logger run): that is the physical limit on this machine.
+then every logger run): that is the physical limit on this machine. The baseline runs
+before *and* after dbproc (interleaved), and the ratio is against their mean, with the
+load average recorded: a busy machine cannot flatter the ratio unnoticed.
 
 Figures: both walls, their ratio, dbproc seconds per output file (dbprocessing: about
 1.17 s), controller milliseconds per code run from the walls
@@ -20,13 +22,14 @@ import datetime as dt
 import resource
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from .common import BenchError, Table, backdate, dbproc, say, scratch_db, workdir
+from .common import BenchError, Table, backdate, dbproc, loadavg, say, scratch_db, workdir
 from .mission import Mission, days_from, direct_argv, write_mission
 
 FIRST_DAY = dt.date(2001, 1, 1)
@@ -74,12 +77,22 @@ def direct(mission: Mission, days: list[dt.date], raw: Path, out: Path) -> tuple
     return time.perf_counter() - t0, _children_cpu() - cpu0
 
 
-#: direct baselines by N: they do not depend on the backend, so each runs once per bench
-_DIRECT: dict[int, tuple[float, float]] = {}
+def direct_fresh(
+    mission: Mission, days: list[dt.date], raw: Path, tmp: Path
+) -> tuple[float, float]:
+    """One direct baseline into a new output folder (removed afterwards)."""
+    out = Path(tempfile.mkdtemp(prefix="direct-out-", dir=tmp))
+    try:
+        return direct(mission, days, raw, out)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def one_case(backend: str, n_days: int, profile: Path | None) -> dict[str, Any]:
-    """Direct (once per N) and dbproc runs of the N-day mission on one backend."""
+    """Interleaved runs of the N-day mission on one backend: the direct baseline, then
+    ``dbproc run``, then the direct baseline again. The ratio is taken against the mean of
+    the two baselines, so a load that changes during the case shows as a spread between
+    them instead of flattering (or hurting) dbproc."""
     with workdir(f"overhead-{backend}-{n_days}") as tmp, scratch_db(backend, tmp) as db:
         mission = write_mission(tmp / "mission")
         days = days_from(FIRST_DAY, n_days)
@@ -90,12 +103,13 @@ def one_case(backend: str, n_days: int, profile: Path | None) -> dict[str, Any]:
             shutil.copy2(path, raw / path.name)
         backdate(dropped)
         dbproc(db, "-q", "config", "apply", str(mission.toml))
-        if n_days not in _DIRECT:
-            say(f"  overhead N={n_days}: direct baseline ...")
-            _DIRECT[n_days] = direct(mission, days, raw, tmp / "direct-out")
-        direct_wall, direct_cpu = _DIRECT[n_days]
+        load_before = loadavg()
+        say(f"  overhead N={n_days}: direct baseline (before) ...")
+        before_wall, before_cpu = direct_fresh(mission, days, raw, tmp)
         say(f"  overhead {backend} N={n_days}: dbproc run --jobs {JOBS} ...")
         run = dbproc(db, "--json", "run", "--jobs", str(JOBS), profile=profile)
+        say(f"  overhead N={n_days}: direct baseline (after) ...")
+        after_wall, after_cpu = direct_fresh(mission, days, raw, tmp)
         report = run.json_out()
         counts = report.get("process", {}).get("counts", {})
         runs, succeeded = counts.get("runs"), counts.get("succeeded")
@@ -106,9 +120,11 @@ def one_case(backend: str, n_days: int, profile: Path | None) -> dict[str, Any]:
             "days": n_days,
             "code_runs": 3 * n_days,
             "outputs": 2 * n_days,
-            "direct_wall_s": direct_wall,
-            "direct_codes_cpu_s": direct_cpu,
+            "direct_wall_s": (before_wall + after_wall) / 2,
+            "direct_walls_s": [before_wall, after_wall],
+            "direct_codes_cpu_s": (before_cpu + after_cpu) / 2,
             "dbproc": run.as_dict(),
+            "loadavg": [load_before, loadavg()],
             "profiled": profile is not None,
         }
 
@@ -122,7 +138,7 @@ def run(
         [
             "backend", "N days", "code runs", "outputs", "direct s", "dbproc s", "ratio",
             "s/output", "ctl ms/run (wall)", "ctl CPU ms/run", "codes CPU s (dbproc/direct)",
-            "peak RSS MB",
+            "peak RSS MB", "direct spread", "load 1m",
         ],
     )
     results: list[dict[str, Any]] = []
@@ -146,6 +162,8 @@ def run(
                 d["controller_cpu_s"] / runs * 1000,
                 f"{d['children_cpu_s']:.1f}/{r['direct_codes_cpu_s']:.1f}",
                 d["peak_rss_kb"] / 1024,
+                "{:.2f}/{:.2f}".format(*r["direct_walls_s"]),
+                r["loadavg"][0],
             )
             say(table.render().splitlines()[-1])
     table.notes += [
@@ -153,7 +171,8 @@ def run(
         "ctl ms/run (wall) = (dbproc wall - direct wall) x jobs / code runs; dbproc wall includes"
         " ingesting the 2N raw files and interpreter start-up",
         "ctl CPU = user+sys of the dbproc process itself (all threads, not its codes) per run",
-        "the direct baseline runs once per N (it does not use the database)",
+        "interleaved: direct, dbproc, direct; 'direct s' is the mean of the two baselines"
+        " (both in 'direct spread'), 'load 1m' the load average when the case started",
     ]
     if profile_dir:
         table.notes.append(f"PROFILED under pyinstrument (slower); profiles in {profile_dir}")
