@@ -31,6 +31,7 @@ from dbproc.mission import (
     MissionConfig,
     ProcessConfig,
     ProductConfig,
+    RetentionSettings,
     resolve_code_path,
 )
 
@@ -95,6 +96,7 @@ def _settings_json(config: MissionConfig) -> dict[str, Any]:
         "ingest": vars(config.ingest).copy(),
         "lock": vars(config.lock).copy(),
         "execution": vars(config.execution).copy(),
+        "retention": vars(config.retention).copy(),
     }
 
 
@@ -107,6 +109,11 @@ def settings_from_json(
         LockSettings(**data.get("lock", {})),
         ExecutionSettings(**data.get("execution", {})),
     )
+
+
+def retention_from_json(data: Mapping[str, Any]) -> RetentionSettings:
+    """The ``[retention]`` table as stored in ``mission.settings``."""
+    return RetentionSettings(**data.get("retention", {}))
 
 
 @dataclass(frozen=True)
@@ -193,6 +200,7 @@ def _product_fields(p: ProductConfig) -> dict[str, Any]:
         "instrument": p.instrument,
         "satellite": p.satellite,
         "description": p.description,
+        "inspector_timeout": p.inspector_timeout,
     }
 
 
@@ -443,6 +451,7 @@ def export_mission(session: Session) -> str:
         "ingest": vars(ingest).copy(),
         "lock": vars(lock).copy(),
         "execution": _drop_none(vars(execution).copy()),
+        "retention": vars(retention_from_json(mission.settings or {})).copy(),
         "products": {},
         "processes": {},
     }
@@ -460,6 +469,7 @@ def export_mission(session: Session) -> str:
                 "instrument": p.instrument,
                 "satellite": p.satellite,
                 "description": p.description,
+                "inspector_timeout": p.inspector_timeout,
             }
         )
     for proc in queries.list_processes(session):

@@ -83,7 +83,7 @@ _FORCED_DONE = _FORCED.delete().where(
 RESULT_STATUS = {
     "timeout": RunStatus.TIMEOUT,
     "worker_lost": RunStatus.WORKER_LOST,
-    "cancelled": RunStatus.ABANDONED,
+    "cancelled": RunStatus.CANCELLED,
 }
 
 
@@ -501,12 +501,12 @@ class Recorder:
         run.status = status
         run.error = error
         run.log_path = self._keep_failure(run, result, error)
-        if status is not RunStatus.ABANDONED:
+        if status not in (RunStatus.ABANDONED, RunStatus.CANCELLED):
             self._settle(
                 run.process_id, action.date, action.slot, settle, pending_max_id, forced_done=False
             )
         else:
-            self._requeue(run.process_id, action.date, f"run {run.id} abandoned: {error}")
+            self._requeue(run.process_id, action.date, f"run {run.id} {status.value}: {error}")
         self.session.commit()
         logger.error(
             "run %s: %s %s %s: %s (log: %s)",
