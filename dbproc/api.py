@@ -327,7 +327,8 @@ class Archive:
         with self.session(reading=True) as session:
             paths = MissionPaths.of(get_mission(session))
             inspectors = InspectorSet(product_rules(session), paths.codes)
-        verdict = inspectors.identify(path)
+        with inspectors:
+            verdict = inspectors.identify(path)
         facts = verdict.facts
         return {
             "file": str(path),

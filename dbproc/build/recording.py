@@ -598,7 +598,8 @@ class Recorder:
             self._cleaner.submit(shutil.rmtree, root, ignore_errors=True)
 
     def close(self) -> None:
-        """Wait for background cleaning to finish."""
+        """Wait for background cleaning to finish; stop the inspector workers."""
+        self.inspectors.close()
         if self._cleaner is not None:
             self._cleaner.shutdown(wait=True)
             self._cleaner = None
