@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import shlex
 import shutil
-import sys
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -41,6 +39,7 @@ from dbproc.db.files import (
 )
 from dbproc.db.models import ForcedRebuild, Pending, Run, RunStatus, table_of
 from dbproc.executors.base import JobResult, JobSpec
+from dbproc.executors.launch import code_head
 from dbproc.executors.worker import STDERR, STDOUT
 from dbproc.faults import crash_point
 from dbproc.ingest.inspection import FileFacts, InspectorSet, ProductRule, facts_json
@@ -106,11 +105,7 @@ def substitute(arg: str, values: Mapping[str, str]) -> str:
 
 def build_argv(action: BuildAction, paths: MissionPaths) -> tuple[str, ...]:
     """``CODE [args...] INPUT...`` (the output path is added by the worker); no shell."""
-    code_path = resolve_code_path(paths.codes, action.code.path)
-    if code_path.suffix == ".py" and not os.access(code_path, os.X_OK):
-        head = [sys.executable, str(code_path)]
-    else:
-        head = [str(code_path)]
+    head = code_head(resolve_code_path(paths.codes, action.code.path))
     d = action.date
     values = {
         "DATE": f"{d:%Y%m%d}",
@@ -558,7 +553,7 @@ class Recorder:
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{run.id}.log"
         try:
-            target.write_text(_log_text(run, run_dir), encoding="utf-8")
+            write_log(target, run, run_dir)
         except OSError as exc:
             logger.warning("could not keep the log of run %s: %s", run.id, exc)
             return None
@@ -575,8 +570,7 @@ class Recorder:
             else:
                 folder.mkdir()
             run.error = error
-            (folder / "run.log").write_text(_log_text(_LogHead.of(run), folder),
-                                            encoding="utf-8")
+            write_log(folder / "run.log", _LogHead.of(run), folder)
         except OSError as exc:
             logger.warning("could not keep the failed run %s under %s: %s", run.id, folder, exc)
             return None
@@ -627,13 +621,21 @@ class _LogHead:
                    run.signal, run.error, run.host, run.started_at, run.ended_at)
 
 
-def _log_text(run: _LogHead, run_dir: Path) -> str:
-    def read(name: str) -> str:
-        try:
-            return (run_dir / name).read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return "(missing)\n"
+def write_log(target: Path, run: _LogHead, run_dir: Path) -> None:
+    """Write a run's kept log: its head lines, then its stdout and stderr, streamed
+    (the streams are capped by the worker; none is ever read into memory whole)."""
+    with target.open("wb") as out:
+        out.write(_log_head(run).encode("utf-8", "replace"))
+        for name, title in ((STDOUT, "stdout"), (STDERR, "stderr")):
+            out.write(f"{'-' * 30} {title} {'-' * 30}\n".encode())
+            try:
+                with (run_dir / name).open("rb") as stream:
+                    shutil.copyfileobj(stream, out, 1 << 20)
+            except OSError:
+                out.write(b"(missing)\n")
 
+
+def _log_head(run: _LogHead) -> str:
     status = (
         f"exit status {run.exit_code}"
         if run.exit_code is not None
@@ -646,8 +648,6 @@ def _log_text(run: _LogHead, run_dir: Path) -> str:
         f"command: {shlex.join(str(a) for a in (run.argv or []))}\n"
         f"result: {status}" + (f"; {run.error}" if run.error else "") + "\n"
         f"host: {run.host}  started: {run.started_at}  ended: {run.ended_at}\n"
-        f"{'-' * 30} stdout {'-' * 30}\n{read(STDOUT)}"
-        f"{'-' * 30} stderr {'-' * 30}\n{read(STDERR)}"
     )
 
 
