@@ -25,7 +25,8 @@ from dbproc.admin import registry
 from dbproc.admin import reprocess as reprocess_module
 from dbproc.admin import status as status_module
 from dbproc.admin.check import CheckReport, run_check
-from dbproc.admin.registry import stored_settings
+from dbproc.admin.registry import retention_from_json, stored_settings
+from dbproc.admin.run_logs import PruneReport, prune_run_logs
 from dbproc.build.preview import summarize
 from dbproc.control import locking
 from dbproc.control.passes import PassOptions, PassReport, run_pass
@@ -205,6 +206,18 @@ class Archive:
         """Run records, newest first (``dbproc runs``)."""
         with self.session(reading=True) as session:
             return inventory.list_runs(session, query or inventory.RunQuery(**filters))
+
+    def prune_runs(self, *, failed: bool = False, older_than_days: float | None = None
+                   ) -> PruneReport:
+        """Remove old run logs (``dbproc runs prune``); see :mod:`dbproc.admin.run_logs`."""
+        with self.session() as session:
+            mission = get_mission(session)
+            days = older_than_days
+            if days is None:
+                days = retention_from_json(mission.settings or {}).run_logs_days
+            report = prune_run_logs(session, MissionPaths.of(mission), days, failed=failed)
+            session.commit()
+            return report
 
     def run_record(self, run_id: int) -> dict[str, Any]:
         """One run with its log (``dbproc runs show``)."""

@@ -124,12 +124,15 @@ class StoredSettings:
     ingest: IngestSettings
     lock: LockSettings
     execution: ExecutionSettings
+    retention: RetentionSettings = RetentionSettings()
 
 
 def stored_settings(session: Session) -> StoredSettings:
     """Read the registered mission's folders and settings (raises if none is applied)."""
     mission = queries.get_mission(session)
-    return StoredSettings(MissionPaths.of(mission), *settings_from_json(mission.settings or {}))
+    data = mission.settings or {}
+    return StoredSettings(MissionPaths.of(mission), *settings_from_json(data),
+                          retention=retention_from_json(data))
 
 
 def _diff(obj: object, wanted: Mapping[str, Any]) -> list[str]:

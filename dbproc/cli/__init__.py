@@ -9,6 +9,7 @@ in :meth:`DbprocGroup.invoke` and printed as ``Error: <message>`` with its exit 
 from __future__ import annotations
 
 import logging
+import signal
 from typing import Any
 
 import click
@@ -36,9 +37,12 @@ class DbprocGroup(click.Group):
                 raise
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("Error: interrupted", err=True)
-            ctx.exit(130)
+        except KeyboardInterrupt as exc:  # Ctrl-C; SIGTERM/SIGHUP during a pass
+            signum = int(getattr(exc, "signum", signal.SIGINT))
+            click.echo(f"Error: interrupted by {signal.Signals(signum).name}: running codes "
+                       "were stopped (runs recorded cancelled), the pass recorded "
+                       "interrupted, the lock released", err=True)
+            ctx.exit(128 + signum)
         except SQLAlchemyError as exc:
             state = ctx.find_object(AppState)
             if state is not None and state.traceback:
@@ -127,6 +131,9 @@ def _register() -> None:
 
     for module in (admin, passes, provenance, reports):
         module.register(cli)
+    from dbproc.cli import runs_prune
+
+    runs_prune.register(cli)  # after reports: it adds to the `runs` group
 
 
 _register()
