@@ -164,7 +164,7 @@ class Processor:
                     break
                 running = len(self._active)
                 activity.report(f"running {running} code{'s' if running != 1 else ''}")
-                result = self.executor.next_result(timeout=BEAT_SECONDS)
+                result = self.executor.next_result(timeout=activity.interval(BEAT_SECONDS))
                 if result is None:
                     continue
                 # refill the freed slot first, so a code runs while this one is

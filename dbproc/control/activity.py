@@ -16,7 +16,9 @@ import time
 class Activity:
     """The last progress (monotonic and wall time) and the text of what goes on."""
 
-    def __init__(self) -> None:
+    def __init__(self, interval: float = 5.0) -> None:
+        #: how often loops that wait should come back and say they are alive
+        self.interval = interval
         self.text: str | None = None
         self.last = time.monotonic()
         self.last_wall = time.time()
@@ -36,11 +38,18 @@ class Activity:
 _current: Activity | None = None
 
 
-def listen() -> Activity:
-    """Start recording progress (the pass lock does, while held)."""
+def listen(interval: float = 5.0) -> Activity:
+    """Start recording progress (the pass lock does, while held); waiting loops should
+    come back every ``interval`` seconds."""
     global _current
-    _current = Activity()
+    _current = Activity(interval)
     return _current
+
+
+def interval(default: float = 5.0) -> float:
+    """How long a loop may wait before it says it is alive (see :func:`listen`)."""
+    current = _current
+    return min(default, current.interval) if current is not None else default
 
 
 def stop(listener: Activity) -> None:

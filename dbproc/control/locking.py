@@ -277,7 +277,7 @@ class PassLock:
             self._os_lock.release()
             raise
         crash_point("pass.flagged")
-        self._progress = activity.listen()
+        self._progress = activity.listen(max(0.05, self.settings.heartbeat_seconds))
         self._thread = threading.Thread(target=self._beat, name="dbproc-heartbeat", daemon=True)
         self._thread.start()
         return self.pass_id
