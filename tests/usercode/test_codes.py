@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from dbproc.clock import utcnow
 from dbproc.db.models import Run
 from tests.faults.invariants import engine_of
 from tests.helpers import DATA, CliHarness
@@ -146,7 +147,7 @@ def test_successful_logs_are_pruned_after_run_logs_days_failed_ones_on_request(
     failed = next(r for r in runs if r["status"] == "failed")
     assert ok_logs and all(p.is_file() for p in ok_logs)
     with engine_of(applied) as engine, Session(engine) as session:
-        session.execute(update(Run).values(ended_at=Run.ended_at - dt.timedelta(days=2)))
+        session.execute(update(Run).values(ended_at=utcnow() - dt.timedelta(days=2)))
         session.commit()
     applied.ok("run")  # nothing new to build; the pass ends by pruning
     assert not any(p.exists() for p in ok_logs)
