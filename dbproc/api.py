@@ -39,7 +39,8 @@ if TYPE_CHECKING:
     from dbproc.admin import status as status_module
     from dbproc.admin.check import CheckReport, run_check
     from dbproc.admin.plan_view import plan_view
-    from dbproc.admin.registry import stored_settings
+    from dbproc.admin.registry import retention_from_json, stored_settings
+    from dbproc.admin.run_logs import PruneReport, prune_run_logs
     from dbproc.build.preview import summarize
     from dbproc.control import locking
     from dbproc.control.passes import PassOptions, PassReport, run_pass
@@ -57,7 +58,9 @@ else:
     status_module = lazy_module("dbproc.admin.status")
     (run_check,) = lazy_names("dbproc.admin.check", "run_check")
     (plan_view,) = lazy_names("dbproc.admin.plan_view", "plan_view")
-    (stored_settings,) = lazy_names("dbproc.admin.registry", "stored_settings")
+    retention_from_json, stored_settings = lazy_names(
+        "dbproc.admin.registry", "retention_from_json", "stored_settings")
+    (prune_run_logs,) = lazy_names("dbproc.admin.run_logs", "prune_run_logs")
     (summarize,) = lazy_names("dbproc.build.preview", "summarize")
     locking = lazy_module("dbproc.control.locking")
     PassOptions, run_pass = lazy_names("dbproc.control.passes", "PassOptions", "run_pass")
@@ -252,6 +255,16 @@ class Archive:
         with self.reading() as session:
             return inventory.list_runs(session, query or inventory.RunQuery(**filters))
 
+    def prune_runs(self, *, failed: bool = False, older_than_days: float | None = None
+                   ) -> PruneReport:
+        """Remove old run logs (``dbproc runs prune``); see :mod:`dbproc.admin.run_logs`."""
+        with self.writing() as session:
+            mission = get_mission(session)
+            days = older_than_days
+            if days is None:
+                days = retention_from_json(mission.settings or {}).run_logs_days
+            return prune_run_logs(session, MissionPaths.of(mission), days, failed=failed)
+
     def run_record(self, run_id: int) -> dict[str, Any]:
         """One run with its log (``dbproc runs show``)."""
         with self.reading() as session:
@@ -361,7 +374,8 @@ class Archive:
         with self.reading() as session:
             paths = MissionPaths.of(get_mission(session))
             inspectors = InspectorSet(product_rules(session), paths.codes)
-        verdict = inspectors.identify(path)
+        with inspectors:
+            verdict = inspectors.identify(path)
         facts = verdict.facts
         return {
             "file": str(path),

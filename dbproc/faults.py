@@ -12,6 +12,9 @@ import os
 import signal
 
 ENV_VAR = "DBPROC_CRASH_AT"
+#: ``DBPROC_HANG_AT=name``: the process stops for good at that point instead (a hung
+#: read of a network filesystem, say), keeping its lock and its threads
+HANG_VAR = "DBPROC_HANG_AT"
 
 #: Every crash point, in the order a pass reaches them (documented in docs/reliability.md).
 CRASH_POINTS = (
@@ -41,6 +44,10 @@ def _target() -> tuple[str, int] | None:
 
 def crash_point(name: str) -> None:
     """SIGKILL this process at the configured hit of ``name`` (tests only)."""
+    if os.environ.get(HANG_VAR) == name:
+        import threading
+
+        threading.Event().wait()
     target = _target()
     if target is None or target[0] != name:
         return

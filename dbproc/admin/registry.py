@@ -32,6 +32,7 @@ from dbproc.mission import (
     MissionConfig,
     ProcessConfig,
     ProductConfig,
+    RetentionSettings,
     resolve_code_path,
 )
 
@@ -96,6 +97,7 @@ def _settings_json(config: MissionConfig) -> dict[str, Any]:
         "ingest": vars(config.ingest).copy(),
         "lock": vars(config.lock).copy(),
         "execution": vars(config.execution).copy(),
+        "retention": vars(config.retention).copy(),
     }
 
 
@@ -110,6 +112,11 @@ def settings_from_json(
     )
 
 
+def retention_from_json(data: Mapping[str, Any]) -> RetentionSettings:
+    """The ``[retention]`` table as stored in ``mission.settings``."""
+    return RetentionSettings(**data.get("retention", {}))
+
+
 @dataclass(frozen=True)
 class StoredSettings:
     """The registered mission's folders and extension tables, as a pass uses them."""
@@ -118,12 +125,15 @@ class StoredSettings:
     ingest: IngestSettings
     lock: LockSettings
     execution: ExecutionSettings
+    retention: RetentionSettings = RetentionSettings()
 
 
 def stored_settings(session: Session) -> StoredSettings:
     """Read the registered mission's folders and settings (raises if none is applied)."""
     mission = queries.get_mission(session)
-    return StoredSettings(MissionPaths.of(mission), *settings_from_json(mission.settings or {}))
+    data = mission.settings or {}
+    return StoredSettings(MissionPaths.of(mission), *settings_from_json(data),
+                          retention=retention_from_json(data))
 
 
 def _diff(obj: object, wanted: Mapping[str, Any]) -> list[str]:
@@ -194,6 +204,7 @@ def _product_fields(p: ProductConfig) -> dict[str, Any]:
         "instrument": p.instrument,
         "satellite": p.satellite,
         "description": p.description,
+        "inspector_timeout": p.inspector_timeout,
     }
 
 
@@ -457,6 +468,7 @@ def export_mission(session: Session) -> str:
         "ingest": vars(ingest).copy(),
         "lock": vars(lock).copy(),
         "execution": _drop_none(vars(execution).copy()),
+        "retention": vars(retention_from_json(mission.settings or {})).copy(),
         "products": {},
         "processes": {},
     }
@@ -474,6 +486,7 @@ def export_mission(session: Session) -> str:
                 "instrument": p.instrument,
                 "satellite": p.satellite,
                 "description": p.description,
+                "inspector_timeout": p.inspector_timeout,
             }
         )
     for proc in queries.list_processes(session):

@@ -87,12 +87,18 @@ def lock_state(engine: Engine, session: Session) -> dict[str, Any]:
     if free:
         probe.release()
     holders = running_holders(session)
+    doing = dict(session.execute(
+        select(PassRecord.id, PassRecord.activity)
+        .where(PassRecord.id.in_([h.pass_id for h in holders]))).tuples().all())
     return {
         "held": not free,
         "passes_marked_running": [
             {"pass_id": h.pass_id, "host": h.host, "pid": h.pid, "command": h.command,
-             "heartbeat_age_seconds": round(h.heartbeat_age, 1)} for h in holders],
+             "heartbeat_age_seconds": round(h.heartbeat_age, 1),
+             "activity": doing.get(h.pass_id)} for h in holders],
         "stale": free and bool(holders),
+        # what the running pass says it does ("inspecting X for 12 s", "running 2 codes")
+        "activity": doing.get(holders[-1].pass_id) if holders and not free else None,
     }
 
 

@@ -19,10 +19,12 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from dbproc.build.bounds import BEAT_SECONDS, bounded, stop_in_flight
 from dbproc.build.planner import BuildAction, Decision, PlanKey, Status, plan
 from dbproc.build.recording import Recorder, RunOutcome, start_run
 from dbproc.build.scheduling import BuildQueue, ProcessGraph
 from dbproc.build.snapshot import PLAN_CHUNK, SnapshotLoader, load_catalogue, pending_work
+from dbproc.control import activity
 from dbproc.db.files import MissionPaths, product_rules
 from dbproc.db.models import ForcedRebuild, Pending, RunStatus
 from dbproc.db.queries import chunked
@@ -100,6 +102,8 @@ class Processor:
         *,
         pass_id: int | None,
         kill_grace: float = 10.0,
+        code_timeout: float | None = None,
+        log_limit: int | None = None,
         retry_failed: bool = False,
         fence: Fence | None = None,
         progress: Progress | None = None,
@@ -112,6 +116,8 @@ class Processor:
         self.executor = executor
         self.pass_id = pass_id
         self.kill_grace = kill_grace
+        self.code_timeout = code_timeout
+        self.log_limit = log_limit
         self.retry_failed = retry_failed
         self.fence = fence or (lambda: None)
         self.progress = progress
@@ -149,6 +155,10 @@ class Processor:
         try:
             while self.step():
                 pass
+        except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP (control/passes.py)
+            discard(self.session)
+            stop_in_flight(self)
+            raise
         finally:
             discard(self.session)
             self.recorder.close()
@@ -179,7 +189,9 @@ class Processor:
                 break
             if not self._to_plan:
                 return False
-        result = self.executor.next_result(timeout=None)
+        running = len(self._active)
+        activity.report(f"running {running} code{'s' if running != 1 else ''}")
+        result = self.executor.next_result(timeout=activity.interval(BEAT_SECONDS))
         if result is not None:
             self._take(result)
         return True
@@ -372,6 +384,7 @@ class Processor:
                 paths=self.paths,
                 kill_grace=self.kill_grace,
             )
+            spec = bounded(spec, self.code_timeout, self.log_limit)
             self.executor.submit(spec)
             self._active[spec.run_id] = action
             logger.debug(

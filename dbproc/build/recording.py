@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import shlex
 import shutil
-import sys
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -42,6 +40,7 @@ from dbproc.db.files import (
 from dbproc.db.models import ForcedRebuild, Pending, Run, RunStatus, table_of
 from dbproc.db.unit import commit, discard, release
 from dbproc.executors.base import JobResult, JobSpec
+from dbproc.executors.launch import code_head
 from dbproc.executors.worker import STDERR, STDOUT
 from dbproc.faults import crash_point
 from dbproc.ingest.inspection import FileFacts, InspectorSet, ProductRule, facts_json
@@ -84,7 +83,7 @@ _FORCED_DONE = _FORCED.delete().where(
 RESULT_STATUS = {
     "timeout": RunStatus.TIMEOUT,
     "worker_lost": RunStatus.WORKER_LOST,
-    "cancelled": RunStatus.ABANDONED,
+    "cancelled": RunStatus.CANCELLED,
 }
 
 
@@ -107,11 +106,7 @@ def substitute(arg: str, values: Mapping[str, str]) -> str:
 
 def build_argv(action: BuildAction, paths: MissionPaths) -> tuple[str, ...]:
     """``CODE [args...] INPUT...`` (the output path is added by the worker); no shell."""
-    code_path = resolve_code_path(paths.codes, action.code.path)
-    if code_path.suffix == ".py" and not os.access(code_path, os.X_OK):
-        head = [sys.executable, str(code_path)]
-    else:
-        head = [str(code_path)]
+    head = code_head(resolve_code_path(paths.codes, action.code.path))
     d = action.date
     values = {
         "DATE": f"{d:%Y%m%d}",
@@ -503,12 +498,12 @@ class Recorder:
         run.status = status
         run.error = error
         run.log_path = self._keep_failure(run, result, error)
-        if status is not RunStatus.ABANDONED:
+        if status not in (RunStatus.ABANDONED, RunStatus.CANCELLED):
             self._settle(
                 run.process_id, action.date, action.slot, settle, pending_max_id, forced_done=False
             )
         else:
-            self._requeue(run.process_id, action.date, f"run {run.id} abandoned: {error}")
+            self._requeue(run.process_id, action.date, f"run {run.id} {status.value}: {error}")
         commit(self.session)
         logger.error(
             "run %s: %s %s %s: %s (log: %s)",
@@ -564,8 +559,7 @@ class Recorder:
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{run.id}.log"
         try:
-            target.write_text(_log_text(run, run_dir, self._process_name(run.process_id)),
-                              encoding="utf-8")
+            write_log(target, run, run_dir, self._process_name(run.process_id))
         except OSError as exc:
             logger.warning("could not keep the log of run %s: %s", run.id, exc)
             return None
@@ -582,9 +576,8 @@ class Recorder:
             else:
                 folder.mkdir()
             run.error = error
-            (folder / "run.log").write_text(
-                _log_text(_LogHead.of(run), folder, self._process_name(run.process_id)),
-                encoding="utf-8")
+            write_log(folder / "run.log", _LogHead.of(run), folder,
+                      self._process_name(run.process_id))
         except OSError as exc:
             logger.warning("could not keep the failed run %s under %s: %s", run.id, folder, exc)
             return None
@@ -606,7 +599,8 @@ class Recorder:
             self._cleaner.submit(shutil.rmtree, root, ignore_errors=True)
 
     def close(self) -> None:
-        """Wait for background cleaning to finish."""
+        """Wait for background cleaning to finish; stop the inspector workers."""
+        self.inspectors.close()
         if self._cleaner is not None:
             self._cleaner.shutdown(wait=True)
             self._cleaner = None
@@ -634,13 +628,21 @@ class _LogHead:
                    run.signal, run.error, run.host, run.started_at, run.ended_at)
 
 
-def _log_text(run: _LogHead, run_dir: Path, process: str) -> str:
-    def read(name: str) -> str:
-        try:
-            return (run_dir / name).read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return "(missing)\n"
+def write_log(target: Path, run: _LogHead, run_dir: Path, process: str) -> None:
+    """Write a run's kept log: its head lines, then its stdout and stderr, streamed
+    (the streams are capped by the worker; none is ever read into memory whole)."""
+    with target.open("wb") as out:
+        out.write(_log_head(run, process).encode("utf-8", "replace"))
+        for name, title in ((STDOUT, "stdout"), (STDERR, "stderr")):
+            out.write(f"{'-' * 30} {title} {'-' * 30}\n".encode())
+            try:
+                with (run_dir / name).open("rb") as stream:
+                    shutil.copyfileobj(stream, out, 1 << 20)
+            except OSError:
+                out.write(b"(missing)\n")
 
+
+def _log_head(run: _LogHead, process: str) -> str:
     status = (
         f"exit status {run.exit_code}"
         if run.exit_code is not None
@@ -653,8 +655,6 @@ def _log_text(run: _LogHead, run_dir: Path, process: str) -> str:
         f"command: {shlex.join(str(a) for a in (run.argv or []))}\n"
         f"result: {status}" + (f"; {run.error}" if run.error else "") + "\n"
         f"host: {run.host}  started: {run.started_at}  ended: {run.ended_at}\n"
-        f"{'-' * 30} stdout {'-' * 30}\n{read(STDOUT)}"
-        f"{'-' * 30} stderr {'-' * 30}\n{read(STDERR)}"
     )
 
 

@@ -374,7 +374,9 @@ class SnapshotLoader:
         succeeded: dict[tuple[str, dt.date, str], list[RunRecord]] = defaultdict(list)
         run_processes = {n for n in by_process if self.catalogue.processes[n].output is None}
         statuses = [
-            s.value for s in (*FAILED_RUN_STATUSES, RunStatus.SUCCEEDED, RunStatus.ABANDONED)
+            s.value
+            for s in (*FAILED_RUN_STATUSES, RunStatus.SUCCEEDED, RunStatus.ABANDONED,
+                      RunStatus.CANCELLED)
         ]
         for batch in chunked(self._run_condition(by_process), RANGES_PER_QUERY):
             stmt = (

@@ -22,15 +22,30 @@ from dbproc.cli.state import AppState
 logger = logging.getLogger("dbproc.cli")
 
 
-#: the module defining each command, so that a command imports only its own module (each
-#: command is a new process); a name not listed here makes every module register (_register)
-COMMAND_MODULES = {
-    **dict.fromkeys(("config", "db", "example"), "dbproc.cli.admin"),
+#: the modules defining each command, so that a command imports only its own (each command
+#: is a new process); a name not listed here makes every module register (_register)
+COMMAND_MODULES: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("config", "db", "example"), ("dbproc.cli.admin",)),
     **dict.fromkeys(("check", "ingest", "plan", "process", "run", "status", "unlock"),
-                    "dbproc.cli.passes"),
-    **dict.fromkeys(("explain", "lineage", "recall", "reprocess"), "dbproc.cli.provenance"),
-    **dict.fromkeys(("files", "inspect", "rejects", "runs"), "dbproc.cli.reports"),
+                    ("dbproc.cli.passes",)),
+    **dict.fromkeys(("explain", "lineage", "recall", "reprocess"), ("dbproc.cli.provenance",)),
+    **dict.fromkeys(("files", "inspect", "rejects"), ("dbproc.cli.reports",)),
+    "runs": ("dbproc.cli.reports", "dbproc.cli.runs_prune"),  # prune joins the `runs` group
 }
+_registered: set[str] = set()
+
+
+def _register_modules(modules: tuple[str, ...]) -> None:
+    for module in modules:
+        if module not in _registered:
+            importlib.import_module(module).register(cli)
+            _registered.add(module)
+
+
+def _register() -> None:
+    """Register every command (for --help, the reference page and unlisted names)."""
+    for modules in COMMAND_MODULES.values():
+        _register_modules(modules)
 
 
 class DbprocGroup(click.Group):
@@ -55,13 +70,9 @@ class DbprocGroup(click.Group):
         ctx.meta["dbproc.argv"] = argv
         return ctx
 
-    _all_registered = False
-
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in self.commands and not DbprocGroup._all_registered:
-            module = COMMAND_MODULES.get(cmd_name)
-            if module is not None:
-                importlib.import_module(module).register(self)
+        if cmd_name not in self.commands:
+            _register_modules(COMMAND_MODULES.get(cmd_name, ()))
             if cmd_name not in self.commands:
                 _register()
         return super().get_command(ctx, cmd_name)
@@ -153,15 +164,6 @@ def main() -> None:
     cli.main(prog_name="dbproc")
 
 
-def _register() -> None:
-    """Register every command (for --help, the reference page and unlisted names)."""
-    if DbprocGroup._all_registered:
-        return
-    from dbproc.cli import admin, passes, provenance, reports
-
-    for module in (admin, passes, provenance, reports):
-        module.register(cli)
-    DbprocGroup._all_registered = True
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -9,6 +9,7 @@ database error or a bug, is turned into a :class:`Failure` and reported the same
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -83,8 +84,11 @@ def failure_of(exc: BaseException, db: str | None) -> Failure:
         return Failure(str(exc), exc.exit_code, exc.kind, extra)
     if isinstance(exc, click.ClickException):
         return Failure(exc.format_message(), exc.exit_code, "usage")
-    if isinstance(exc, KeyboardInterrupt):
-        return Failure("interrupted", 130, "failed")
+    if isinstance(exc, KeyboardInterrupt):  # Ctrl-C; SIGTERM/SIGHUP during a pass
+        signum = int(getattr(exc, "signum", signal.SIGINT))
+        return Failure(f"interrupted by {signal.Signals(signum).name}: running codes were "
+                       "stopped (runs recorded cancelled), the pass recorded interrupted, "
+                       "the lock released", 128 + signum, "failed")
     if _is_sqlalchemy_error(exc):
         return _database_failure(exc, db)
     return Failure(

@@ -11,12 +11,14 @@ another host.
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
 import fcntl
 import getpass
 import hashlib
 import logging
 import os
+import signal
 import socket
 import threading
 from dataclasses import dataclass
@@ -28,6 +30,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from dbproc.clock import utcnow
+from dbproc.control import activity
+from dbproc.control.takeover import take_over_stuck
 from dbproc.db.engine import read_only, sqlite_path
 from dbproc.db.models import PassRecord, PassState
 from dbproc.db.unit import commit
@@ -227,11 +231,12 @@ class PassLock:
         self._os_lock = OsLock(engine)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._progress: activity.Activity | None = None
         self.lost = False
 
     def acquire(self) -> int:
         """Take the lock and write our pass row; raise :class:`LockHeld` when busy."""
-        if not self._os_lock.try_acquire():
+        if not self._os_lock.try_acquire() and not self._take_over_stuck():
             raise LockHeld(self._busy_message())
         try:
             with Session(self.engine) as session:
@@ -280,9 +285,23 @@ class PassLock:
             self._os_lock.release()
             raise
         crash_point("pass.flagged")
+        self._progress = activity.listen(max(0.05, self.settings.heartbeat_seconds))
         self._thread = threading.Thread(target=self._beat, name="dbproc-heartbeat", daemon=True)
         self._thread.start()
         return self.pass_id
+
+    def _take_over_stuck(self) -> bool:
+        """The OS lock is held: when its holder has made no progress for
+        ``stale_after_seconds``, stop it and take the lock (see control/takeover.py)."""
+        try:
+            with Session(read_only(self.engine)) as session:
+                holders = running_holders(session)
+        except Exception:  # noqa: BLE001
+            return False
+        stuck = [h for h in holders if h.heartbeat_age >= self.settings.stale_after_seconds]
+        if not stuck or len(stuck) != len(holders):
+            return False
+        return take_over_stuck(self._os_lock, stuck[-1], self.host)
 
     def _busy_message(self) -> str:
         try:
@@ -303,12 +322,18 @@ class PassLock:
                     "the pass stops before its next commit"
                 )
                 return
+            progress = self._progress
+            if progress is None:
+                continue
+            # the time of the pass's last progress, not of this beat: a pass stuck
+            # outside its loops ages, and is taken over after stale_after_seconds
+            last = dt.datetime.fromtimestamp(progress.last_wall, dt.UTC).replace(tzinfo=None)
             try:
                 with self.engine.begin() as conn:
                     conn.execute(
                         update(PassRecord)
                         .where(PassRecord.id == self.pass_id)
-                        .values(heartbeat_at=utcnow())
+                        .values(heartbeat_at=last, activity=_clip(progress.text))
                     )
             except Exception as exc:  # noqa: BLE001 - a missed beat is not fatal
                 logger.warning("heartbeat failed: %s", exc)
@@ -329,6 +354,8 @@ class PassLock:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self._progress is not None:
+            activity.stop(self._progress)
         try:
             if self.pass_id is not None:
                 with self.engine.begin() as conn:
@@ -341,6 +368,7 @@ class PassLock:
                             outcome=outcome,
                             summary=summary,
                             heartbeat_at=utcnow(),
+                            activity=None,
                         )
                     )
         finally:
@@ -357,8 +385,17 @@ class PassLock:
             return
         if exc is None:
             self.release(PassState.DONE, "ok")
+        elif isinstance(exc, KeyboardInterrupt):
+            signum = getattr(exc, "signum", signal.SIGINT)
+            self.release(PassState.INTERRUPTED,
+                         f"interrupted by {signal.Signals(signum).name}; running codes were "
+                         "stopped and their runs recorded cancelled")
         else:
             self.release(PassState.FAILED, f"error: {type(exc).__name__}: {exc}"[:2000])
+
+
+def _clip(text: str | None) -> str | None:
+    return text[:500] if text else text
 
 
 def _user() -> str | None:

@@ -14,13 +14,17 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from dbproc.admin.registry import stored_settings
+from dbproc.admin.run_logs import prune_run_logs
 from dbproc.build.processing import Processor, ProcessReport
 from dbproc.build.processing import Progress as ProcessProgress
+from dbproc.control import activity
 from dbproc.control.locking import Holder, PassLock
 from dbproc.control.recovery import RecoveryReport, recover
+from dbproc.control.signals import interruptible
 from dbproc.db.engine import read_only
+from dbproc.db.files import MissionPaths
 from dbproc.db.models import PassState
-from dbproc.db.unit import release
+from dbproc.db.unit import commit, discard, release
 from dbproc.executors import make_executor
 from dbproc.ingest.incoming import IngestReport
 from dbproc.ingest.ingestor import Ingestor
@@ -89,7 +93,14 @@ class PassOptions:
 
 def run_pass(engine: Engine, session_factory: Callable[[], Session], command: str,
              options: PassOptions) -> PassReport:
-    """Run one locked pass. Raises LockHeld (exit 4) when another pass is working."""
+    """Run one locked pass. Raises LockHeld (exit 4) when another pass is working, and
+    :class:`~dbproc.control.signals.Interrupted` after SIGINT, SIGTERM or SIGHUP."""
+    with interruptible():
+        return _run_pass(engine, session_factory, command, options)
+
+
+def _run_pass(engine: Engine, session_factory: Callable[[], Session], command: str,
+              options: PassOptions) -> PassReport:
     with Session(read_only(engine)) as session:  # before the lock: never wait for a pass
         settings = stored_settings(session)
         release(session)
@@ -117,13 +128,32 @@ def run_pass(engine: Engine, session_factory: Callable[[], Session], command: st
                     report.process = Processor(
                         session, paths, executor, pass_id=lock.pass_id,
                         kill_grace=execution.kill_grace_seconds,
+                        code_timeout=execution.code_timeout,
+                        log_limit=execution.log_limit_bytes,
                         retry_failed=options.retry_failed, fence=lock.ensure_held,
                         progress=options.process_progress).run()
                 finally:
                     executor.close()
+            _prune_logs(session, paths, settings.retention.run_logs_days)
         outcome = "ok" if report.exit_code == 0 else "finished with rejects or failed runs"
         lock.release(PassState.DONE, outcome, _summary_json(report))
     return report
+
+
+def _prune_logs(session: Session, paths: MissionPaths, days: float) -> None:
+    """Remove the logs of successful runs older than ``[retention] run_logs_days``."""
+    if days <= 0:
+        return
+    activity.report("pruning old run logs")
+    try:
+        pruned = prune_run_logs(session, paths, days)
+        commit(session)
+    except Exception as exc:  # noqa: BLE001 - tidying must not fail the pass
+        discard(session)
+        logger.warning("could not prune old run logs: %s", exc)
+        return
+    if pruned.succeeded:
+        logger.info("%s", pruned.summary())
 
 
 def _summary_json(report: PassReport) -> dict[str, Any]:

@@ -65,6 +65,7 @@ def product_rules(session: Session) -> list[ProductRule]:
             p.inspector,
             dict(p.inspector_args or {}),
             p.dir,
+            p.inspector_timeout,
         )
         for p in session.scalars(
             select(Product).where(Product.active.is_(True)).order_by(Product.name)

@@ -63,6 +63,8 @@ class RunStatus(StrEnum):
     TIMEOUT = "timeout"
     ABANDONED = "abandoned"
     WORKER_LOST = "worker_lost"
+    #: stopped by a signal to the pass (SIGINT/SIGTERM/SIGHUP); built again next pass
+    CANCELLED = "cancelled"
 
 
 ACTIVE_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PROMOTING)
@@ -76,6 +78,7 @@ class PassState(StrEnum):
     DONE = "done"
     FAILED = "failed"
     CRASHED = "crashed"
+    INTERRUPTED = "interrupted"
 
 
 class Mission(Base):
@@ -109,6 +112,8 @@ class Product(Base):
     satellite: Mapped[str | None] = mapped_column(String(100))
     description: Mapped[str | None] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: seconds one call of its inspector may take (None: ``[ingest] inspector_timeout``)
+    inspector_timeout: Mapped[float | None] = mapped_column(Float)
     #: the longest data interval of any of its files, to bound window queries
     max_span_seconds: Mapped[float] = mapped_column(Float, default=86400.0)
 
@@ -303,6 +308,8 @@ class PassRecord(Base):
     state: Mapped[str] = mapped_column(String(16))
     outcome: Mapped[str | None] = mapped_column(Text)
     summary: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    #: what a running pass does now ("inspecting X for 12 s"), refreshed with its heartbeat
+    activity: Mapped[str | None] = mapped_column(Text)
 
 
 class Reject(Base):

@@ -29,6 +29,8 @@ class JobSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     timeout: float | None = None
     kill_grace: float = 10.0
+    #: bytes each of stdout and stderr keeps (head and tail); ``[execution] log_limit_bytes``
+    log_limit: int = 10 * 1024 * 1024
 
 
 @dataclass(frozen=True)

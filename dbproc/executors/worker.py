@@ -13,14 +13,14 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
 
+from dbproc.executors import launch
 from dbproc.executors.base import CANCEL_FILE, JobResult, JobSpec
+from dbproc.executors.capped import CappedLog, pump
 from dbproc.ingest.placement import Digest, fsync_file, hash_file
 
 TAIL_BYTES = 4096
@@ -28,7 +28,8 @@ TAIL_BYTES = 4096
 RUN_DIR_VAR = "DBPROC_RUN_DIR"
 STDOUT = "stdout.log"
 STDERR = "stderr.log"
-_SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+#: how long the log pumps may take to drain after the code's group is gone
+PUMP_DRAIN_SECONDS = 10.0
 
 
 #: dbproc's own settings that a code must not see (the database URL holds a password)
@@ -57,6 +58,21 @@ def _kill_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _ask_group_to_stop(pgid: int, *, timed: bool) -> None:
+    """SIGTERM to the code's process group. With the ``time`` wrapper (the group's
+    leader), the wrapper is spared, so that it outlives its code and reports how the
+    code ended (a SIGKILL after the grace takes it too)."""
+    if not timed:
+        _kill_group(pgid, signal.SIGTERM)
+        return
+    for pid in launch.group_members(pgid):
+        if pid != pgid:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                pass
 
 
 def _wait(pid: int, pidfd: int | None, seconds: float) -> tuple[int, int] | None:
@@ -112,10 +128,12 @@ def run_spec(spec: JobSpec, should_stop: Callable[[], bool] | None = None) -> Jo
             return JobResult(spec.run_id, spec.attempt, "code_failed", str(run_dir), tuple(argv),
                              host=host, started=started, ended=time.time(),
                              error=f"cannot start {argv[0]}: {missing}")
-        command = [_SETPRIV, "--pdeathsig", "KILL", "--", *argv] if _SETPRIV else argv
-        with (run_dir / STDOUT).open("wb") as out, (run_dir / STDERR).open("wb") as err:
-            return _supervise(spec, command, argv, run_root, run_dir, env, out, err, host, started,
-                              should_stop)
+        rusage = run_root / f"{run_dir.name}.rusage"
+        command = launch.wrap(argv, rusage)
+        out = CappedLog(run_dir / STDOUT, spec.log_limit)
+        err = CappedLog(run_dir / STDERR, spec.log_limit)
+        return _supervise(spec, command, argv, run_root, run_dir, env, (out, err), host,
+                          started, should_stop, rusage)
     except Exception as exc:  # noqa: BLE001 - a job's failure is a result, never a raise
         return _error(spec, run_dir, host, started,
                       f"could not run the code: {type(exc).__name__}: {exc}")
@@ -169,7 +187,7 @@ def _missing_program(program: str, env: dict[str, str], cwd: Path) -> str | None
             return "No such file or directory"
         if not os.access(program, os.X_OK):
             return "Permission denied (not executable)"
-        return None
+        return launch.exec_problem(Path(program))
     if shutil.which(program, path=env.get("PATH", os.defpath)) is None:
         return "not found on PATH"
     return None
@@ -182,24 +200,30 @@ def _supervise(
     run_root: Path,
     run_dir: Path,
     env: dict[str, str],
-    out: IO[bytes],
-    err: IO[bytes],
+    logs: tuple[CappedLog, CappedLog],
     host: str,
     started: float,
     should_stop: Callable[[], bool] | None,
+    rusage: Path,
 ) -> JobResult:
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
     try:
         proc = subprocess.Popen(
             command,
             cwd=run_dir,
             stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
+            stdout=out_w,
+            stderr=err_w,
             env=env,
             start_new_session=True,
             close_fds=True,
         )
     except OSError as exc:
+        for fd in (out_r, out_w, err_r, err_w):
+            os.close(fd)
+        for log in logs:
+            log.close()
         return JobResult(
             spec.run_id,
             spec.attempt,
@@ -211,6 +235,9 @@ def _supervise(
             ended=time.time(),
             error=f"cannot start {argv[0]}: {exc.strerror or exc}",
         )
+    os.close(out_w)
+    os.close(err_w)
+    pumps = [pump(out_r, logs[0]), pump(err_r, logs[1])]
     pgid = proc.pid
     pidfd: int | None = None
     if hasattr(os, "pidfd_open"):
@@ -234,7 +261,7 @@ def _supervise(
             if _stop_asked(run_root, should_stop):
                 cancelled = True
             if timed_out or cancelled:
-                _kill_group(pgid, signal.SIGTERM)
+                _ask_group_to_stop(pgid, timed=len(command) > len(argv))
                 ended = _wait(proc.pid, pidfd, spec.kill_grace)
                 if ended is None:
                     _kill_group(pgid, signal.SIGKILL)
@@ -246,9 +273,18 @@ def _supervise(
     status_word, maxrss = ended if ended is not None else (0, 0)
     proc.returncode = os.waitstatus_to_exitcode(status_word)
     code = proc.returncode
-    out.flush()
-    err.flush()
+    for thread in pumps:
+        thread.join(PUMP_DRAIN_SECONDS)
     exit_code, sig = (code, None) if code >= 0 else (None, -code)
+    peak, timed_sig = launch.read_peak(rusage)
+    if peak is not None:
+        maxrss = peak
+        if timed_sig is not None and code == 128 + timed_sig:
+            exit_code, sig, code = None, timed_sig, -timed_sig
+    try:
+        rusage.unlink()
+    except OSError:
+        pass
     if timed_out:
         status, error = "timeout", f"killed after the timeout of {spec.timeout:g} s"
     elif cancelled:

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from dbproc.control import activity
 from dbproc.db.files import (
     Consumer,
     ExistingVersion,
@@ -121,7 +122,9 @@ class Ingestor:
         self.progress = progress
         self.sleep = sleep
         self.report = IngestReport()
-        self.inspectors = InspectorSet(product_rules(session), paths.codes)
+        self.inspectors = InspectorSet(
+            product_rules(session), paths.codes, timeout=settings.inspector_timeout,
+            workers=settings.inspector_workers, max_answer_bytes=settings.max_answer_bytes)
         self.consumers: dict[int, list[Consumer]] = {}
         self.widest: dict[int, float] = {}
         self.rejects = RejectDesk(session, paths, pass_id, self.report)
@@ -130,30 +133,52 @@ class Ingestor:
     def run(self) -> IngestReport:
         """Ingest everything settled in incoming; return the report."""
         started = time.monotonic()
-        self.rejects.adopt_unrecorded()
-        candidates = self._settled(self._scan())
-        known = self._known([c.name for c in candidates])
-        done = 0
-        for batch in chunked(candidates, BATCH_FILES):
-            try:
-                ready = [r for c in batch if (r := self._prepare(c, known.get(c.name)))]
-                if ready:
-                    self._ingest_batch(ready)
-            except Exception:
-                discard(self.session)
-                raise
-            done += len(batch)
-            if self.progress is not None:
-                self.progress(done, len(candidates))
+        try:
+            self.rejects.adopt_unrecorded()
+            activity.report("scanning incoming")
+            candidates = self._settled(self._scan())
+            known = self._known([c.name for c in candidates])
+            done = 0
+            for batch in chunked(candidates, BATCH_FILES):
+                try:
+                    verdicts = self._identify(batch, known)
+                    ready = [r for c in batch
+                             if (r := self._prepare(c, known.get(c.name), verdicts.get(c.name)))]
+                    if ready:
+                        self._ingest_batch(ready)
+                except Exception:
+                    discard(self.session)
+                    raise
+                done += len(batch)
+                activity.report(f"ingesting: {done} of {len(candidates)} files looked at")
+                if self.progress is not None:
+                    self.progress(done, len(candidates))
+        finally:
+            self.inspectors.close()
         self.report.seconds = time.monotonic() - started
         return self.report
+
+    def _identify(self, batch: list[_Candidate], known: dict[str, _Known]) -> dict[str, Verdict]:
+        """The verdicts of every plain new file of a batch, asked of the inspector
+        workers together."""
+        wanted = [c for c in batch
+                  if not c.is_link and c.name not in known and usable_name(c.name) is None
+                  and (c.size > 0 or self.settings.allow_empty)]
+        verdicts = self.inspectors.identify_many([(c.path, c.name) for c in wanted])
+        return {c.name: v for c, v in zip(wanted, verdicts, strict=True)}
 
     # -- scanning -------------------------------------------------------------------------
 
     def _scan(self) -> list[_Candidate]:
         incoming = self.paths.incoming
         if not incoming.is_dir():
-            logger.warning("incoming folder %s does not exist; nothing to ingest", incoming)
+            message = (
+                f"the incoming folder {incoming} does not exist (an unmounted share? a "
+                "moved folder?); nothing was ingested: mount or create it, or fix "
+                "[mission].incoming and `dbproc config apply`"
+            )
+            logger.error("%s", message)
+            self.report.errors.append({"filename": str(incoming), "error": message})
             return []
         found: list[_Candidate] = []
         with os.scandir(incoming) as entries:
@@ -166,7 +191,7 @@ class Ingestor:
                 elif entry.is_symlink():
                     found.append(_Candidate(name, Path(entry.path), True))
                 elif entry.is_dir():
-                    self._skip(name, "a folder: dbproc ingests files, not folders")
+                    self._not_a_file(name, Path(entry.path), "a folder")
                 elif entry.is_file():
                     try:
                         st = entry.stat()
@@ -176,8 +201,16 @@ class Ingestor:
                         _Candidate(name, Path(entry.path), False, st.st_size, st.st_mtime_ns)
                     )
                 else:
-                    self._skip(name, "not a regular file")
+                    self._not_a_file(name, Path(entry.path), "not a regular file (a FIFO, "
+                                     "socket or device)")
         return found
+
+    def _not_a_file(self, name: str, path: Path, what: str) -> None:
+        """Refuse a folder or special file once (moved aside), instead of meeting it on
+        every pass; a FIFO is never opened (reading it would block the pass)."""
+        self.rejects.reject(name, path, "not_a_file",
+                            f"{what}: dbproc ingests regular files only; put the files "
+                            "themselves in incoming")
 
     def _settled(self, candidates: list[_Candidate]) -> list[_Candidate]:
         now_ns = time.time_ns()
@@ -221,7 +254,8 @@ class Ingestor:
 
     # -- one file -------------------------------------------------------------------------
 
-    def _prepare(self, c: _Candidate, known: _Known | None) -> _Ready | None:
+    def _prepare(self, c: _Candidate, known: _Known | None, verdict: Verdict | None
+                 ) -> _Ready | None:
         """Identify and hash a plain new file for the batch; settle everything else
         (bad names, symlinks, re-deliveries, refusals, errors) on its own now."""
         problem = usable_name(c.name)
@@ -235,7 +269,12 @@ class Ingestor:
             if known is not None:
                 self._redelivery(c, known)
                 return None
-            verdict = self.inspectors.identify(c.path, c.name)
+            if c.size == 0 and not self.settings.allow_empty:
+                self._reject(c, "empty", "a zero-byte file (a failed transfer?); deliver it "
+                             "again with its content, or set [ingest] allow_empty = true")
+                return None
+            if verdict is None:
+                verdict = self.inspectors.identify(c.path, c.name)
             if verdict.facts is None:
                 self._refuse(c, verdict)
                 return None

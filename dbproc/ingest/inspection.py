@@ -1,4 +1,4 @@
-"""Inspectors: load them once per pass, ask every candidate product, validate the answers.
+"""Inspectors: run them in worker processes, ask every candidate product, validate the answers.
 
 An inspector is ``path.py:function`` (function defaults to ``inspect``), called with the
 file's absolute path as a ``str`` and the product's ``inspector_args``. It returns None
@@ -8,22 +8,24 @@ every name that matches its format. Exactly one product must claim a file.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import importlib.util
-import io
 import json
 import logging
-import sys
-import threading
-import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import weakref
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from dbproc.clock import iso_utc, midnight
+from dbproc.control import activity
+from dbproc.ingest.inspector_pool import (
+    DEFAULT_MAX_ANSWER_BYTES,
+    DEFAULT_WORKERS,
+    Call,
+    InspectorPool,
+    Outcome,
+)
 from dbproc.mission import resolve_code_path, split_inspector_spec
 from dbproc.naming import FilenameFormat, ParsedName, is_free_value, make_slot
 from dbproc.version import Version
@@ -32,6 +34,8 @@ logger = logging.getLogger("dbproc.inspection")
 
 RESULT_KEYS = frozenset({"date", "start", "stop", "version", "keywords", "metadata"})
 DEFAULT_VERSION = Version(1, 0, 0)
+#: seconds one inspector call may take unless ``[ingest] inspector_timeout`` says otherwise
+DEFAULT_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,8 @@ class ProductRule:
     inspector: str | None
     inspector_args: Mapping[str, Any]
     dir: str
+    #: seconds one call of its inspector may take (None: the mission's default)
+    inspector_timeout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -76,77 +82,125 @@ class Verdict:
 
 
 class InspectorFailure(Exception):
-    """An inspector raised, could not be loaded, or returned something invalid."""
+    """An inspector raised, could not be loaded, returned something invalid
+    (``inspector_error``), overran its time (``inspector_timeout``) or killed its
+    process (``inspector_crashed``): ``reason`` says which."""
 
-    def __init__(self, message: str, detail: str | None = None) -> None:
+    def __init__(self, message: str, detail: str | None = None,
+                 reason: str = "inspector_error") -> None:
         super().__init__(message)
         self.detail = detail
+        self.reason = reason
 
+
+#: for one file and product: the parsed name (None: no match) and the facts, the failure,
+#: or the index of the inspector call that will tell
+_Asked = tuple[ProductRule, ParsedName | None, FileFacts | InspectorFailure | int]
 
 
 class InspectorSet:
-    """The inspectors of a mission, each module loaded at most once (per pass).
+    """The inspectors of a mission, run in worker processes (contract section 10).
 
-    Modules are cached by their resolved path, so products naming different functions of
-    one file (``l0.py:first``, ``l0.py:second``) share one load. ``loads`` counts loads.
+    The worker pool starts on the first call that needs an inspector and lives until
+    :meth:`close` (or garbage collection); each worker loads a module at most once, so a
+    set is meant to live for one pass. ``loads`` counts the distinct modules asked for.
     """
 
-    def __init__(self, products: Sequence[ProductRule], codes_dir: Path) -> None:
+    def __init__(self, products: Sequence[ProductRule], codes_dir: Path, *,
+                 timeout: float = DEFAULT_TIMEOUT, workers: int = DEFAULT_WORKERS,
+                 max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES) -> None:
         self.products = list(products)
         self.codes_dir = codes_dir
-        self._modules: dict[Path, ModuleType | InspectorFailure] = {}
+        self.timeout = timeout
+        self._workers = workers
+        self._max_answer_bytes = max_answer_bytes
+        self._pool: InspectorPool | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+        self._modules: set[Path] = set()
         self.loads = 0
 
-    def function(self, spec: str) -> Callable[..., Any]:
-        """The inspector function for ``spec``; raise :class:`InspectorFailure` if unusable."""
-        path_text, function = split_inspector_spec(spec)
-        path = resolve_code_path(self.codes_dir, path_text)
-        module = self._modules.get(path)
-        if module is None:
-            module = self._load(spec, path)
-            self._modules[path] = module
-        if isinstance(module, InspectorFailure):
-            raise InspectorFailure(
-                f"inspector {spec} failed to load: {module}", module.detail
-            )
-        fn = getattr(module, function, None)
-        if not callable(fn):
-            raise InspectorFailure(f"inspector {spec}: {path} defines no function {function!r}")
-        return fn  # type: ignore[no-any-return]
+    @property
+    def pool(self) -> InspectorPool:
+        """The worker pool (started on first use)."""
+        if self._pool is None:
+            self._pool = InspectorPool(self._workers, self._max_answer_bytes)
+            self._finalizer = weakref.finalize(self, self._pool.close)
+        return self._pool
 
-    def _load(self, spec: str, path: Path) -> ModuleType | InspectorFailure:
-        self.loads += 1
-        module_name = f"dbproc_inspector_{abs(hash(str(path))):x}"
-        try:
-            module_spec = importlib.util.spec_from_file_location(module_name, path)
-            if module_spec is None or module_spec.loader is None:
-                return InspectorFailure(f"cannot load {path} as Python")
-            module: ModuleType = importlib.util.module_from_spec(module_spec)
-            sys.modules[module_name] = module
-            with _quiet(spec):
-                module_spec.loader.exec_module(module)
-        except (Exception, SystemExit) as exc:  # noqa: BLE001 - user code
-            sys.modules.pop(module_name, None)
-            return InspectorFailure(repr(exc), traceback.format_exc(limit=-3))
-        return module
+    def close(self) -> None:
+        """Stop the worker processes."""
+        if self._finalizer is not None:
+            self._finalizer()
+        self._pool = None
+        self._finalizer = None
+
+    def __enter__(self) -> InspectorSet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def identify(self, path: Path, name: str | None = None, *, only: str | None = None
                  ) -> Verdict:
         """Ask every product whose format matches (or just the product ``only``);
         exactly one must claim the file."""
-        name = name if name is not None else path.name
+        return self.identify_many([(path, name if name is not None else path.name)],
+                                  only=only)[0]
+
+    def identify_many(self, items: Sequence[tuple[Path, str]], *, only: str | None = None
+                      ) -> list[Verdict]:
+        """:meth:`identify` for many files at once: their inspector calls go to the
+        workers together (one round-trip per window of calls, not per file)."""
+        asked: list[list[_Asked]]
+        asked = []
+        calls: list[Call] = []
+        for path, name in items:
+            mine: list[_Asked] = []
+            for product in self.products:
+                if only is not None and product.name != only:
+                    continue
+                parsed = product.format.match(name)
+                if parsed is None:
+                    mine.append((product, None, 0))
+                    continue
+                if product.inspector is None:
+                    mine.append((product, parsed, _by_format(product, parsed)))
+                    continue
+                mine.append((product, parsed, len(calls)))
+                calls.append(self._call(product, path, name))
+            asked.append(mine)
+        outcomes = self.pool.run(calls, _tell_inspecting) if calls else []
+        return [self._verdict(mine, outcomes) for mine in asked]
+
+    def _call(self, product: ProductRule, path: Path, name: str) -> Call:
+        assert product.inspector is not None
+        path_text, function = split_inspector_spec(product.inspector)
+        module = resolve_code_path(self.codes_dir, path_text)
+        if module not in self._modules:
+            self._modules.add(module)
+            self.loads += 1
+        timeout = product.inspector_timeout or self.timeout
+        return Call(str(module), function, str(path.absolute()), dict(product.inspector_args),
+                    timeout, name)
+
+    def _verdict(
+        self,
+        mine: list[_Asked],
+        outcomes: list[Outcome],
+    ) -> Verdict:
         verdict = Verdict()
         claims: list[FileFacts] = []
         failures: list[tuple[str, InspectorFailure]] = []
-        for product in self.products:
-            if only is not None and product.name != only:
-                continue
-            parsed = product.format.match(name)
+        for product, parsed, got in mine:
             if parsed is None:
                 verdict.unmatched.append(product.name)
                 continue
+            facts: FileFacts | None
             try:
-                facts = self._ask(product, path, parsed)
+                if isinstance(got, InspectorFailure):
+                    raise got
+                facts = got if isinstance(got, FileFacts) else _answer(
+                    product, parsed, outcomes[got])
             except InspectorFailure as exc:
                 failures.append((product.name, exc))
                 verdict.answers[product.name] = {"error": str(exc)}
@@ -155,75 +209,71 @@ class InspectorSet:
                 **facts_json(facts), "start": iso_utc(facts.start), "stop": iso_utc(facts.stop)}
             if facts is not None:
                 claims.append(facts)
-        if failures:
-            _product_name, failure = failures[0]
-            verdict.reason = "inspector_error"
-            verdict.message = str(failure)
-            verdict.detail = failure.detail
-            if len(failures) > 1:
-                verdict.message += f" (and {len(failures) - 1} more inspector failure(s))"
-            if claims:
-                verdict.message += (
-                    f"; it was also claimed by {', '.join(c.product.name for c in claims)}"
-                )
-        elif not claims:
-            verdict.reason = "no_product"
-            verdict.message = (
-                "no product claims it: its name matches no product's format"
-                if not verdict.answers
-                else "no product claims it: the inspectors of "
-                f"{', '.join(sorted(verdict.answers))} returned None"
-            )
-        elif len(claims) > 1:
-            verdict.reason = "ambiguous"
-            verdict.message = (
-                "claimed by several products: "
-                f"{', '.join(sorted(c.product.name for c in claims))}; "
-                "make their formats or inspectors exclusive"
-            )
-        else:
-            verdict.facts = claims[0]
+        _judge(verdict, claims, failures)
         return verdict
 
-    def _ask(self, product: ProductRule, path: Path, parsed: ParsedName) -> FileFacts | None:
-        if product.inspector is None:
-            if parsed.date is None:
-                raise InspectorFailure(
-                    f"product {product.name}: the name gives no date and "
-                    "the product has no inspector"
-                )
-            return _facts(product, parsed, {"date": parsed.date}, "format")
-        fn = self.function(product.inspector)
-        try:
-            with _quiet(product.inspector):
-                answer = fn(str(path.absolute()), **dict(product.inspector_args))
-        except (Exception, SystemExit) as exc:  # noqa: BLE001 - user code
-            raise InspectorFailure(
-                f"inspector {product.inspector} of product {product.name} raised {exc!r}",
-                traceback.format_exc(limit=-3),
-            ) from exc
-        if answer is None:
-            return None
-        return _facts(product, parsed, answer, f"inspector {product.inspector}")
+
+def _tell_inspecting(label: str, seconds: float) -> None:
+    activity.report(f"inspecting {label} for {seconds:.0f} s")
 
 
-_STDOUT_LOCK = threading.RLock()
-
-
-@contextlib.contextmanager
-def _quiet(spec: str) -> Iterator[None]:
-    """Keep what user code prints off dbproc's stdout (it would corrupt ``--json``).
-
-    ``sys.stdout`` is process-wide, so callers in several threads take turns.
-    """
-    buffer = io.StringIO()
+def _by_format(product: ProductRule, parsed: ParsedName) -> FileFacts | InspectorFailure:
+    if parsed.date is None:
+        return InspectorFailure(
+            f"product {product.name}: the name gives no date and the product has no inspector"
+        )
     try:
-        with _STDOUT_LOCK, contextlib.redirect_stdout(buffer):
-            yield
-    finally:
-        printed = buffer.getvalue()
-        if printed:
-            logger.debug("inspector %s printed: %s", spec, printed.rstrip()[:2000])
+        return _facts(product, parsed, {"date": parsed.date}, "format")
+    except InspectorFailure as exc:
+        return exc
+
+
+def _answer(product: ProductRule, parsed: ParsedName, outcome: Outcome) -> FileFacts | None:
+    """The facts of an inspector's answer; raise :class:`InspectorFailure` if it failed."""
+    who = f"inspector {product.inspector}"
+    if outcome.kind == "ok":
+        if outcome.answer is None:
+            return None
+        return _facts(product, parsed, outcome.answer, who)
+    if outcome.kind == "load":
+        message = f"{who} failed to load: {outcome.message}"
+    else:
+        message = f"{who} of product {product.name} {outcome.message}"
+    reason = {"timeout": "inspector_timeout", "crashed": "inspector_crashed"}.get(
+        outcome.kind, "inspector_error")
+    raise InspectorFailure(message, outcome.detail, reason)
+
+
+def _judge(verdict: Verdict, claims: list[FileFacts],
+           failures: list[tuple[str, InspectorFailure]]) -> None:
+    if failures:
+        _product_name, failure = failures[0]
+        verdict.reason = failure.reason
+        verdict.message = str(failure)
+        verdict.detail = failure.detail
+        if len(failures) > 1:
+            verdict.message += f" (and {len(failures) - 1} more inspector failure(s))"
+        if claims:
+            verdict.message += (
+                f"; it was also claimed by {', '.join(c.product.name for c in claims)}"
+            )
+    elif not claims:
+        verdict.reason = "no_product"
+        verdict.message = (
+            "no product claims it: its name matches no product's format"
+            if not verdict.answers
+            else "no product claims it: the inspectors of "
+            f"{', '.join(sorted(verdict.answers))} returned None"
+        )
+    elif len(claims) > 1:
+        verdict.reason = "ambiguous"
+        verdict.message = (
+            "claimed by several products: "
+            f"{', '.join(sorted(c.product.name for c in claims))}; "
+            "make their formats or inspectors exclusive"
+        )
+    else:
+        verdict.facts = claims[0]
 
 
 def facts_json(facts: FileFacts) -> dict[str, Any]:

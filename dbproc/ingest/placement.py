@@ -269,6 +269,13 @@ def move_aside(src: Path, folder: Path, name: str, *, reserve: int = 0) -> Path:
     limit = NAME_MAX - reserve
     for n in range(0, 100_000):
         candidate = folder / fit_name(name, "" if n == 0 else f".{n}", limit)
+        if src.is_dir() and not src.is_symlink():  # a folder cannot be linked: rename it
+            if os.path.lexists(candidate):
+                continue
+            os.rename(src, candidate)
+            fsync_dir(folder)
+            fsync_dir(src.parent)
+            return candidate
         if _link_no_clobber(src, candidate):
             unlink_durably(src)
             return candidate

@@ -19,6 +19,7 @@ from dbproc.mission.model import (
     MissionSettings,
     ProcessConfig,
     ProductConfig,
+    RetentionSettings,
     resolve_code_path,
     split_inspector_spec,
 )
@@ -26,6 +27,6 @@ from dbproc.mission.model import (
 __all__ = [
     "DEFAULT_INSPECTOR_FUNCTION", "NAME_RE", "TIMEBASES", "CodeConfig", "ExecutionSettings",
     "IngestSettings", "InputConfig", "LockSettings", "MissionConfig", "MissionSettings",
-    "ProcessConfig", "ProductConfig", "load_mission_file", "parse_mission",
+    "ProcessConfig", "ProductConfig", "RetentionSettings", "load_mission_file", "parse_mission",
     "resolve_code_path", "split_inspector_spec",
 ]

@@ -14,11 +14,12 @@ from typing import Any
 
 from dbproc.errors import ConfigError
 from dbproc.mission.fields import Problems, check_keys
-from dbproc.mission.model import IngestSettings, LockSettings, MissionConfig
+from dbproc.mission.model import IngestSettings, LockSettings, MissionConfig, RetentionSettings
 from dbproc.mission.processes import parse_processes
 from dbproc.mission.tables import (
     INGEST_KEYS,
     LOCK_KEYS,
+    RETENTION_KEYS,
     TOP_KEYS,
     parse_execution,
     parse_mission_table,
@@ -60,6 +61,8 @@ def parse_mission(
         problems, "ingest", data.get("ingest", {}), INGEST_KEYS, IngestSettings
     )
     lock = parse_settings(problems, "lock", data.get("lock", {}), LOCK_KEYS, LockSettings)
+    retention = parse_settings(problems, "retention", data.get("retention", {}),
+                               RETENTION_KEYS, RetentionSettings)
     execution = parse_execution(problems, data.get("execution", {}))
     if problems.items:
         raise ConfigError(
@@ -67,4 +70,4 @@ def parse_mission(
             problems.items,
         )
     assert mission is not None
-    return MissionConfig(mission, products, processes, ingest, lock, execution)
+    return MissionConfig(mission, products, processes, ingest, lock, execution, retention)

@@ -33,6 +33,14 @@ class IngestSettings:
 
     settle_seconds: float = 5.0
     settle_check_seconds: float = 1.0
+    #: seconds one inspector call may take (a product may set its own)
+    inspector_timeout: float = 60.0
+    #: worker processes that run inspectors
+    inspector_workers: int = 2
+    #: the largest inspector answer accepted, as JSON (metadata included)
+    max_answer_bytes: int = 65536
+    #: register zero-byte files instead of refusing them
+    allow_empty: bool = False
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,18 @@ class ExecutionSettings:
     jobs: int | None = None
     scheduler: str | None = None
     kill_grace_seconds: float = 10.0
+    #: the timeout of codes without their own ``timeout`` (None: no limit)
+    code_timeout: float | None = None
+    #: what each of a run's stdout and stderr keeps (head and tail), in bytes
+    log_limit_bytes: int = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """The optional ``[retention]`` table."""
+
+    #: days the logs of successful runs are kept (0: forever)
+    run_logs_days: float = 90.0
 
 
 @dataclass(frozen=True)
@@ -66,6 +86,7 @@ class ProductConfig:
     instrument: str | None = None
     satellite: str | None = None
     description: str | None = None
+    inspector_timeout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +135,7 @@ class MissionConfig:
     ingest: IngestSettings = IngestSettings()
     lock: LockSettings = LockSettings()
     execution: ExecutionSettings = ExecutionSettings()
+    retention: RetentionSettings = RetentionSettings()
 
 
 def split_inspector_spec(spec: str) -> tuple[str, str]:

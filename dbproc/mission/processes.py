@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from dbproc.executors.launch import exec_problem
 from dbproc.mission.fields import (
     Problems,
     check_code_file,
@@ -112,7 +113,12 @@ def parse_code(
     check_keys(problems, ctable, value, CODE_KEYS, required=("path", "version"))
     path = string(problems, ctable, "path", value.get("path"))
     if path is not None and mission is not None:
-        check_code_file(problems, ctable, "path", mission.codes, path)
+        resolved = check_code_file(problems, ctable, "path", mission.codes, path)
+        problem = exec_problem(resolved) if resolved is not None else None
+        if problem is not None:
+            problems.add(ctable, "path", f"{resolved}: {problem.split(': add ')[0]}",
+                         "add a first line such as '#!/usr/bin/env python3', or name a "
+                         "Python code *.py")
     version = None
     raw_version = value.get("version")
     if raw_version is not None:

@@ -34,6 +34,7 @@ PRODUCT_KEYS = {
     "instrument",
     "satellite",
     "description",
+    "inspector_timeout",
 }
 PROCESS_KEYS = {"output", "timebase", "inputs", "code", "description"}
 INPUT_KEYS = {"product", "before", "after", "optional"}
@@ -47,10 +48,13 @@ CODE_KEYS = {
     "timeout",
     "description",
 }
-TOP_KEYS = {"mission", "products", "processes", "ingest", "lock", "execution"}
-INGEST_KEYS = {"settle_seconds", "settle_check_seconds"}
+TOP_KEYS = {"mission", "products", "processes", "ingest", "lock", "execution", "retention"}
+INGEST_KEYS = {"settle_seconds", "settle_check_seconds", "inspector_timeout",
+               "inspector_workers", "max_answer_bytes", "allow_empty"}
 LOCK_KEYS = {"stale_after_seconds", "heartbeat_seconds"}
-EXECUTION_KEYS = {"executor", "jobs", "scheduler", "kill_grace_seconds"}
+EXECUTION_KEYS = {"executor", "jobs", "scheduler", "kill_grace_seconds", "code_timeout",
+                  "log_limit_bytes"}
+RETENTION_KEYS = {"run_logs_days"}
 
 
 def parse_mission_table(
@@ -99,6 +103,9 @@ def parse_mission_table(
         problems.add("mission", "errors", "is the incoming folder", "use another folder")
     if root.exists() and not root.is_dir():
         problems.add("mission", "root", f"{root} exists and is not a folder", "point at a folder")
+    elif not root.exists():
+        problems.add("mission", "root", f"the data root {root} does not exist",
+                     f"create it first (mkdir -p {root}) or fix the path")
     return MissionSettings(name, root, incoming, errors, codes)
 
 
@@ -183,6 +190,8 @@ def parse_products(
             k: string(problems, table, k, body.get(k))
             for k in ("instrument", "satellite", "description")
         }
+        inspector_timeout = positive(problems, table, "inspector_timeout",
+                                     body.get("inspector_timeout"))
         if level is None or dir_ is None or fmt_text is None:
             continue
         out[name] = ProductConfig(
@@ -195,8 +204,20 @@ def parse_products(
             strings["instrument"],
             strings["satellite"],
             strings["description"],
+            inspector_timeout,
         )
     return out
+
+
+def positive(problems: Problems, table: str, key: str, value: object) -> float | None:
+    """An optional number of seconds > 0."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        problems.add(table, key, f"must be a number of seconds > 0, got {value!r}",
+                     "write e.g. 60")
+        return None
+    return float(value)
 
 
 def check_dir_template(problems: Problems, table: str, dir_: str) -> None:
@@ -237,14 +258,31 @@ def parse_settings(
         return cls()
     assert isinstance(value, dict)
     check_keys(problems, table, value, keys)
-    kwargs: dict[str, float] = {}
+    kwargs: dict[str, Any] = {}
+    defaults = cls()
     for key in keys:
-        if key in value:
-            v = value[key]
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-                problems.add(table, key, f"must be a number >= 0, got {v!r}", "write e.g. 5")
+        if key not in value:
+            continue
+        v = value[key]
+        default = getattr(defaults, key)
+        if isinstance(default, bool):
+            if not isinstance(v, bool):
+                problems.add(table, key, f"must be true or false, got {v!r}", "write e.g. true")
             else:
-                kwargs[key] = float(v)
+                kwargs[key] = v
+        elif isinstance(default, int):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                problems.add(table, key, f"must be a whole number >= 1, got {v!r}",
+                             f"write e.g. {default}")
+            else:
+                kwargs[key] = v
+        elif isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+            problems.add(table, key, f"must be a number >= 0, got {v!r}", "write e.g. 5")
+        else:
+            kwargs[key] = float(v)
+    if "inspector_timeout" in kwargs and kwargs["inspector_timeout"] <= 0:
+        problems.add(table, "inspector_timeout", "must be more than 0 seconds", "write e.g. 60")
+        del kwargs["inspector_timeout"]
     return cls(**kwargs)
 
 
@@ -279,4 +317,12 @@ def parse_execution(problems: Problems, value: object) -> ExecutionSettings:
             "write e.g. 10",
         )
         grace = 10.0
-    return ExecutionSettings(executor or "local", jobs, scheduler, float(grace))
+    code_timeout = positive(problems, "execution", "code_timeout", value.get("code_timeout"))
+    log_limit = value.get("log_limit_bytes", ExecutionSettings.log_limit_bytes)
+    if isinstance(log_limit, bool) or not isinstance(log_limit, int) or log_limit < 1024:
+        problems.add("execution", "log_limit_bytes",
+                     f"must be a whole number of bytes >= 1024, got {log_limit!r}",
+                     "write e.g. 10485760 (10 MiB)")
+        log_limit = ExecutionSettings.log_limit_bytes
+    return ExecutionSettings(executor or "local", jobs, scheduler, float(grace), code_timeout,
+                             log_limit)

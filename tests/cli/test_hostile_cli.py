@@ -68,7 +68,7 @@ def _accounted_for(cli: CliHarness, names: list[bytes]) -> None:
     rejected = cli.errors / "rejected"
     if rejected.is_dir():
         for p in rejected.iterdir():
-            if not p.name.endswith(".reason") and not p.is_symlink():
+            if not p.name.endswith(".reason") and not p.is_symlink() and p.is_file():
                 rejected_payloads.add(p.read_bytes())
     for name in names:
         payload = b"payload of " + name[:50] + b"\n"

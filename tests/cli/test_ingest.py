@@ -643,12 +643,14 @@ def test_inspect_shows_ambiguity_errors_and_refusals(
     assert applied.run("inspect", str(tmp_path / "absent.dat")).exit_code == 2
 
 
-def test_incoming_folder_missing_is_not_an_error(applied: CliHarness) -> None:
+def test_incoming_folder_missing_exits_3_naming_it(applied: CliHarness) -> None:
     for name in RAW:
         (applied.incoming / name).unlink()
-    applied.incoming.rmdir()
-    report = ingest(applied)
+    applied.incoming.rmdir()  # an unmounted share
+    report = ingest(applied, code=3)
     assert report["counts"]["ingested"] == 0
+    assert str(applied.incoming) in report["errors"][0]["error"]
+    assert "does not exist" in applied.run("ingest").stdout
 
 
 @pytest.mark.parametrize("command", ["ingest", "rejects", "files"])

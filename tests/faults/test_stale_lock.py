@@ -167,7 +167,7 @@ def test_unlock_clears_a_dead_row_and_needs_force_for_a_fresh_foreign_one(
     applied.ok("unlock", "--force")
     assert _row(applied, foreign).state == PassState.CRASHED
     assert applied.json("status")["lock"] == {"held": False, "passes_marked_running": [],
-                                              "stale": False}
+                                              "stale": False, "activity": None}
 
 
 def test_a_live_pass_keeps_its_heartbeat_fresh(applied: CliHarness, tmp_path: Path) -> None:
