@@ -40,6 +40,8 @@ from dbproc.db.engine import (
 from dbproc.db.files import MissionPaths, product_rules
 from dbproc.db.queries import get_mission
 from dbproc.errors import UsageError
+from dbproc.feed.archive import FeedMethods
+from dbproc.feed.hooks import note_config_applied
 from dbproc.ingest.ingestor import Progress
 from dbproc.ingest.inspection import InspectorSet
 from dbproc.mission import load_mission_file
@@ -50,7 +52,7 @@ from dbproc.provenance import lineage as lineage_module
 logger = logging.getLogger(__name__)
 
 
-class Archive:
+class Archive(FeedMethods):
     """A mission database and the data tree it describes.
 
     Args:
@@ -131,6 +133,7 @@ class Archive:
             ) as session:
                 result = registry.apply_mission(session, config)
                 result.created_schema = created
+                note_config_applied(session, config, result.changes)
                 session.commit()
             if dry_run:
                 with Session(bind=conn, join_transaction_mode="create_savepoint",
@@ -156,7 +159,9 @@ class Archive:
 
     def _pass(self, command: str, options: PassOptions) -> PassReport:
         self.require_schema()
-        return run_pass(self.engine, make_session_factory(self.engine), command, options)
+        report = run_pass(self.engine, make_session_factory(self.engine), command, options)
+        self._after_pass(report)  # event retention, notifications: after the commit
+        return report
 
     def ingest(self, *, progress: Progress | None = None) -> PassReport:
         """One locked ingest pass over the incoming folder (``dbproc ingest``)."""

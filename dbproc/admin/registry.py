@@ -23,6 +23,7 @@ from dbproc.db import queries
 from dbproc.db.files import MissionPaths
 from dbproc.db.models import Code, Mission, Pending, Process, ProcessInput, Product
 from dbproc.errors import ConfigError
+from dbproc.feed.config import add_feed_tables
 from dbproc.mission import (
     CodeConfig,
     ExecutionSettings,
@@ -95,6 +96,7 @@ def _settings_json(config: MissionConfig) -> dict[str, Any]:
         "ingest": vars(config.ingest).copy(),
         "lock": vars(config.lock).copy(),
         "execution": vars(config.execution).copy(),
+        "feed": config.feed.as_json(),
     }
 
 
@@ -193,6 +195,7 @@ def _product_fields(p: ProductConfig) -> dict[str, Any]:
         "instrument": p.instrument,
         "satellite": p.satellite,
         "description": p.description,
+        "review": p.review,
     }
 
 
@@ -460,6 +463,7 @@ def export_mission(session: Session) -> str:
                 "instrument": p.instrument,
                 "satellite": p.satellite,
                 "description": p.description,
+                "review": p.review or None,
             }
         )
     for proc in queries.list_processes(session):
@@ -494,6 +498,7 @@ def export_mission(session: Session) -> str:
             )
             body["code"].setdefault("args", [])
         doc["processes"][proc.name] = body
+    add_feed_tables(doc, mission.settings or {})
     header = (
         f"# Mission {mission.name!r} as registered; `dbproc config apply` of this "
         "file changes nothing.\n"

@@ -32,6 +32,7 @@ from dbproc.db.engine import read_only, sqlite_path
 from dbproc.db.models import PassRecord, PassState
 from dbproc.errors import DatabaseError, LockHeld
 from dbproc.faults import crash_point
+from dbproc.feed.hooks import note_pass_finished
 from dbproc.mission import LockSettings
 
 logger = logging.getLogger("dbproc.locking")
@@ -335,6 +336,7 @@ class PassLock:
                             heartbeat_at=utcnow(),
                         )
                     )
+                    note_pass_finished(conn, self.pass_id, state, outcome, summary)
         finally:
             self._os_lock.release()
 

@@ -38,6 +38,7 @@ from dbproc.db.files import (
 from dbproc.db.models import File
 from dbproc.db.queries import chunked
 from dbproc.faults import crash_point
+from dbproc.feed.events import record_events
 from dbproc.ingest.incoming import IngestReport, printable, usable_name
 from dbproc.ingest.inspection import FileFacts, InspectorSet, Verdict
 from dbproc.ingest.placement import (
@@ -345,6 +346,7 @@ class Ingestor:
         existing: dict[tuple[int, dt.date, str], list[ExistingVersion]],
     ) -> None:
         pending: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
         try:
             for r in placed:
                 versions = existing[r.key]
@@ -359,6 +361,7 @@ class Ingestor:
                     consumers=self.consumers,
                     widest=self.widest,
                     pending=pending,
+                    events=events,
                 )
                 versions.append(
                     ExistingVersion(
@@ -367,6 +370,7 @@ class Ingestor:
                     )
                 )
             insert_pending(self.session, pending)
+            record_events(self.session, events)  # last: see dbproc.feed.events
             self.session.commit()
         except (IdentityTaken, IntegrityError):
             # something else registered one of these meanwhile: settle them one by one

@@ -16,6 +16,7 @@ from dbproc.db.files import MissionPaths
 from dbproc.db.models import Reject
 from dbproc.db.queries import chunked
 from dbproc.faults import crash_point
+from dbproc.feed.events import record_event
 from dbproc.ingest.incoming import IngestReport, printable, usable_name
 from dbproc.ingest.placement import REASON_SUFFIX, move_aside
 
@@ -94,6 +95,8 @@ class RejectDesk:
                 pass_id=self.pass_id,
             )
         )
+        record_event(self.session, "file.rejected", filename=name,
+                     detail={"reason": reason, "message": message, "stored": str(stored)})
         self.session.commit()
         logger.warning("rejected %s: %s", name, message)
         self.report.rejected.append(

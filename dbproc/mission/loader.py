@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dbproc.errors import ConfigError
+from dbproc.mission.feed_tables import parse_feed
 from dbproc.mission.fields import Problems, check_keys
 from dbproc.mission.model import IngestSettings, LockSettings, MissionConfig
 from dbproc.mission.processes import parse_processes
@@ -61,10 +62,11 @@ def parse_mission(
     )
     lock = parse_settings(problems, "lock", data.get("lock", {}), LOCK_KEYS, LockSettings)
     execution = parse_execution(problems, data.get("execution", {}))
+    feed = parse_feed(problems, dict(data))
     if problems.items:
         raise ConfigError(
             f"mission file {source} has {len(problems.items)} problem(s); nothing was changed",
             problems.items,
         )
     assert mission is not None
-    return MissionConfig(mission, products, processes, ingest, lock, execution)
+    return MissionConfig(mission, products, processes, ingest, lock, execution, feed)

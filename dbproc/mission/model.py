@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dbproc.feed.config import FeedSettings
 from dbproc.version import Version
 
 TIMEBASES = ("DAILY", "FILE", "RUN")
@@ -66,6 +67,8 @@ class ProductConfig:
     instrument: str | None = None
     satellite: str | None = None
     description: str | None = None
+    #: each new file waits for a verdict before consumers use it (§13)
+    review: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,7 @@ class MissionConfig:
     ingest: IngestSettings = IngestSettings()
     lock: LockSettings = LockSettings()
     execution: ExecutionSettings = ExecutionSettings()
+    feed: FeedSettings = FeedSettings()
 
 
 def split_inspector_spec(spec: str) -> tuple[str, str]:

@@ -34,6 +34,7 @@ PRODUCT_KEYS = {
     "instrument",
     "satellite",
     "description",
+    "review",
 }
 PROCESS_KEYS = {"output", "timebase", "inputs", "code", "description"}
 INPUT_KEYS = {"product", "before", "after", "optional"}
@@ -47,7 +48,8 @@ CODE_KEYS = {
     "timeout",
     "description",
 }
-TOP_KEYS = {"mission", "products", "processes", "ingest", "lock", "execution"}
+TOP_KEYS = {"mission", "products", "processes", "ingest", "lock", "execution", "retention",
+            "notify"}
 INGEST_KEYS = {"settle_seconds", "settle_check_seconds"}
 LOCK_KEYS = {"stale_after_seconds", "heartbeat_seconds"}
 EXECUTION_KEYS = {"executor", "jobs", "scheduler", "kill_grace_seconds"}
@@ -173,6 +175,11 @@ def parse_products(
             k: string(problems, table, k, body.get(k))
             for k in ("instrument", "satellite", "description")
         }
+        review = body.get("review", False)
+        if not isinstance(review, bool):
+            problems.add(table, "review", f"must be true or false, got {review!r}",
+                         "write review = true")
+            review = False
         if level is None or dir_ is None or fmt_text is None:
             continue
         out[name] = ProductConfig(
@@ -185,6 +192,7 @@ def parse_products(
             strings["instrument"],
             strings["satellite"],
             strings["description"],
+            review,
         )
     return out
 

@@ -1,0 +1,156 @@
+"""The feed's part of :class:`dbproc.api.Archive`: events, review, show, notify, watch.
+
+:class:`FeedMethods` is a mixin of :class:`~dbproc.api.Archive`; every method opens its
+own unit of work (the Archive is the edge that owns transactions).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from dbproc.errors import NotFound
+from dbproc.feed import events as events_module
+from dbproc.feed import review as review_module
+from dbproc.feed.events import EventQuery, EventRecord
+from dbproc.feed.show import show_file
+
+if TYPE_CHECKING:
+    from dbproc.control.passes import PassReport
+
+logger = logging.getLogger("dbproc.feed")
+
+
+class FeedMethods:
+    """Archive methods of the change feed, the review gate and notifications."""
+
+    if TYPE_CHECKING:
+
+        @property
+        def engine(self) -> Engine: ...
+
+        def session(self, *, reading: bool = False) -> AbstractContextManager[Session]: ...
+
+        def require_schema(self) -> None: ...
+
+    # -- events ---------------------------------------------------------------------------
+
+    def events(
+        self,
+        *,
+        since: int = 0,
+        kinds: tuple[str, ...] | list[str] = (),
+        limit: int | None = None,
+        filename: str | None = None,
+    ) -> list[EventRecord]:
+        """Events after ``since`` (oldest first), optionally of some kinds (``dbproc events``)."""
+        with self.session(reading=True) as session:
+            return events_module.list_events(
+                session, EventQuery(since, tuple(kinds), limit, filename)
+            )
+
+    def follow_events(
+        self,
+        *,
+        since: int = 0,
+        kinds: tuple[str, ...] | list[str] = (),
+        limit: int | None = None,
+        stop: threading.Event | None = None,
+    ) -> Iterator[EventRecord]:
+        """Events after ``since`` as they commit, until ``stop`` is set
+        (``dbproc events --follow``)."""
+        self.require_schema()
+        return events_module.follow_events(
+            self.engine, EventQuery(since, tuple(kinds), limit), stop=stop
+        )
+
+    def last_event_seq(self) -> int:
+        """The newest event's seq (0 when there is none)."""
+        with self.session(reading=True) as session:
+            return events_module.last_seq(session)
+
+    # -- after a pass ---------------------------------------------------------------------
+
+    def _after_pass(self, report: PassReport) -> None:
+        """Retention of events and notification delivery, after the pass committed.
+        Never raises: a notifier or a prune cannot fail a pass."""
+        from dbproc.feed import notify
+
+        try:
+            with self.session() as session:
+                settings = notify.feed_settings(session)
+                events_module.prune_events(session, settings.events_days)
+                session.commit()
+            notify.deliver_all(self.engine, settings.notifiers)
+        except Exception as exc:  # noqa: BLE001 - after the pass: log, never fail it
+            logger.error("after pass %s: %s: %s", report.pass_id, type(exc).__name__, exc)
+
+
+    # -- review ---------------------------------------------------------------------------
+
+    def reviews(self, *, products: tuple[str, ...] | list[str] = (),
+                state: str | None = "pending") -> list[review_module.ReviewItem]:
+        """Files with a review state; default: those waiting for a verdict (``dbproc review``)."""
+        with self.session(reading=True) as session:
+            return review_module.list_reviews(session, products=tuple(products), state=state)
+
+    def review(self, verdict: str, filenames: list[str] | tuple[str, ...], *,
+               by: str | None = None, comment: str | None = None
+               ) -> list[review_module.ReviewItem]:
+        """Record a verdict (``pass``, ``semipass``, ``fail``) on files; consumers are
+        queued, so the next pass (or ``watch``, at once) rebuilds what it releases."""
+        with self.session() as session:
+            items = review_module.record_verdicts(session, list(filenames), verdict, by=by,
+                                                  comment=comment)
+            session.commit()
+        return items
+
+    def review_history(self, filename: str) -> review_module.ReviewItem:
+        """A file's review state and every verdict on it (``dbproc review history``)."""
+        with self.session(reading=True) as session:
+            return review_module.review_history(session, filename)
+
+    # -- one file as a document -----------------------------------------------------------
+
+    def show(self, filename: str) -> dict[str, Any]:
+        """A file's registration, metadata, review, runs and events (``dbproc show``)."""
+        with self.session(reading=True) as session:
+            return show_file(session, filename)
+
+    # -- notifications --------------------------------------------------------------------
+
+    def notifiers(self) -> list[dict[str, Any]]:
+        """The ``[[notify]]`` notifiers with their cursors (``dbproc notify``)."""
+        from dbproc.feed import notify
+
+        with self.session(reading=True) as session:
+            return notify.notifier_states(session, notify.feed_settings(session))
+
+    def notify_test(self, name: str) -> dict[str, Any]:
+        """Send one synthetic event to notifier ``name`` (``dbproc notify test``); its
+        cursor does not move."""
+        from dbproc.feed import notify
+
+        with self.session(reading=True) as session:
+            settings = notify.feed_settings(session)
+        notifier = settings.notifier(name)
+        if notifier is None:
+            known = ", ".join(n.name for n in settings.notifiers) or "none"
+            raise NotFound(f"no notifier called {name!r} (known: {known}); name it with "
+                           "name = ... in its [[notify]] table and apply the mission file")
+        event = notify.test_event(name)
+        return {"name": name, "event": event.as_dict(), "error": notify.send(notifier, event)}
+
+    def deliver_notifications(self) -> list[dict[str, Any]]:
+        """One delivery round for every notifier (what a pass end and ``watch`` do)."""
+        from dbproc.feed import notify
+
+        with self.session(reading=True) as session:
+            settings = notify.feed_settings(session)
+        return [r.as_dict() for r in notify.deliver_all(self.engine, settings.notifiers)]
