@@ -123,9 +123,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from dbproc.cli import admin, feed, passes, provenance, reports, review
+    from dbproc.cli import admin, feed, passes, provenance, reports, review, watch
 
-    for module in (admin, passes, provenance, reports, feed, review):
+    for module in (admin, passes, provenance, reports, feed, review, watch):
         module.register(cli)
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from dbproc.errors import NotFound
+from dbproc.errors import NotFound, UsageError
 from dbproc.feed import events as events_module
 from dbproc.feed import review as review_module
 from dbproc.feed.events import EventQuery, EventRecord
@@ -38,6 +38,8 @@ class FeedMethods:
         def session(self, *, reading: bool = False) -> AbstractContextManager[Session]: ...
 
         def require_schema(self) -> None: ...
+
+        def close(self) -> None: ...
 
     # -- events ---------------------------------------------------------------------------
 
@@ -154,3 +156,26 @@ class FeedMethods:
         with self.session(reading=True) as session:
             settings = notify.feed_settings(session)
         return [r.as_dict() for r in notify.deliver_all(self.engine, settings.notifiers)]
+
+    # -- watch ----------------------------------------------------------------------------
+
+    def watch(self, *, interval: float = 60.0, handle_signals: bool = False,
+              stop: threading.Event | None = None, **pass_options: Any) -> int:
+        """Stay resident and run a pass whenever files arrive, a verdict or an apply
+        makes something buildable, and at least every ``interval`` seconds
+        (``dbproc watch``). Returns 0 when stopped (``stop`` set, or SIGTERM/SIGINT with
+        ``handle_signals``). ``pass_options`` are those of :meth:`run`."""
+        from dbproc.admin.registry import stored_settings
+        from dbproc.feed.watch import Watcher, WatchState
+
+        if interval <= 0:
+            raise UsageError(f"--interval {interval:g}: give a number of seconds > 0")
+        with self.session(reading=True) as session:
+            incoming = stored_settings(session).paths.incoming
+        run = getattr(self, "run")  # noqa: B009 - Archive.run, defined beside this mixin
+        state = WatchState(stop=stop or threading.Event())
+        watcher = Watcher(self, incoming, interval=interval, state=state,
+                          run_pass=lambda: run(**pass_options))
+        if handle_signals:
+            watcher.install_signals()
+        return watcher.run()
