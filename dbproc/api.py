@@ -30,6 +30,7 @@ from dbproc.db.engine import (
 )
 from dbproc.db.unit import Store
 from dbproc.errors import UsageError
+from dbproc.feed.archive import FeedMethods
 from dbproc.lazy import lazy_module, lazy_names
 
 # What only some methods need is imported when first used (each command is a new process).
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from dbproc.control.passes import PassOptions, PassReport, run_pass
     from dbproc.db.files import MissionPaths, product_rules
     from dbproc.db.queries import get_mission
+    from dbproc.feed.hooks import note_config_applied
     from dbproc.ingest.ingestor import Progress
     from dbproc.ingest.inspection import InspectorSet
     from dbproc.mission import load_mission_file
@@ -66,6 +68,7 @@ else:
     PassOptions, run_pass = lazy_names("dbproc.control.passes", "PassOptions", "run_pass")
     MissionPaths, product_rules = lazy_names("dbproc.db.files", "MissionPaths", "product_rules")
     (get_mission,) = lazy_names("dbproc.db.queries", "get_mission")
+    (note_config_applied,) = lazy_names("dbproc.feed.hooks", "note_config_applied")
     (InspectorSet,) = lazy_names("dbproc.ingest.inspection", "InspectorSet")
     (load_mission_file,) = lazy_names("dbproc.mission", "load_mission_file")
     explain_module = lazy_module("dbproc.provenance.explain")
@@ -75,7 +78,7 @@ else:
 logger = logging.getLogger(__name__)
 
 
-class Archive:
+class Archive(FeedMethods):
     """A mission database and the data tree it describes.
 
     Args:
@@ -173,6 +176,7 @@ class Archive:
                 schema.ensure_current(conn)
             result = registry.apply_mission(session, config)
             result.created_schema = created
+            note_config_applied(session, config, result.changes)
             if dry_run:
                 session.flush()
                 result.builds = summarize(status_module.preview(session))
@@ -195,7 +199,9 @@ class Archive:
 
     def _pass(self, command: str, options: PassOptions) -> PassReport:
         self.require_schema()
-        return run_pass(self.engine, self.store.factory, command, options)
+        report = run_pass(self.engine, self.store.factory, command, options)
+        self._after_pass(report)  # event retention, notifications: after the commit
+        return report
 
     def ingest(self, *, progress: Progress | None = None) -> PassReport:
         """One locked ingest pass over the incoming folder (``dbproc ingest``)."""

@@ -29,6 +29,8 @@ CRASH_POINTS = (
     "job.placed",
     "job.recorded",
     "job.cleaned",
+    "notify.before_delivery",
+    "notify.delivered",
 )
 
 _hits: dict[str, int] = {}

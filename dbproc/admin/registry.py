@@ -24,6 +24,7 @@ from dbproc.db import queries
 from dbproc.db.files import MissionPaths
 from dbproc.db.models import Code, Mission, Pending, Process, ProcessInput, Product
 from dbproc.errors import ConfigError
+from dbproc.feed.config import add_feed_tables
 from dbproc.mission import (
     CodeConfig,
     ExecutionSettings,
@@ -98,6 +99,7 @@ def _settings_json(config: MissionConfig) -> dict[str, Any]:
         "lock": vars(config.lock).copy(),
         "execution": vars(config.execution).copy(),
         "retention": vars(config.retention).copy(),
+        "feed": config.feed.as_json(),
     }
 
 
@@ -205,6 +207,7 @@ def _product_fields(p: ProductConfig) -> dict[str, Any]:
         "satellite": p.satellite,
         "description": p.description,
         "inspector_timeout": p.inspector_timeout,
+        "review": p.review,
     }
 
 
@@ -487,6 +490,7 @@ def export_mission(session: Session) -> str:
                 "satellite": p.satellite,
                 "description": p.description,
                 "inspector_timeout": p.inspector_timeout,
+                "review": p.review or None,
             }
         )
     for proc in queries.list_processes(session):
@@ -521,6 +525,7 @@ def export_mission(session: Session) -> str:
             )
             body["code"].setdefault("args", [])
         doc["processes"][proc.name] = body
+    add_feed_tables(doc, mission.settings or {})
     header = (
         f"# Mission {mission.name!r} as registered; `dbproc config apply` of this "
         "file changes nothing.\n"

@@ -20,6 +20,8 @@ from dbproc.naming import FilenameFormat
 from dbproc.version import Version, VersionPart
 
 DAY = dt.timedelta(days=1)
+#: review states whose files consumers may use
+PASSED_REVIEWS = ("pass", "semipass")
 
 
 class Reason(StrEnum):
@@ -73,6 +75,13 @@ class FileRecord:
     parents: frozenset[int] | None = None
     is_newest: bool = True
     on_disk: bool = True
+    #: review state (§13): None (no review needed), pending, pass, semipass or fail
+    review: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        """May consumers read this version (no review needed, or passed)?"""
+        return self.review is None or self.review in PASSED_REVIEWS
 
     @property
     def identity(self) -> tuple[str, dt.date, str]:
@@ -182,10 +191,23 @@ class Snapshot:
 
     @cached_property
     def newest_by_product(self) -> Mapping[str, tuple[FileRecord, ...]]:
-        """Newest, on-disk files of each product (inputs are chosen among these)."""
+        """Newest usable, on-disk files of each product (inputs are chosen among these):
+        of a reviewed product, the newest version that passed review (§13)."""
         out: dict[str, list[FileRecord]] = defaultdict(list)
+        held: dict[tuple[str, dt.date, str], FileRecord] = {}
         for f in self.files:
-            if f.is_newest and f.on_disk:
+            if not f.on_disk:
+                continue
+            if f.is_newest and f.review is None:
+                out[f.product].append(f)
+            elif f.usable:
+                best = held.get(f.identity)
+                if best is None or f.version > best.version:
+                    held[f.identity] = f
+        for f in held.values():
+            newest = self.outputs.get(f.identity)
+            if newest is None or newest.id == f.id or not (newest.review is None
+                                                          and newest.on_disk):
                 out[f.product].append(f)
         return {k: tuple(sorted(v, key=lambda f: (f.start, f.filename))) for k, v in out.items()}
 

@@ -43,6 +43,7 @@ from dbproc.executors.base import JobResult, JobSpec
 from dbproc.executors.launch import code_head
 from dbproc.executors.worker import STDERR, STDOUT
 from dbproc.faults import crash_point
+from dbproc.feed.hooks import note_run_failed
 from dbproc.ingest.inspection import FileFacts, InspectorSet, ProductRule, facts_json
 from dbproc.ingest.placement import Digest, Occupied, fsync_file, hash_file, place
 from dbproc.mission import resolve_code_path
@@ -504,6 +505,7 @@ class Recorder:
             )
         else:
             self._requeue(run.process_id, action.date, f"run {run.id} {status.value}: {error}")
+        note_run_failed(self.session, run, action.process, status, error)
         commit(self.session)
         logger.error(
             "run %s: %s %s %s: %s (log: %s)",

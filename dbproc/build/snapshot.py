@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from dbproc.build.plan_types import PASSED_REVIEWS
 from dbproc.build.planner import (
     CodeSpec,
     FileRecord,
@@ -66,6 +67,7 @@ FILE_COLUMNS = (
     File.code_id,
     File.is_newest,
     File.on_disk,
+    File.review,
 )
 
 
@@ -81,6 +83,8 @@ class Catalogue:
     max_span: dict[int, float]
     codes: dict[int, CodeSpec]
     levels: dict[str, float] = field(default_factory=dict)
+    #: ids of ``review = true`` products: their inputs are the newest *passed* versions
+    reviewed: frozenset[int] = frozenset()
 
 
 def code_spec(code: Code) -> CodeSpec:
@@ -137,6 +141,7 @@ def load_catalogue(session: Session) -> Catalogue:
         max_span={i: p.max_span_seconds for i, p in products.items()},
         codes={i: code_spec(c) for i, c in codes.items()},
         levels={p.name: p.level for p in products.values()},
+        reviewed=frozenset(i for i, p in products.items() if p.review),
     )
 
 
@@ -296,6 +301,7 @@ class SnapshotLoader:
             parents=parents,
             is_newest=row.is_newest,
             on_disk=row.on_disk,
+            review=row.review,
         )
 
     def _execute(self, stmt: Any) -> Sequence[Any]:
@@ -304,7 +310,8 @@ class SnapshotLoader:
 
     def _read_inputs(self, product: str, want: _Wanted) -> list[FileRecord]:
         product_id = self.catalogue.product_ids[product]
-        base = select(*FILE_COLUMNS).where(File.product_id == product_id, File.is_newest.is_(True))
+        base = select(*FILE_COLUMNS).where(File.product_id == product_id,
+                                           reviewed_versions(self.catalogue, product_id))
         if want.everything:
             return [self._record(r) for r in self._execute(base)]
         span = dt.timedelta(seconds=self.catalogue.max_span.get(product_id, 86400.0))
@@ -475,3 +482,12 @@ def pending_work(
         ),
         max_id,
     )
+
+
+def reviewed_versions(catalogue: Catalogue, product_id: int) -> ColumnElement[bool]:
+    """Which versions consumers may read: the newest, and of a ``review = true``
+    product also the older ones that passed (or never needed) review (§13)."""
+    if product_id not in catalogue.reviewed:
+        return File.is_newest.is_(True)
+    return or_(File.is_newest.is_(True), File.review.is_(None),
+               File.review.in_(PASSED_REVIEWS))

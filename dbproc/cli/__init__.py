@@ -31,6 +31,9 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("explain", "lineage", "recall", "reprocess"), ("dbproc.cli.provenance",)),
     **dict.fromkeys(("files", "inspect", "rejects"), ("dbproc.cli.reports",)),
     "runs": ("dbproc.cli.reports", "dbproc.cli.runs_prune"),  # prune joins the `runs` group
+    **dict.fromkeys(("events", "notify", "show"), ("dbproc.cli.feed",)),
+    "review": ("dbproc.cli.review",),
+    "watch": ("dbproc.cli.watch",),
 }
 _registered: set[str] = set()
 

@@ -37,6 +37,7 @@ from dbproc.db.models import PassRecord, PassState
 from dbproc.db.unit import commit
 from dbproc.errors import DatabaseError, LockHeld
 from dbproc.faults import crash_point
+from dbproc.feed.hooks import note_pass_finished
 from dbproc.mission import LockSettings
 
 logger = logging.getLogger("dbproc.locking")
@@ -371,6 +372,7 @@ class PassLock:
                             activity=None,
                         )
                     )
+                    note_pass_finished(conn, self.pass_id, state, outcome, summary)
         finally:
             self._os_lock.release()
 

@@ -141,7 +141,9 @@ def create_db_engine(
         engine = _sqlite_engine(url, create=create, **kwargs)
     elif backend == "postgresql":
         kwargs.setdefault("pool_pre_ping", True)
-        connect_args = {"connect_timeout": 10, "application_name": "dbproc"}
+        # PGAPPNAME (libpq's own variable) tags a deployment's connections
+        connect_args = {"connect_timeout": 10,
+                        "application_name": os.environ.get("PGAPPNAME") or "dbproc"}
         try:
             engine = create_engine(url, connect_args=connect_args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - e.g. missing driver

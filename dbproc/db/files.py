@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, case, insert, literal, null, select
 from sqlalchemy.orm import Session
 
 from dbproc.clock import utcnow
@@ -28,6 +28,7 @@ from dbproc.db.models import (
     table_of,
 )
 from dbproc.db.queries import chunked
+from dbproc.feed.events import event_row, record_events
 from dbproc.ingest.inspection import FileFacts, ProductRule
 from dbproc.naming import FilenameFormat, render_dir
 from dbproc.version import Version
@@ -148,7 +149,17 @@ def list_versions_of(
 # about half the Python cost per file of their ORM equivalents.
 _FILE = table_of(File)
 _PRODUCT = table_of(Product)
-_INSERT_FILE = _FILE.insert().returning(_FILE.c.id)
+#: a new file of a ``review = true`` product starts ``pending`` (§13): decided inside the
+#: insert, so registering costs no extra statement
+_INSERT_FILE = (
+    _FILE.insert()
+    .values(
+        review=select(case((_PRODUCT.c.review, literal("pending")), else_=null()))
+        .where(_PRODUCT.c.id == bindparam("review_pid"))
+        .scalar_subquery()
+    )
+    .returning(_FILE.c.id)
+)
 _CLEAR_NEWEST = _FILE.update().where(_FILE.c.id == bindparam("old_id")).values(is_newest=False)
 _INSERT_LINKS = table_of(FileLink).insert()
 _WIDEN_SPAN = (
@@ -175,13 +186,16 @@ def register_file(
     queued: list[tuple[int, dt.date]] | None = None,
     widest: dict[int, float] | None = None,
     pending: list[dict[str, Any]] | None = None,
+    events: list[dict[str, Any]] | None = None,
 ) -> int:
     """Insert a file record and return its id; the caller has placed the file and commits.
 
     Raises :class:`IdentityTaken` when the same identity and version exists. ``widest``
     caches each product's widest file span across calls of one pass (a narrower file
     needs no update of the product); ``pending``, when given, collects the queue rows for
-    the caller to insert with :func:`insert_pending` (one statement for a batch).
+    the caller to insert with :func:`insert_pending` (one statement for a batch);
+    ``events`` likewise collects the file's event for :func:`record_events`, which is
+    otherwise written at once.
     """
     if existing is None:
         existing = list_versions(session, facts.product.id, facts.date, facts.slot)
@@ -199,6 +213,7 @@ def register_file(
         _INSERT_FILE,
         {
             "product_id": facts.product.id,
+            "review_pid": facts.product.id,
             "filename": filename,
             "date": facts.date,
             "start": facts.start,
@@ -240,7 +255,24 @@ def register_file(
             queued,
             pending,
         )
+    _note_registered(session, facts, filename, path, sha256, size, run_id, events)
     return file_id
+
+
+def _note_registered(session: Session, facts: FileFacts, filename: str, path: str,
+                     sha256: str, size: int, run_id: int | None,
+                     events: list[dict[str, Any]] | None) -> None:
+    """The file's ``file.built`` / ``file.ingested`` event."""
+    row = event_row(
+        "file.built" if run_id is not None else "file.ingested",
+        filename=filename, product=facts.product.name, date=facts.date,
+        version=facts.version, run_id=run_id,
+        detail={"path": path, "sha256": sha256, "size": size},
+    )
+    if events is None:
+        record_events(session, [row])
+    else:
+        events.append(row)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from dbproc.db.models import File
 from dbproc.db.queries import chunked
 from dbproc.db.unit import commit, discard, open_unit, release
 from dbproc.faults import crash_point
+from dbproc.feed.events import record_events
 from dbproc.ingest.incoming import IngestReport, printable, usable_name
 from dbproc.ingest.inspection import FileFacts, InspectorSet, Verdict
 from dbproc.ingest.placement import (
@@ -385,6 +386,7 @@ class Ingestor:
         existing: dict[tuple[int, dt.date, str], list[ExistingVersion]],
     ) -> None:
         pending: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
         open_unit(self.session, "ingest batch")
         try:
             for r in placed:
@@ -400,6 +402,7 @@ class Ingestor:
                     consumers=self.consumers,
                     widest=self.widest,
                     pending=pending,
+                    events=events,
                 )
                 versions.append(
                     ExistingVersion(
@@ -408,6 +411,7 @@ class Ingestor:
                     )
                 )
             insert_pending(self.session, pending)
+            record_events(self.session, events)  # last: see dbproc.feed.events
             commit(self.session)
         except (IdentityTaken, IntegrityError):
             # something else registered one of these meanwhile: settle them one by one

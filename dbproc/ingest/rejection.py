@@ -17,6 +17,7 @@ from dbproc.db.models import Reject
 from dbproc.db.queries import chunked
 from dbproc.db.unit import commit, open_unit, release
 from dbproc.faults import crash_point
+from dbproc.feed.events import record_event
 from dbproc.ingest.incoming import IngestReport, printable, usable_name
 from dbproc.ingest.placement import REASON_SUFFIX, move_aside
 
@@ -99,6 +100,8 @@ class RejectDesk:
                 incoming_name=None if incoming_name is None else os.fsencode(incoming_name),
             )
         )
+        record_event(self.session, "file.rejected", filename=name,
+                     detail={"reason": reason, "message": message, "stored": str(stored)})
         commit(self.session)
         logger.warning("rejected %s: %s", name, message)
         self.report.rejected.append(

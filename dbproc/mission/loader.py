@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from dbproc.errors import ConfigError
+from dbproc.mission.feed_tables import RETENTION_KEYS as FEED_RETENTION_KEYS
+from dbproc.mission.feed_tables import parse_feed
 from dbproc.mission.fields import Problems, check_keys
 from dbproc.mission.model import IngestSettings, LockSettings, MissionConfig, RetentionSettings
 from dbproc.mission.processes import parse_processes
@@ -61,13 +63,19 @@ def parse_mission(
         problems, "ingest", data.get("ingest", {}), INGEST_KEYS, IngestSettings
     )
     lock = parse_settings(problems, "lock", data.get("lock", {}), LOCK_KEYS, LockSettings)
-    retention = parse_settings(problems, "retention", data.get("retention", {}),
+    # [retention] holds the run-log key (here) and events_days (parse_feed)
+    raw_retention = data.get("retention", {})
+    if isinstance(raw_retention, Mapping):
+        raw_retention = {k: v for k, v in raw_retention.items() if k not in FEED_RETENTION_KEYS}
+    retention = parse_settings(problems, "retention", raw_retention,
                                RETENTION_KEYS, RetentionSettings)
     execution = parse_execution(problems, data.get("execution", {}))
+    feed = parse_feed(problems, dict(data))
     if problems.items:
         raise ConfigError(
             f"mission file {source} has {len(problems.items)} problem(s); nothing was changed",
             problems.items,
         )
     assert mission is not None
-    return MissionConfig(mission, products, processes, ingest, lock, execution, retention)
+    return MissionConfig(mission, products, processes, ingest, lock, execution, retention,
+                         feed)

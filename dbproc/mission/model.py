@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dbproc.feed.config import FeedSettings
 from dbproc.version import Version
 
 TIMEBASES = ("DAILY", "FILE", "RUN")
@@ -87,6 +88,8 @@ class ProductConfig:
     satellite: str | None = None
     description: str | None = None
     inspector_timeout: float | None = None
+    #: each new file waits for a verdict before consumers use it (§13)
+    review: bool = False
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,7 @@ class MissionConfig:
     lock: LockSettings = LockSettings()
     execution: ExecutionSettings = ExecutionSettings()
     retention: RetentionSettings = RetentionSettings()
+    feed: FeedSettings = FeedSettings()
 
 
 def split_inspector_spec(spec: str) -> tuple[str, str]:

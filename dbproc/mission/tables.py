@@ -35,6 +35,7 @@ PRODUCT_KEYS = {
     "satellite",
     "description",
     "inspector_timeout",
+    "review",
 }
 PROCESS_KEYS = {"output", "timebase", "inputs", "code", "description"}
 INPUT_KEYS = {"product", "before", "after", "optional"}
@@ -48,7 +49,8 @@ CODE_KEYS = {
     "timeout",
     "description",
 }
-TOP_KEYS = {"mission", "products", "processes", "ingest", "lock", "execution", "retention"}
+TOP_KEYS = {"mission", "products", "processes", "ingest", "lock", "execution", "retention",
+            "notify"}
 INGEST_KEYS = {"settle_seconds", "settle_check_seconds", "inspector_timeout",
                "inspector_workers", "max_answer_bytes", "allow_empty"}
 LOCK_KEYS = {"stale_after_seconds", "heartbeat_seconds"}
@@ -192,6 +194,11 @@ def parse_products(
         }
         inspector_timeout = positive(problems, table, "inspector_timeout",
                                      body.get("inspector_timeout"))
+        review = body.get("review", False)
+        if not isinstance(review, bool):
+            problems.add(table, "review", f"must be true or false, got {review!r}",
+                         "write review = true")
+            review = False
         if level is None or dir_ is None or fmt_text is None:
             continue
         out[name] = ProductConfig(
@@ -205,6 +212,7 @@ def parse_products(
             strings["satellite"],
             strings["description"],
             inspector_timeout,
+            review,
         )
     return out
 

@@ -16,12 +16,13 @@ from dbproc.build.snapshot import SnapshotLoader
 from dbproc.db import queries
 from dbproc.db.models import File
 from dbproc.errors import UsageError
+from dbproc.feed.review import review_notes
 
 #: longest range ``files --missing`` accepts in one call
 MAX_MISSING_DAYS = 366 * 50
 
 
-def _decision_json(decision: Decision) -> dict[str, Any]:
+def _decision_json(decision: Decision, held: list[str] | None = None) -> dict[str, Any]:
     action = decision.action
     data: dict[str, Any] = {
         "process": decision.process,
@@ -31,7 +32,8 @@ def _decision_json(decision: Decision) -> dict[str, Any]:
         "status": "out_of_date" if action else decision.status.value if decision.status else None,
         "reason": decision.reason,
         "reasons": [r.value for r in action.reasons] if action else [decision.reason],
-        "evidence": list(decision.evidence),
+        "evidence": [*decision.evidence, *(held or [])],
+        "review_hold": held or [],
         "output": ({"filename": decision.output.filename,
                     "version": str(decision.output.version)} if decision.output else None),
         "inputs": [f.filename for f in decision.inputs],
@@ -58,12 +60,14 @@ def explain_key(session: Session, product: str, day: dt.date, slot: str | None =
                      f"{product} is not made by any process: its files are ingested"]}]
     snapshot = loader.load([(process.name, day)])
     decisions = [d for d in decide(snapshot, process, day) if slot is None or d.slot == slot]
+    held = review_notes(session, process.inputs, day)  # §13: what review holds back
     if not decisions:
         return [{"product": product, "date": day.isoformat(), "process": process.name,
                  "up_to_date": True, "status": Status.NOT_EXPECTED.value,
                  "reason": Status.NOT_EXPECTED.value, "reasons": [Status.NOT_EXPECTED.value],
-                 "evidence": [f"no file of {process.required[0].product} is dated {day}"]}]
-    return [{"product": product, **_decision_json(d)} for d in decisions]
+                 "evidence": [f"no file of {process.required[0].product} is dated {day}",
+                              *held], "review_hold": held}]
+    return [{"product": product, **_decision_json(d, held)} for d in decisions]
 
 
 def explain_file(session: Session, filename: str) -> dict[str, Any]:

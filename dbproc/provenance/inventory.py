@@ -118,6 +118,7 @@ def file_json(
         "registered_at": iso_utc(record.registered_at),
         "made_by": None if code is None else {"process": code[0], "code_version": code[1]},
         "run_id": record.run_id,
+        "review": record.review,
     }
 
 
