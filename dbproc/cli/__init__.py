@@ -123,9 +123,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from dbproc.cli import admin, passes, provenance, reports
+    from dbproc.cli import admin, passes, provenance, reports, web
 
-    for module in (admin, passes, provenance, reports):
+    for module in (admin, passes, provenance, reports, web):
         module.register(cli)
 
 

@@ -1,0 +1,38 @@
+"""Coverage summary: one row per (product, day) for the dashboard's coverage grid.
+
+Revision ID: 0006
+Revises: 0001
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "coverage_day",
+        sa.Column("product_id", sa.Integer(), nullable=False),
+        sa.Column("date", sa.Date(), nullable=False),
+        sa.Column("files", sa.Integer(), nullable=False),
+        sa.Column("slots", sa.Integer(), nullable=False),
+        sa.Column("version", sa.String(length=40), nullable=False),
+        sa.Column("version_key", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["product_id"], ["product.id"], name=op.f("fk_coverage_day_product_id_product")
+        ),
+        sa.PrimaryKeyConstraint("product_id", "date", name=op.f("pk_coverage_day")),
+    )
+    from dbproc.db.coverage import rebuild_coverage
+
+    rebuild_coverage(op.get_bind())
+
+
+def downgrade() -> None:
+    op.drop_table("coverage_day")
