@@ -350,6 +350,8 @@ class ForcedRebuild(Base):
     bump: Mapped[str] = mapped_column(String(16))
     requested_at: Mapped[dt.datetime] = mapped_column(DateTime)
     note: Mapped[str | None] = mapped_column(Text)
+    #: a retry of this failed run was asked for (the planner builds it despite the failure)
+    retry_of_run_id: Mapped[int | None] = mapped_column(Integer)
 
 
 def table_of(model: type[Base]) -> Table:

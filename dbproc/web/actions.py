@@ -78,11 +78,16 @@ def retry_run(session: Session, run_id: int, by: str) -> dict[str, Any]:
     queued = session.scalar(select(ForcedRebuild).where(
         ForcedRebuild.process_id == run.process_id, ForcedRebuild.date == run.date,
         ForcedRebuild.slot == run.slot))
+    already = queued is not None and queued.retry_of_run_id == run_id
+    note = f"retry of run {run_id} asked by {by} on the dashboard"
     if queued is None:
         session.add(ForcedRebuild(process_id=run.process_id, date=run.date, slot=run.slot,
-                                  bump="revision", requested_at=utcnow(),
-                                  note=f"retry of run {run_id} asked by {by} on the dashboard"))
+                                  bump="revision", requested_at=utcnow(), note=note,
+                                  retry_of_run_id=run_id))
+    elif not already:  # a forced rebuild that failed: now also a retry of its failure
+        queued.retry_of_run_id = run_id
+        queued.note = f"{queued.note}; {note}" if queued.note else note
     logger.info("dashboard: %s asked to retry run %s (%s %s)", by, run_id, process.name, run.date)
     return {"run_id": run_id, "process": process.name, "date": run.date.isoformat(),
-            "slot": run.slot, "queued": queued is None, "already_queued": queued is not None,
+            "slot": run.slot, "queued": not already, "already_queued": already,
             "by": by}

@@ -1,4 +1,5 @@
-"""Coverage summary: one row per (product, day) for the dashboard's coverage grid.
+"""Coverage summary: one row per (product, day) for the dashboard's coverage grid;
+and ``forced_rebuild.retry_of_run_id`` for retries asked on the dashboard.
 
 Revision ID: 0006
 Revises: 0001
@@ -29,10 +30,14 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("product_id", "date", name=op.f("pk_coverage_day")),
     )
+    with op.batch_alter_table("forced_rebuild") as batch:
+        batch.add_column(sa.Column("retry_of_run_id", sa.Integer(), nullable=True))
     from dbproc.db.coverage import rebuild_coverage
 
     rebuild_coverage(op.get_bind())
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("forced_rebuild") as batch:
+        batch.drop_column("retry_of_run_id")
     op.drop_table("coverage_day")
