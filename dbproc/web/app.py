@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dbproc import __version__
 from dbproc.api import Archive
@@ -134,7 +135,32 @@ def create_app(dashboard: Dashboard) -> Starlette:
     routes.append(Route("/api/events/stream", _stream_endpoint(dashboard)))
     routes.append(Mount("/static", StaticFiles(packages=[("dbproc.web", "static")]),
                         name="static"))
-    return Starlette(routes=routes)
+    app = Starlette(routes=routes)
+    app.add_middleware(ServerTiming)
+    return app
+
+
+class ServerTiming:
+    """Adds ``Server-Timing: app;dur=MS`` to every response: the time the server took
+    before it started answering (the page's queries and rendering)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def timed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                took = (time.perf_counter() - started) * 1000
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  (b"server-timing", f"app;dur={took:.1f}".encode())]}
+            await send(message)
+
+        await self.app(scope, receive, timed)
 
 
 def _stream_endpoint(dashboard: Dashboard) -> Callable[[Request], Any]:
