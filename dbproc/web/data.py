@@ -237,6 +237,10 @@ def run_page(session: Session, run_id: int) -> dict[str, Any]:
     data = rows[0]
     data["outputs"] = list(session.scalars(
         select(File.filename).where(File.run_id == run_id)))
+    ids = [i for i in data["inputs"] or [] if isinstance(i, int)]
+    names = dict(session.execute(select(File.id, File.filename).where(File.id.in_(ids))).all())
+    data["input_names"] = [names.get(i, str(i)) if isinstance(i, int) else str(i)
+                           for i in data["inputs"] or []]
     session.rollback()
     data["log_tail"] = _tail(data.get("log"))
     return data

@@ -84,7 +84,7 @@ def bars(points: list[tuple[str, float, float]], *, label: str, unit: str,
     if not points:
         return f'<p class="empty">no data for {escape(label)}</p>'
     top = float(max(p[1] for p in points) or 1.0)
-    step = (width - 50) / len(points)
+    step = min((width - 50) / len(points), 40.0)
     body = [_text(4, 12, f"{top:g} {unit}", class_="axis"),
             f'<line class="axis" x1="40" y1="{height - 20}" x2="{width}" y2="{height - 20}"/>']
     for i, (name, total, part) in enumerate(points):

@@ -44,10 +44,13 @@ def wait_live(driver: WebDriver) -> None:
 
 def test_every_page_renders_without_console_errors(
         built: CliHarness, server: BackgroundServer, browser: WebDriver) -> None:
+    failed = _failed_run(built)  # L2 of 2016-01-02: a failed rebuild
+    drop(built.incoming, "not-a-product.dat", "nobody claims this\n")
+    built.ok("run", code=3)  # ... and a rejected file
     l1 = "testDB_20160103_v1.0.0.cat"
-    pages = {"overview": "/", "product": "/products/L1?period=2016-01",
+    pages = {"overview": "/", "product": "/products/L2?period=2016-01",
              "product-year": "/products/L1?period=2016", "day": "/products/L1/2016-01-03",
-             "file": f"/files/{l1}", "run": "/runs/3", "failures": "/failures",
+             "file": f"/files/{l1}", "run": f"/runs/{failed}", "failures": "/failures",
              "review": "/review"}
     browser.get_log("browser")
     for name, path in pages.items():
@@ -57,14 +60,21 @@ def test_every_page_renders_without_console_errors(
         assert console_errors(browser) == [], path
         if SCREENSHOTS:
             browser.save_screenshot(str(Path(SCREENSHOTS) / f"dashboard-{name}.png"))
-    visit(browser, server, "/products/L1?period=2016-01")
+    visit(browser, server, "/products/L2?period=2016-01")
     cells = browser.find_elements(By.CSS_SELECTOR, "#coverage-grid .cell.present")
     assert [c.get_attribute("data-date") for c in cells] == [
-        "2016-01-01", "2016-01-02", "2016-01-03", "2016-01-04"]
+        "2016-01-01", "2016-01-03", "2016-01-04"]
+    (bad,) = browser.find_elements(By.CSS_SELECTOR, "#coverage-grid .cell.failed")
+    assert bad.get_attribute("data-date") == "2016-01-02" and f"run {failed}" in bad.text
+    visit(browser, server, "/failures")
+    assert f"{failed}" in browser.find_element(By.ID, "failed-runs").text
+    assert "not-a-product.dat" in browser.find_element(By.ID, "rejects").text
     visit(browser, server, "/review")
     assert "no product has a review gate" in browser.find_element(By.ID, "no-review").text
-    visit(browser, server, "/runs/3")
-    assert "l0_to_l1" in browser.find_element(By.ID, "command-line").text.lower()
+    visit(browser, server, f"/runs/{failed}")
+    assert "behave.py" in browser.find_element(By.ID, "command-line").text
+    assert "boom: cannot calibrate" in browser.find_element(By.ID, "stderr").text
+    assert "exit code 7" in browser.find_element(By.ID, "run-exit").text
 
 
 def test_overview_updates_itself_while_a_pass_runs(
