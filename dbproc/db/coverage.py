@@ -31,23 +31,31 @@ def record_coverage(
     """Count one new file record of ``product_id`` on ``date`` (one upsert statement)."""
     key = version_key(version)
     values = {
-        "product_id": product_id, "date": date, "files": 1, "slots": 1 if new_slot else 0,
-        "version": str(version), "version_key": key,
+        "product_id": product_id,
+        "date": date,
+        "files": 1,
+        "slots": 1 if new_slot else 0,
+        "version": str(version),
+        "version_key": key,
     }
     dialect = connection.dialect.name
-    stmt = (postgresql.insert(_COVERAGE) if dialect == "postgresql"
-            else sqlite.insert(_COVERAGE)).values(values)
+    stmt = (
+        postgresql.insert(_COVERAGE) if dialect == "postgresql" else sqlite.insert(_COVERAGE)
+    ).values(values)
     higher = stmt.excluded.version_key > _COVERAGE.c.version_key
-    connection.execute(stmt.on_conflict_do_update(
-        index_elements=[_COVERAGE.c.product_id, _COVERAGE.c.date],
-        set_={
-            "files": _COVERAGE.c.files + 1,
-            "slots": _COVERAGE.c.slots + stmt.excluded.slots,
-            "version": case((higher, stmt.excluded.version), else_=_COVERAGE.c.version),
-            "version_key": case((higher, stmt.excluded.version_key),
-                                else_=_COVERAGE.c.version_key),
-        },
-    ))
+    connection.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[_COVERAGE.c.product_id, _COVERAGE.c.date],
+            set_={
+                "files": _COVERAGE.c.files + 1,
+                "slots": _COVERAGE.c.slots + stmt.excluded.slots,
+                "version": case((higher, stmt.excluded.version), else_=_COVERAGE.c.version),
+                "version_key": case(
+                    (higher, stmt.excluded.version_key), else_=_COVERAGE.c.version_key
+                ),
+            },
+        )
+    )
 
 
 _REBUILD = f"""

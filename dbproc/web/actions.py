@@ -38,9 +38,11 @@ def read_token(path: Path) -> str:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"--token-file {path}: cannot read it: {exc}") from None
     if len(token) < 16:
-        raise ConfigError(f"--token-file {path}: the token must be at least 16 characters; "
-                          "make one with: python3 -c 'import secrets; "
-                          "print(secrets.token_urlsafe(32))' > FILE")
+        raise ConfigError(
+            f"--token-file {path}: the token must be at least 16 characters; "
+            "make one with: python3 -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))' > FILE"
+        )
     if mode & 0o077:
         raise ConfigError(f"--token-file {path}: others can read it; run chmod 600 {path}")
     return token
@@ -50,12 +52,18 @@ def check_bearer(allow_actions: bool, token: str | None, header: str | None) -> 
     """None when the request may act; else 403 (read-only server or wrong token) or 401
     (no ``Authorization: Bearer`` header)."""
     if not allow_actions or token is None:
-        return Denied(403, "this dashboard is read-only; start it with "
-                           "`dbproc serve --allow-actions --token-file FILE` to allow actions")
+        return Denied(
+            403,
+            "this dashboard is read-only; start it with "
+            "`dbproc serve --allow-actions --token-file FILE` to allow actions",
+        )
     if not header or not header.startswith("Bearer "):
-        return Denied(401, "this action needs the header `Authorization: Bearer TOKEN` "
-                           "(the token of the server's --token-file)")
-    if not hmac.compare_digest(header[len("Bearer "):].strip().encode(), token.encode()):
+        return Denied(
+            401,
+            "this action needs the header `Authorization: Bearer TOKEN` "
+            "(the token of the server's --token-file)",
+        )
+    if not hmac.compare_digest(header[len("Bearer ") :].strip().encode(), token.encode()):
         return Denied(403, "wrong token")
     return None
 
@@ -69,25 +77,46 @@ def retry_run(session: Session, run_id: int, by: str) -> dict[str, Any]:
         raise NotFound(f"no run {run_id}; `dbproc runs` lists them")
     if run.status not in {s.value for s in FAILED_RUN_STATUSES}:
         raise ReviewConflict(f"run {run_id} is {run.status}, not failed: nothing to retry")
-    newest = session.scalar(select(func.max(Run.id)).where(
-        Run.process_id == run.process_id, Run.date == run.date, Run.slot == run.slot))
+    newest = session.scalar(
+        select(func.max(Run.id)).where(
+            Run.process_id == run.process_id, Run.date == run.date, Run.slot == run.slot
+        )
+    )
     if newest != run.id:
         raise ReviewConflict(f"run {run_id} is not the newest of its build (run {newest} is)")
     process = session.get(Process, run.process_id)
     assert process is not None
-    queued = session.scalar(select(ForcedRebuild).where(
-        ForcedRebuild.process_id == run.process_id, ForcedRebuild.date == run.date,
-        ForcedRebuild.slot == run.slot))
+    queued = session.scalar(
+        select(ForcedRebuild).where(
+            ForcedRebuild.process_id == run.process_id,
+            ForcedRebuild.date == run.date,
+            ForcedRebuild.slot == run.slot,
+        )
+    )
     already = queued is not None and queued.retry_of_run_id == run_id
     note = f"retry of run {run_id} asked by {by} on the dashboard"
     if queued is None:
-        session.add(ForcedRebuild(process_id=run.process_id, date=run.date, slot=run.slot,
-                                  bump="revision", requested_at=utcnow(), note=note,
-                                  retry_of_run_id=run_id))
+        session.add(
+            ForcedRebuild(
+                process_id=run.process_id,
+                date=run.date,
+                slot=run.slot,
+                bump="revision",
+                requested_at=utcnow(),
+                note=note,
+                retry_of_run_id=run_id,
+            )
+        )
     elif not already:  # a forced rebuild that failed: now also a retry of its failure
         queued.retry_of_run_id = run_id
         queued.note = f"{queued.note}; {note}" if queued.note else note
     logger.info("dashboard: %s asked to retry run %s (%s %s)", by, run_id, process.name, run.date)
-    return {"run_id": run_id, "process": process.name, "date": run.date.isoformat(),
-            "slot": run.slot, "queued": not already, "already_queued": already,
-            "by": by}
+    return {
+        "run_id": run_id,
+        "process": process.name,
+        "date": run.date.isoformat(),
+        "slot": run.slot,
+        "queued": not already,
+        "already_queued": already,
+        "by": by,
+    }

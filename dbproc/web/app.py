@@ -38,8 +38,8 @@ logger = logging.getLogger("dbproc.web")
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
-                               "img-src 'self' data:; frame-ancestors 'none'; "
-                               "form-action 'self'; base-uri 'none'",
+    "img-src 'self' data:; frame-ancestors 'none'; "
+    "form-action 'self'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
@@ -72,8 +72,10 @@ class Dashboard:
 
 
 def _templates() -> Environment:
-    env = Environment(loader=PackageLoader("dbproc.web", "templates"),
-                      autoescape=select_autoescape(default=True, default_for_string=True))
+    env = Environment(
+        loader=PackageLoader("dbproc.web", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+    )
     env.globals.update(file_href=svg.file_href, version=__version__)
     env.filters["seconds"] = lambda v: "" if v is None else f"{float(v):.2f}"
     env.filters["short"] = lambda v: "" if v is None else str(v)[:19].replace("T", " ")
@@ -94,9 +96,11 @@ def error_status(exc: DbprocError) -> int:
 def error_json(message: str, status: int, exit_code: int = 2) -> JSONResponse:
     """The contract's error object (section 11)."""
     kind = {400: "usage", 401: "usage", 403: "usage", 404: "usage", 409: "usage"}.get(
-        status, "database")
-    return JSONResponse({"error": {"message": message, "exit_code": exit_code, "kind": kind}},
-                        status_code=status)
+        status, "database"
+    )
+    return JSONResponse(
+        {"error": {"message": message, "exit_code": exit_code, "kind": kind}}, status_code=status
+    )
 
 
 def create_app(dashboard: Dashboard) -> Starlette:
@@ -105,8 +109,8 @@ def create_app(dashboard: Dashboard) -> Starlette:
 
     def page(name: str, request: Request, status: int = 200, **context: Any) -> HTMLResponse:
         body = env.get_template(name).render(
-            request=request, allow_actions=dashboard.allow_actions, path=request.url.path,
-            **context)
+            request=request, allow_actions=dashboard.allow_actions, path=request.url.path, **context
+        )
         return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
 
     def html(handler: Callable[[Request], HTMLResponse]) -> Callable[[Request], Response]:
@@ -115,6 +119,7 @@ def create_app(dashboard: Dashboard) -> Starlette:
                 return handler(request)
             except DbprocError as exc:
                 return page("error.html", request, error_status(exc), message=str(exc))
+
         return endpoint
 
     def api(handler: Callable[[Request], Any]) -> Callable[[Request], Response]:
@@ -125,16 +130,19 @@ def create_app(dashboard: Dashboard) -> Starlette:
                 return error_json(str(exc), error_status(exc), exc.exit_code)
             if isinstance(result, Response):
                 return result
-            return Response(json.dumps(result, default=str, ensure_ascii=False),
-                            media_type="application/json", headers=SECURITY_HEADERS)
+            return Response(
+                json.dumps(result, default=str, ensure_ascii=False),
+                media_type="application/json",
+                headers=SECURITY_HEADERS,
+            )
+
         return endpoint
 
     from dbproc.web.routes import page_routes
 
     routes: list[BaseRoute] = list(page_routes(dashboard, page, html, api))
     routes.append(Route("/api/events/stream", _stream_endpoint(dashboard)))
-    routes.append(Mount("/static", StaticFiles(packages=[("dbproc.web", "static")]),
-                        name="static"))
+    routes.append(Mount("/static", StaticFiles(packages=[("dbproc.web", "static")]), name="static"))
     app = Starlette(routes=routes)
     app.add_middleware(ServerTiming)
     return app
@@ -156,8 +164,8 @@ class ServerTiming:
         async def timed(message: Message) -> None:
             if message["type"] == "http.response.start":
                 took = (time.perf_counter() - started) * 1000
-                message = {**message, "headers": [*message.get("headers", []),
-                                                  (b"server-timing", f"app;dur={took:.1f}".encode())]}
+                timing = (b"server-timing", f"app;dur={took:.1f}".encode())
+                message = {**message, "headers": [*message.get("headers", []), timing]}
             await send(message)
 
         await self.app(scope, receive, timed)
@@ -182,8 +190,12 @@ def _stream_endpoint(dashboard: Dashboard) -> Callable[[Request], Any]:
                         quiet = 0.0
                         yield ": still here\n\n"
 
-        return StreamingResponse(events(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return StreamingResponse(
+            events(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
     return stream
 
 
@@ -202,8 +214,11 @@ def files_api(archive: Archive, request: Request) -> list[dict[str, Any]]:
     q = request.query_params
     day = parse_day(q.get("date"))
     query = inventory.FileQuery(
-        products=q.getlist("product"), all_versions=q.get("all_versions") in ("1", "true"),
-        since=day or parse_day(q.get("since")), until=day or parse_day(q.get("until")))
+        products=q.getlist("product"),
+        all_versions=q.get("all_versions") in ("1", "true"),
+        since=day or parse_day(q.get("since")),
+        until=day or parse_day(q.get("until")),
+    )
     return archive.files(query)
 
 

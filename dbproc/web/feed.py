@@ -41,16 +41,20 @@ class TableFeed:
     """A feed read from the newest ids of the tables (bounded index look-ups only)."""
 
     def token(self, session: Session) -> str:
-        newest = session.execute(select(
-            select(func.max(File.id)).scalar_subquery(),
-            select(func.max(Run.id)).scalar_subquery(),
-            select(func.max(PassRecord.id)).scalar_subquery(),
-            select(func.max(Reject.id)).scalar_subquery(),
-        )).one()
+        newest = session.execute(
+            select(
+                select(func.max(File.id)).scalar_subquery(),
+                select(func.max(Run.id)).scalar_subquery(),
+                select(func.max(PassRecord.id)).scalar_subquery(),
+                select(func.max(Reject.id)).scalar_subquery(),
+            )
+        ).one()
         running = session.execute(
             select(PassRecord.id, PassRecord.heartbeat_at)
             .where(PassRecord.state == PassState.RUNNING.value)
-            .order_by(PassRecord.id.desc()).limit(1)).first()
+            .order_by(PassRecord.id.desc())
+            .limit(1)
+        ).first()
         # while a pass runs its runs change state without new ids: follow its heartbeat
         beat = f"{running[0]}@{running[1]:%H%M%S}" if running else "idle"
         session.rollback()
@@ -58,15 +62,34 @@ class TableFeed:
 
     def events_since(self, session: Session, since: int, limit: int) -> list[dict[str, Any]]:
         rows = session.execute(
-            select(File.id, File.filename, File.date, File.interface, File.quality,
-                   File.revision, File.run_id, File.registered_at, Product.name)
+            select(
+                File.id,
+                File.filename,
+                File.date,
+                File.interface,
+                File.quality,
+                File.revision,
+                File.run_id,
+                File.registered_at,
+                Product.name,
+            )
             .join(Product, Product.id == File.product_id)
-            .where(File.id > since).order_by(File.id).limit(limit)).all()
+            .where(File.id > since)
+            .order_by(File.id)
+            .limit(limit)
+        ).all()
         session.rollback()
-        return [{
-            "seq": r.id, "time": iso_z(r.registered_at),
-            "kind": "file.built" if r.run_id is not None else "file.ingested",
-            "filename": r.filename, "product": r.name, "date": r.date.isoformat(),
-            "version": f"{r.interface}.{r.quality}.{r.revision}", "run_id": r.run_id,
-            "detail": None,
-        } for r in rows]
+        return [
+            {
+                "seq": r.id,
+                "time": iso_z(r.registered_at),
+                "kind": "file.built" if r.run_id is not None else "file.ingested",
+                "filename": r.filename,
+                "product": r.name,
+                "date": r.date.isoformat(),
+                "version": f"{r.interface}.{r.quality}.{r.revision}",
+                "run_id": r.run_id,
+                "detail": None,
+            }
+            for r in rows
+        ]

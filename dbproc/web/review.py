@@ -39,8 +39,9 @@ class ReviewGate(Protocol):
         """A file's review (``review`` and ``verdicts``), or None when it needs none."""
         ...
 
-    def record(self, session: Session, filename: str, verdict: str, comment: str | None,
-               by: str) -> dict[str, Any]:
+    def record(
+        self, session: Session, filename: str, verdict: str, comment: str | None, by: str
+    ) -> dict[str, Any]:
         """Record a verdict (the caller commits); raise :class:`ReviewConflict` or
         :class:`~dbproc.errors.NotFound` when it cannot be."""
         ...
@@ -58,8 +59,11 @@ class NoReviewGate:
     def state_of(self, session: Session, filename: str) -> dict[str, Any] | None:
         return None
 
-    def record(self, session: Session, filename: str, verdict: str, comment: str | None,
-               by: str) -> dict[str, Any]:
+    def record(
+        self, session: Session, filename: str, verdict: str, comment: str | None, by: str
+    ) -> dict[str, Any]:
         record = queries.get_file(session, filename)  # NotFound (404) for an unknown file
-        raise ReviewConflict(f"{record.filename}: no product has a review gate; set "
-                             "review = true on its product in the mission file to review it")
+        raise ReviewConflict(
+            f"{record.filename}: no product has a review gate; set "
+            "review = true on its product in the mission file to review it"
+        )

@@ -46,29 +46,46 @@ def page_routes(dash: Dashboard, page: Page, html: Wrap, api: Wrap) -> list[Rout
             info = data.overview(archive.engine, session, reviews)
         runs = info["recent_runs"]
         per_day = [(d, float(n), float(f)) for d, n, f in data.runs_per_day(runs)]
-        return page("overview.html", request, info=info, title=info["mission"],
-                    runs_plot=svg.bars(per_day, label="runs per day, failed in red",
-                                       unit="runs"),
-                    durations_plot=svg.ranges(data.durations_by_code(runs),
-                                              label="run durations by code version"))
+        return page(
+            "overview.html",
+            request,
+            info=info,
+            title=info["mission"],
+            runs_plot=svg.bars(per_day, label="runs per day, failed in red", unit="runs"),
+            durations_plot=svg.ranges(
+                data.durations_by_code(runs), label="run durations by code version"
+            ),
+        )
 
     def product(request: Request) -> HTMLResponse:
         name = request.path_params["name"]
         with archive.session(reading=True) as session:
             info = data.coverage(session, name, request.query_params.get("period"))
         monthly = [(f"{y}-{m:02d}", float(n), 0.0) for y, m, n in info["monthly"]]
-        return page("product.html", request, info=info, title=f"{name} coverage",
-                    coverage_plot=svg.bars(monthly, label="days with files per month",
-                                           unit="days"))
+        return page(
+            "product.html",
+            request,
+            info=info,
+            title=f"{name} coverage",
+            coverage_plot=svg.bars(monthly, label="days with files per month", unit="days"),
+        )
 
     def file(request: Request) -> HTMLResponse:
         hops = _int(request, "hops", HOPS, 1, MAX_HOPS)
         with archive.session(reading=True) as session:
             info = data.file_page(session, request.path_params["filename"], hops)
             review = dash.review.state_of(session, info["file"]["filename"])
-        return page("file.html", request, info=info, review=review, hops=hops,
-                    max_hops=MAX_HOPS, verdicts=VERDICTS, title=info["file"]["filename"],
-                    graph=svg.lineage_graph(info["lineage"], hops))
+        return page(
+            "file.html",
+            request,
+            info=info,
+            review=review,
+            hops=hops,
+            max_hops=MAX_HOPS,
+            verdicts=VERDICTS,
+            title=info["file"]["filename"],
+            graph=svg.lineage_graph(info["lineage"], hops),
+        )
 
     def run(request: Request) -> HTMLResponse:
         with archive.session(reading=True) as session:
@@ -80,10 +97,10 @@ def page_routes(dash: Dashboard, page: Page, html: Wrap, api: Wrap) -> list[Rout
         from dbproc.web.app import parse_day
 
         when = parse_day(text)
-        rows = archive.files(inventory.FileQuery(products=[name], since=when, until=when,
-                                                 all_versions=True))
-        return page("day.html", request, product=name, day=text, files=rows,
-                    title=f"{name} {text}")
+        rows = archive.files(
+            inventory.FileQuery(products=[name], since=when, until=when, all_versions=True)
+        )
+        return page("day.html", request, product=name, day=text, files=rows, title=f"{name} {text}")
 
     def failures(request: Request) -> HTMLResponse:
         with archive.session(reading=True) as session:
@@ -129,14 +146,16 @@ def _api_routes(dash: Dashboard, api: Wrap) -> list[Route]:
 
     def coverage(request: Request) -> Any:
         with archive.session(reading=True) as session:
-            info = data.coverage(session, request.path_params["name"],
-                                 request.query_params.get("period"))
+            info = data.coverage(
+                session, request.path_params["name"], request.query_params.get("period")
+            )
         info["period"] = info["period"].label()
         return info
 
     def act(request: Request) -> Response | None:
-        denied = actions.check_bearer(dash.allow_actions, dash.token,
-                                      request.headers.get("authorization"))
+        denied = actions.check_bearer(
+            dash.allow_actions, dash.token, request.headers.get("authorization")
+        )
         if denied is not None:
             response = error_json(denied.message, denied.status)
             if denied.status == 401:
@@ -153,8 +172,13 @@ def _api_routes(dash: Dashboard, api: Wrap) -> list[Route]:
         if choice not in VERDICTS:
             raise UsageError(f"verdict {choice!r}: give one of {', '.join(VERDICTS)}")
         with archive.session() as session:
-            result = dash.review.record(session, request.path_params["filename"], choice,
-                                        body.get("comment"), _who(request, body))
+            result = dash.review.record(
+                session,
+                request.path_params["filename"],
+                choice,
+                body.get("comment"),
+                _who(request, body),
+            )
             session.commit()
         return result
 
@@ -171,8 +195,14 @@ def _api_routes(dash: Dashboard, api: Wrap) -> list[Route]:
     return [
         Route("/api/status", api(lambda r: archive.status())),
         Route("/api/files", api(lambda r: files_api(archive, r))),
-        Route("/api/lineage/{filename}", api(lambda r: archive.lineage(
-            r.path_params["filename"], depth=_int(r, "depth", 1, 1, 1000)))),
+        Route(
+            "/api/lineage/{filename}",
+            api(
+                lambda r: archive.lineage(
+                    r.path_params["filename"], depth=_int(r, "depth", 1, 1, 1000)
+                )
+            ),
+        ),
         Route("/api/runs/{run_id}", api(lambda r: archive.run_record(_run_id(r)))),
         Route("/api/products/{name}/coverage", api(coverage)),
         Route("/api/events", api(events)),
@@ -200,5 +230,8 @@ def _body(request: Request) -> dict[str, Any]:
 def _who(request: Request, body: dict[str, Any]) -> str:
     name = body.get("by")
     client = request.client.host if request.client else "unknown"
-    return f"{name} (dashboard, {client})" if isinstance(name, str) and name else \
-        f"dashboard ({client})"
+    return (
+        f"{name} (dashboard, {client})"
+        if isinstance(name, str) and name
+        else f"dashboard ({client})"
+    )

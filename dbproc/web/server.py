@@ -22,32 +22,51 @@ logger = logging.getLogger("dbproc.web")
 GRACE_SECONDS = 2
 
 
-def dashboard_for(db: str, *, allow_actions: bool = False, token_file: Path | None = None,
-                  poll_seconds: float = 1.0) -> Dashboard:
+def dashboard_for(
+    db: str,
+    *,
+    allow_actions: bool = False,
+    token_file: Path | None = None,
+    poll_seconds: float = 1.0,
+) -> Dashboard:
     """A dashboard of the mission in ``db``; checks the schema, the mission and the token
     before anything is served."""
     archive = Archive(db)
     with archive.session(reading=True) as session:
         queries.get_mission(session)
     token = read_token(token_file) if allow_actions and token_file is not None else None
-    return Dashboard(archive, allow_actions=allow_actions, token=token,
-                     poll_seconds=poll_seconds)
+    return Dashboard(archive, allow_actions=allow_actions, token=token, poll_seconds=poll_seconds)
 
 
-def _config(dashboard: Dashboard, host: str, port: int, sock: socket.socket | None = None
-            ) -> uvicorn.Config:
-    return uvicorn.Config(create_app(dashboard), host=host, port=port, log_level="warning",
-                          access_log=False, timeout_graceful_shutdown=GRACE_SECONDS,
-                          lifespan="off")
+def _config(
+    dashboard: Dashboard, host: str, port: int, sock: socket.socket | None = None
+) -> uvicorn.Config:
+    return uvicorn.Config(
+        create_app(dashboard),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=GRACE_SECONDS,
+        lifespan="off",
+    )
 
 
 def serve(dashboard: Dashboard, host: str, port: int) -> None:
     """Serve until interrupted (SIGINT/SIGTERM stop it cleanly)."""
     if dashboard.allow_actions and not _loopback(host):
-        logger.warning("actions are allowed on %s over plain HTTP: put a TLS reverse proxy "
-                       "in front (docs/dashboard.md)", host)
-    logger.info("dashboard of %r on http://%s:%s/ (%s)", dashboard.archive, host, port,
-                "actions allowed" if dashboard.allow_actions else "read-only")
+        logger.warning(
+            "actions are allowed on %s over plain HTTP: put a TLS reverse proxy "
+            "in front (docs/dashboard.md)",
+            host,
+        )
+    logger.info(
+        "dashboard of %r on http://%s:%s/ (%s)",
+        dashboard.archive,
+        host,
+        port,
+        "actions allowed" if dashboard.allow_actions else "read-only",
+    )
     uvicorn.Server(_config(dashboard, host, port)).run()
 
 
@@ -69,8 +88,9 @@ class BackgroundServer:
         probe.close()
         self.url = f"http://{host}:{self.port}"
         self._server = uvicorn.Server(_config(dashboard, host, self.port))
-        self._thread = threading.Thread(target=self._server.run, daemon=True,
-                                        name="dbproc-dashboard")
+        self._thread = threading.Thread(
+            target=self._server.run, daemon=True, name="dbproc-dashboard"
+        )
 
     def start(self, timeout: float = 20.0) -> BackgroundServer:
         """Start and wait (bounded) until the server accepts connections."""

@@ -67,29 +67,52 @@ def one_case(backend: str, n_files: int) -> dict[str, Any]:
                 _get(server.url + path)  # warm-up: connection pool, templates
                 times = [_get(server.url + path) for _ in range(REPEAT)]
                 server_ms = [t[0] for t in times]
-                rows.append({"page": label, "server_ms_median": statistics.median(server_ms),
-                             "server_ms_max": max(server_ms),
-                             "wall_ms_median": statistics.median(t[1] for t in times)})
+                rows.append(
+                    {
+                        "page": label,
+                        "server_ms_median": statistics.median(server_ms),
+                        "server_ms_max": max(server_ms),
+                        "wall_ms_median": statistics.median(t[1] for t in times),
+                    }
+                )
                 say(f"    {label}: {rows[-1]['server_ms_median']:.0f} ms server")
         return {"backend": backend, "files": built.files, "days": days, "pages": rows}
 
 
-def run(backends: Sequence[str], sizes: Sequence[int], profile_dir: Path | None = None
-        ) -> tuple[Table, list[dict[str, Any]]]:
+def run(
+    backends: Sequence[str], sizes: Sequence[int], profile_dir: Path | None = None
+) -> tuple[Table, list[dict[str, Any]]]:
     """Every (backend, size); the table and the raw results."""
-    table = Table("dashboard: server time of the pages on a synthetic archive",
-                  ["backend", "file rows", "page", "server ms (median)", "server ms (max)",
-                   "wall ms", "goal"])
+    table = Table(
+        "dashboard: server time of the pages on a synthetic archive",
+        [
+            "backend",
+            "file rows",
+            "page",
+            "server ms (median)",
+            "server ms (max)",
+            "wall ms",
+            "goal",
+        ],
+    )
     results = []
     for backend in backends:
         for n in sizes:
             r = one_case(backend, n)
             results.append(r)
             for i, p in enumerate(r["pages"]):
-                table.add(backend if i == 0 else "", r["files"] if i == 0 else "", p["page"],
-                          p["server_ms_median"], p["server_ms_max"], p["wall_ms_median"],
-                          "ok" if p["server_ms_median"] <= GOAL_MS else "SLOW")
-    table.notes += [f"median of {REPEAT} requests after a warm-up; server time = the "
-                    "Server-Timing header (queries + rendering, before the first byte)",
-                    "/api/status is the CLI's `status --json` (it plans pending work too)"]
+                table.add(
+                    backend if i == 0 else "",
+                    r["files"] if i == 0 else "",
+                    p["page"],
+                    p["server_ms_median"],
+                    p["server_ms_max"],
+                    p["wall_ms_median"],
+                    "ok" if p["server_ms_median"] <= GOAL_MS else "SLOW",
+                )
+    table.notes += [
+        f"median of {REPEAT} requests after a warm-up; server time = the "
+        "Server-Timing header (queries + rendering, before the first byte)",
+        "/api/status is the CLI's `status --json` (it plans pending work too)",
+    ]
     return table, results

@@ -39,8 +39,9 @@ def token_file(tmp_path: Path) -> Path:
 
 def start_dashboard(cli: CliHarness, token_file: Path | None = None) -> BackgroundServer:
     """The dashboard of ``cli``'s database (actions on when a token file is given)."""
-    dashboard = dashboard_for(cli.db, allow_actions=token_file is not None,
-                              token_file=token_file, poll_seconds=0.3)
+    dashboard = dashboard_for(
+        cli.db, allow_actions=token_file is not None, token_file=token_file, poll_seconds=0.3
+    )
     return BackgroundServer(dashboard).start()
 
 
@@ -86,8 +87,15 @@ def browser() -> Iterator[object]:
 
     options = Options()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1280,900", "--disable-extensions", "--no-first-run"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,900",
+        "--disable-extensions",
+        "--no-first-run",
+    ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)

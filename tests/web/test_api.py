@@ -18,13 +18,21 @@ from tests.helpers import CliHarness, drop, use_test_code
 from tests.web.conftest import TOKEN, start_dashboard
 
 
-def call(server: BackgroundServer, path: str, *, method: str = "GET",
-         body: dict[str, Any] | None = None, headers: dict[str, str] | None = None
-         ) -> tuple[int, Any]:
+def call(
+    server: BackgroundServer,
+    path: str,
+    *,
+    method: str = "GET",
+    body: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(server.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json",
-                                              **(headers or {})})
+    request = urllib.request.Request(
+        server.url + path,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             raw = response.read()
@@ -40,8 +48,9 @@ def call(server: BackgroundServer, path: str, *, method: str = "GET",
 def test_api_shapes_are_the_clis(built: CliHarness, server: BackgroundServer) -> None:
     status, files = call(server, "/api/files?product=L1&date=2016-01-02")
     assert status == 200
-    assert files == built.json("files", "--product", "L1", "--since", "2016-01-02",
-                               "--until", "2016-01-02", "--json")
+    assert files == built.json(
+        "files", "--product", "L1", "--since", "2016-01-02", "--until", "2016-01-02", "--json"
+    )
     (one,) = files
     assert {"filename", "product", "date", "version", "path", "newest"} <= set(one)
     status, lineage = call(server, f"/api/lineage/{one['filename']}")
@@ -70,8 +79,14 @@ def test_api_errors_are_json(server: BackgroundServer) -> None:
 def _retries(cli: CliHarness) -> int:
     engine = create_engine(database_url(cli.db))
     with engine.connect() as conn:
-        count = conn.scalar(select(func.count()).select_from(ForcedRebuild)
-                            .where(ForcedRebuild.retry_of_run_id.is_not(None))) or 0
+        count = (
+            conn.scalar(
+                select(func.count())
+                .select_from(ForcedRebuild)
+                .where(ForcedRebuild.retry_of_run_id.is_not(None))
+            )
+            or 0
+        )
     engine.dispose()
     return int(count)
 
@@ -92,8 +107,9 @@ def test_actions_need_the_token(built: CliHarness, token_file: Path) -> None:
     try:
         for path in (f"/api/runs/{run_id}/retry", f"/api/review/{target}"):
             for headers in ({}, {"Authorization": f"Bearer {TOKEN}"}):
-                status, body = call(read_only, path, method="POST", body={"verdict": "pass"},
-                                    headers=headers)
+                status, body = call(
+                    read_only, path, method="POST", body={"verdict": "pass"}, headers=headers
+                )
                 assert status == 403 and "read-only" in body["error"]["message"]
     finally:
         read_only.stop()
@@ -102,8 +118,13 @@ def test_actions_need_the_token(built: CliHarness, token_file: Path) -> None:
         path = f"/api/runs/{run_id}/retry"
         status, _ = call(acting, path, method="POST", body={})
         assert status == 401
-        status, _ = call(acting, path, method="POST", body={},
-                         headers={"Authorization": "Bearer wrong-token-0123456789"})
+        status, _ = call(
+            acting,
+            path,
+            method="POST",
+            body={},
+            headers={"Authorization": "Bearer wrong-token-0123456789"},
+        )
         assert status == 403
         status, _ = call(acting, path, method="POST", body={}, headers={"Authorization": TOKEN})
         assert status == 401  # not a bearer header
@@ -114,14 +135,17 @@ def test_actions_need_the_token(built: CliHarness, token_file: Path) -> None:
         assert _retries(built) == before + 1
         status, body = call(acting, "/api/runs/1/retry", method="POST", body={}, headers=ok)
         assert status == 409  # run 1 succeeded
-        status, body = call(acting, f"/api/review/{target}", method="POST",
-                            body={"verdict": "pass"}, headers=ok)
+        status, body = call(
+            acting, f"/api/review/{target}", method="POST", body={"verdict": "pass"}, headers=ok
+        )
         assert status == 409 and "review gate" in body["error"]["message"]
-        status, body = call(acting, "/api/review/nope.cat", method="POST",
-                            body={"verdict": "pass"}, headers=ok)
+        status, body = call(
+            acting, "/api/review/nope.cat", method="POST", body={"verdict": "pass"}, headers=ok
+        )
         assert status == 404
-        status, body = call(acting, f"/api/review/{target}", method="POST",
-                            body={"verdict": "maybe"}, headers=ok)
+        status, body = call(
+            acting, f"/api/review/{target}", method="POST", body={"verdict": "maybe"}, headers=ok
+        )
         assert status == 400
     finally:
         acting.stop()
@@ -134,9 +158,15 @@ def test_actions_need_the_token(built: CliHarness, token_file: Path) -> None:
 def _coverage(cli: CliHarness) -> dict[tuple[str, str], tuple[int, int, str]]:
     engine = create_engine(database_url(cli.db))
     with engine.connect() as conn:
-        rows = conn.execute(select(Product.name, CoverageDay.date, CoverageDay.files,
-                                   CoverageDay.slots, CoverageDay.version)
-                            .join(Product, Product.id == CoverageDay.product_id)).all()
+        rows = conn.execute(
+            select(
+                Product.name,
+                CoverageDay.date,
+                CoverageDay.files,
+                CoverageDay.slots,
+                CoverageDay.version,
+            ).join(Product, Product.id == CoverageDay.product_id)
+        ).all()
     engine.dispose()
     return {(p, d.isoformat()): (f, s, v) for p, d, f, s, v in rows}
 
@@ -145,8 +175,17 @@ def test_coverage_summary_follows_the_files(built: CliHarness) -> None:
     """The summary equals what the file table says, after ingests, builds and rebuilds."""
     drop(built.incoming, "testDB_000_004.raw", "day five\n")
     built.ok("run")
-    built.ok("reprocess", "--product", "L1", "--since", "2016-01-03", "--until", "2016-01-03",
-             "--bump", "quality")
+    built.ok(
+        "reprocess",
+        "--product",
+        "L1",
+        "--since",
+        "2016-01-03",
+        "--until",
+        "2016-01-03",
+        "--bump",
+        "quality",
+    )
     built.ok("run")
     expected: dict[tuple[str, str], list[Any]] = {}
     for f in built.json("files", "--all-versions", "--json"):

@@ -32,26 +32,35 @@ def console_errors(driver: WebDriver) -> list[dict[str, Any]]:
 def visit(driver: WebDriver, server: BackgroundServer, path: str) -> None:
     driver.get(server.url + path)
     WebDriverWait(driver, WAIT).until(
-        lambda d: d.execute_script("return document.readyState") == "complete")
+        lambda d: d.execute_script("return document.readyState") == "complete"
+    )
 
 
 def wait_live(driver: WebDriver) -> None:
     """Until the page's live stream is connected."""
     WebDriverWait(driver, WAIT).until(
         lambda d: d.find_element(By.ID, "live-status").text == "live",
-        message=f"{driver.current_url} never went live: {driver.get_log('browser')}")
+        message=f"{driver.current_url} never went live: {driver.get_log('browser')}",
+    )
 
 
 def test_every_page_renders_without_console_errors(
-        built: CliHarness, server: BackgroundServer, browser: WebDriver) -> None:
+    built: CliHarness, server: BackgroundServer, browser: WebDriver
+) -> None:
     failed = _failed_run(built)  # L2 of 2016-01-02: a failed rebuild
     drop(built.incoming, "not-a-product.dat", "nobody claims this\n")
     built.ok("run", code=3)  # ... and a rejected file
     l1 = "testDB_20160103_v1.0.0.cat"
-    pages = {"overview": "/", "product": "/products/L2?period=2016-01",
-             "product-year": "/products/L1?period=2016", "day": "/products/L1/2016-01-03",
-             "file": f"/files/{l1}", "run": f"/runs/{failed}", "failures": "/failures",
-             "review": "/review"}
+    pages = {
+        "overview": "/",
+        "product": "/products/L2?period=2016-01",
+        "product-year": "/products/L1?period=2016",
+        "day": "/products/L1/2016-01-03",
+        "file": f"/files/{l1}",
+        "run": f"/runs/{failed}",
+        "failures": "/failures",
+        "review": "/review",
+    }
     browser.get_log("browser")
     for name, path in pages.items():
         visit(browser, server, path)
@@ -63,7 +72,10 @@ def test_every_page_renders_without_console_errors(
     visit(browser, server, "/products/L2?period=2016-01")
     cells = browser.find_elements(By.CSS_SELECTOR, "#coverage-grid .cell.present")
     assert [c.get_attribute("data-date") for c in cells] == [
-        "2016-01-01", "2016-01-03", "2016-01-04"]
+        "2016-01-01",
+        "2016-01-03",
+        "2016-01-04",
+    ]
     (bad,) = browser.find_elements(By.CSS_SELECTOR, "#coverage-grid .cell.failed")
     assert bad.get_attribute("data-date") == "2016-01-02" and f"run {failed}" in bad.text
     visit(browser, server, "/failures")
@@ -78,7 +90,8 @@ def test_every_page_renders_without_console_errors(
 
 
 def test_overview_updates_itself_while_a_pass_runs(
-        built: CliHarness, server: BackgroundServer, browser: WebDriver) -> None:
+    built: CliHarness, server: BackgroundServer, browser: WebDriver
+) -> None:
     visit(browser, server, "/")
     wait_live(browser)
     before = int(browser.find_element(By.ID, "total-files").text)
@@ -89,20 +102,25 @@ def test_overview_updates_itself_while_a_pass_runs(
     worker.start()
     try:
         WebDriverWait(browser, WAIT).until(
-            lambda d: int(d.find_element(By.ID, "total-files").text) > before)
+            lambda d: int(d.find_element(By.ID, "total-files").text) > before
+        )
     finally:
         worker.join(120)
     assert result["r"].exit_code == 0, result["r"].output
     # every record of the pass shows up, without a reload of the page
     WebDriverWait(browser, WAIT).until(
-        lambda d: int(d.find_element(By.ID, "total-files").text)
-        == sum(p["files"] for p in built.json("status", "--json")["files"].values()))
+        lambda d: (
+            int(d.find_element(By.ID, "total-files").text)
+            == sum(p["files"] for p in built.json("status", "--json")["files"].values())
+        )
+    )
     assert browser.execute_script("return window.__noReload") == "still this page"
     assert console_errors(browser) == []
 
 
 def test_lineage_graph_links_to_the_parents(
-        built: CliHarness, server: BackgroundServer, browser: WebDriver) -> None:
+    built: CliHarness, server: BackgroundServer, browser: WebDriver
+) -> None:
     name = "testDB_20160103_v1.0.0.cat"
     parents = built.json("lineage", name, "--json")["parents"]
     visit(browser, server, f"/files/{name}")
@@ -112,7 +130,8 @@ def test_lineage_graph_links_to_the_parents(
     target = next(n for n in nodes if n.get_attribute("data-filename") == parents[0])
     target.click()
     WebDriverWait(browser, WAIT).until(
-        lambda d: urllib.parse.unquote(d.current_url).endswith(f"/files/{parents[0]}"))
+        lambda d: urllib.parse.unquote(d.current_url).endswith(f"/files/{parents[0]}")
+    )
     assert browser.find_element(By.ID, "file-name").text == parents[0]
     # the raw file's children include the file we came from; expanding adds hops
     assert name in browser.find_element(By.ID, "children").text
@@ -122,7 +141,8 @@ def test_lineage_graph_links_to_the_parents(
 
 
 def test_retry_through_the_ui_needs_the_token(
-        built: CliHarness, token_file: Path, browser: WebDriver) -> None:
+    built: CliHarness, token_file: Path, browser: WebDriver
+) -> None:
     from tests.web.conftest import start_dashboard
 
     run_id = _failed_run(built)
@@ -148,7 +168,8 @@ def test_retry_through_the_ui_needs_the_token(
 
 
 def test_read_only_pages_offer_no_actions(
-        built: CliHarness, server: BackgroundServer, browser: WebDriver) -> None:
+    built: CliHarness, server: BackgroundServer, browser: WebDriver
+) -> None:
     run_id = _failed_run(built)
     visit(browser, server, f"/runs/{run_id}")
     assert browser.find_elements(By.ID, "retry-form") == []
@@ -159,7 +180,8 @@ HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned
 
 
 def test_hostile_names_and_metadata_stay_text(
-        built: CliHarness, server: BackgroundServer, browser: WebDriver) -> None:
+    built: CliHarness, server: BackgroundServer, browser: WebDriver
+) -> None:
     """An inspector's metadata with <script> and a rejected file named like markup are
     shown as text: nothing of them runs."""
     drop(built.incoming, "testDB_000_004.raw", HOSTILE + "\n")
@@ -176,8 +198,7 @@ def test_hostile_names_and_metadata_stay_text(
     visit(browser, server, f"/files/{raw['filename']}")
     assert HOSTILE in browser.find_element(By.ID, "metadata").text
     visit(browser, server, "/failures")
-    assert "<img src=x onerror=window.__pwned=3>.raw" in browser.find_element(
-        By.ID, "rejects").text
+    assert "<img src=x onerror=window.__pwned=3>.raw" in browser.find_element(By.ID, "rejects").text
     assert console_errors(browser) == []
 
 
