@@ -169,6 +169,9 @@ class ForcedRequest:
     date: dt.date
     slot: str
     bump: VersionPart = VersionPart.REVISION
+    #: a person asked to retry this failed run (the dashboard): build even though the
+    #: same code and inputs failed in it
+    retry_of: int | None = None
 
 
 @dataclass(frozen=True)

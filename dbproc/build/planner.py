@@ -387,6 +387,7 @@ def _evaluate(
         and last_run.status in FAILED_STATUSES
         and last_run.build_key == current_key
         and not snapshot.retry_failed
+        and (forced is None or forced.retry_of != last_run.id)  # a retry asked for it
     ):
         return replace(
             base,

@@ -436,7 +436,7 @@ class SnapshotLoader:
             if days is not None and forced.date not in days:
                 continue
             out[(name, forced.date, forced.slot)] = ForcedRequest(
-                name, forced.date, forced.slot, VersionPart(forced.bump)
+                name, forced.date, forced.slot, VersionPart(forced.bump), forced.retry_of_run_id
             )
         return out
 

@@ -34,6 +34,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("events", "notify", "show"), ("dbproc.cli.feed",)),
     "review": ("dbproc.cli.review",),
     "watch": ("dbproc.cli.watch",),
+    "serve": ("dbproc.cli.web",),
 }
 _registered: set[str] = set()
 

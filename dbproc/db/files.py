@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, case, insert, literal, null, select
 from sqlalchemy.orm import Session
 
 from dbproc.clock import utcnow
+from dbproc.db.coverage import record_coverage
 from dbproc.db.models import (
     File,
     FileLink,
@@ -234,6 +235,7 @@ def register_file(
             "on_disk": True,
         },
     ).scalar_one()
+    record_coverage(connection, facts.product.id, facts.date, facts.version, new_slot=not existing)
     if parents:
         connection.execute(
             _INSERT_LINKS,

@@ -367,6 +367,8 @@ class ForcedRebuild(Base):
     bump: Mapped[str] = mapped_column(String(16))
     requested_at: Mapped[dt.datetime] = mapped_column(DateTime)
     note: Mapped[str | None] = mapped_column(Text)
+    #: a retry of this failed run was asked for (the planner builds it despite the failure)
+    retry_of_run_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class ReviewVerdict(Base):
@@ -427,3 +429,20 @@ def table_of(model: type[Base]) -> Table:
     ``insert``/``update``/``delete`` skips the ORM's bulk-statement machinery (and its
     evaluation of the criteria against the session) and costs a fraction of the CPU."""
     return cast(Table, model.__table__)
+
+
+class CoverageDay(Base):
+    """What a product has on one day, kept by ``register_file`` in the same transaction:
+    the dashboard's coverage grid reads this, never a scan of ``file``."""
+
+    __tablename__ = "coverage_day"
+
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), primary_key=True)
+    date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    #: file records of the day, every version
+    files: Mapped[int] = mapped_column(Integer, default=0)
+    #: identities (slots) of the day, i.e. its newest files
+    slots: Mapped[int] = mapped_column(Integer, default=0)
+    #: the highest version of the day, and a sortable integer of it
+    version: Mapped[str] = mapped_column(String(40))
+    version_key: Mapped[int] = mapped_column(BigInteger)

@@ -46,6 +46,7 @@ KINDS = (
     "review.verdict",
     "pass.finished",
     "config.applied",
+    "run.retry",  # a retry asked for on the dashboard (detail: who)
 )
 #: PostgreSQL channel woken at the commit of any event (its payload means nothing)
 CHANNEL = "dbproc_events"

@@ -272,6 +272,7 @@ class RunQuery:
     since: dt.date | None = None
     until: dt.date | None = None
     limit: int | None = 100
+    ids: Sequence[int] = ()
 
 
 def list_runs(session: Session, query: RunQuery) -> list[dict[str, Any]]:
@@ -285,6 +286,8 @@ def list_runs(session: Session, query: RunQuery) -> list[dict[str, Any]]:
     if query.processes:
         ids = [queries.get_process(session, p).id for p in query.processes]
         stmt = stmt.where(Run.process_id.in_(ids))
+    if query.ids:
+        stmt = stmt.where(Run.id.in_(list(query.ids)))
     if query.since:
         stmt = stmt.where(Run.date >= query.since)
     if query.until:

@@ -34,6 +34,7 @@ from sqlalchemy import create_engine, delete, select, text
 from sqlalchemy.engine import Engine
 
 from dbproc.build.plan_types import build_key
+from dbproc.db.coverage import rebuild_coverage
 from dbproc.db.models import Code, File, FileLink, Pending, Process, Product, Run
 
 from .mission import Mission
@@ -268,6 +269,7 @@ def load(db: str, mission: Mission, *, first_day: dt.date, days: int, per_day: i
     writer.finish()
     with engine.begin() as conn:
         conn.execute(delete(Pending))
+        rebuild_coverage(conn)  # register_file keeps it; this bulk load bypasses that
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("ANALYZE"))

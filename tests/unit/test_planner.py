@@ -333,6 +333,14 @@ def test_failed_build_is_not_retried_until_something_changes() -> None:
     retried = plan(snapshot(process, [l0], last_runs={key: failure}, retry_failed=True),
                    [("L0_to_L1", None)])
     assert retried[0].action is not None
+    forced = {key: ForcedRequest("L0_to_L1", D(2016, 1, 1), "", VersionPart.REVISION)}
+    kept = plan(snapshot(process, [l0], last_runs={key: failure}, forced=forced),
+                [("L0_to_L1", None)])
+    assert kept[0].status is Status.FAILED  # a forced rebuild that failed is not retried
+    forced = {key: ForcedRequest("L0_to_L1", D(2016, 1, 1), "", VersionPart.REVISION, 7)}
+    asked = plan(snapshot(process, [l0], last_runs={key: failure}, forced=forced),
+                 [("L0_to_L1", None)])
+    assert asked[0].action is not None  # a person asked to retry run 7
     l0_new = day_file("L0", D(2016, 1, 1), version="1.0.1")
     changed = plan(snapshot(process, [FileRecord(**{**l0.__dict__, "is_newest": False}), l0_new],
                             last_runs={key: failure}), [("L0_to_L1", None)])

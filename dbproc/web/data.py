@@ -1,0 +1,378 @@
+"""Every read the dashboard makes, in one place, each a bounded query or an existing
+service (status, inventory, lineage). Pages never scan ``file``: coverage comes from the
+per-day summary, runs from the newest N ids, lineage from a walk of N hops."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, extract, func, select
+from sqlalchemy.orm import Session
+
+from dbproc.admin import status as status_module
+from dbproc.db import queries
+from dbproc.db.files import MissionPaths, list_versions
+from dbproc.db.models import (
+    FAILED_RUN_STATUSES,
+    Code,
+    CoverageDay,
+    File,
+    PassRecord,
+    Process,
+    Product,
+    Reject,
+    Run,
+)
+from dbproc.errors import NotFound, UsageError
+from dbproc.provenance import inventory, lineage
+from dbproc.web.feed import iso_z
+
+#: how many of the newest runs the plots and lists look at
+RECENT_RUNS = 2000
+FAILED = [s.value for s in FAILED_RUN_STATUSES]
+
+
+def _run_rows(session: Session, *, failed: bool, limit: int) -> list[dict[str, Any]]:
+    return inventory.list_runs(session, inventory.RunQuery(failed=failed, limit=limit))
+
+
+def overview(
+    engine: Engine, session: Session, pending_reviews: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The front page: mission, lock, last passes, counts, failures, pending reviews."""
+    mission = queries.get_mission(session)
+    lock = status_module.lock_state(engine, session)
+    passes = session.scalars(select(PassRecord).order_by(PassRecord.id.desc()).limit(8)).all()
+    counts = session.execute(
+        select(
+            Product.name,
+            func.coalesce(func.sum(CoverageDay.files), 0),
+            func.coalesce(func.sum(CoverageDay.slots), 0),
+            func.count(CoverageDay.date),
+            func.min(CoverageDay.date),
+            func.max(CoverageDay.date),
+        )
+        .join(CoverageDay, CoverageDay.product_id == Product.id, isouter=True)
+        .group_by(Product.name, Product.level)
+        .order_by(Product.level, Product.name)
+    ).all()
+    rejects = (
+        session.scalar(select(func.count()).select_from(Reject).where(Reject.retried_at.is_(None)))
+        or 0
+    )
+    data = {
+        "mission": mission.name,
+        "lock": lock,
+        "activity": lock.get("activity") or _activity(lock),
+        "passes": [_pass_json(p) for p in passes],
+        "products": [
+            {
+                "name": n,
+                "files": int(f),
+                "newest": int(s),
+                "days": int(d),
+                "first": a.isoformat() if a else None,
+                "last": b.isoformat() if b else None,
+            }
+            for n, f, s, d, a, b in counts
+        ],
+        "failures": _run_rows(session, failed=True, limit=10),
+        "rejects": int(rejects),
+        "pending_reviews": pending_reviews,
+        "recent_runs": recent_runs(session),
+    }
+    return data
+
+
+def _activity(lock: dict[str, Any]) -> str:
+    running = lock.get("passes_marked_running") or []
+    if not running:
+        return "idle"
+    first = running[0]
+    return (
+        f"pass {first['pass_id']} ({first['command']}) running on {first['host']}, "
+        f"heartbeat {first['heartbeat_age_seconds']} s ago"
+    )
+
+
+def _pass_json(p: PassRecord) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "command": p.command,
+        "host": p.host,
+        "state": p.state,
+        "outcome": p.outcome,
+        "started_at": iso_z(p.started_at),
+        "ended_at": iso_z(p.ended_at),
+        "summary": p.summary,
+    }
+
+
+def recent_runs(session: Session) -> list[dict[str, Any]]:
+    """The newest runs (by id, an index walk): day, status, duration, code version."""
+    rows = session.execute(
+        select(
+            Run.id,
+            Run.status,
+            Run.queued_at,
+            Run.duration,
+            Process.name,
+            Code.interface,
+            Code.quality,
+            Code.revision,
+        )
+        .join(Process, Process.id == Run.process_id)
+        .join(Code, Code.id == Run.code_id)
+        .order_by(Run.id.desc())
+        .limit(RECENT_RUNS)
+    ).all()
+    return [
+        {
+            "id": r.id,
+            "status": r.status,
+            "day": r.queued_at.date().isoformat(),
+            "duration": r.duration,
+            "process": r.name,
+            "code_version": f"{r.interface}.{r.quality}.{r.revision}",
+        }
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True)
+class Period:
+    """A month (``month`` set) or a whole year of a coverage grid."""
+
+    year: int
+    month: int | None
+
+    @property
+    def first(self) -> dt.date:
+        return dt.date(self.year, self.month or 1, 1)
+
+    @property
+    def last(self) -> dt.date:
+        if self.month is None:
+            return dt.date(self.year, 12, 31)
+        return dt.date(self.year, self.month, calendar.monthrange(self.year, self.month)[1])
+
+    def previous(self) -> Period:
+        if self.month is None:
+            return Period(self.year - 1, None)
+        return Period(self.year - (self.month == 1), 12 if self.month == 1 else self.month - 1)
+
+    def next(self) -> Period:
+        if self.month is None:
+            return Period(self.year + 1, None)
+        return Period(self.year + (self.month == 12), 1 if self.month == 12 else self.month + 1)
+
+    def label(self) -> str:
+        return f"{self.year}" if self.month is None else f"{self.year}-{self.month:02d}"
+
+
+def parse_period(text: str | None, default: dt.date | None) -> Period:
+    """``YYYY`` or ``YYYY-MM`` (default: the month of ``default``, or this month)."""
+    if not text:
+        day = default or dt.date.today()
+        return Period(day.year, day.month)
+    try:
+        if len(text) == 4:
+            return Period(int(text), None)
+        year, month = text.split("-")
+        period = Period(int(year), int(month))
+        period.first  # noqa: B018  (validates the month)
+        return period
+    except ValueError:
+        raise UsageError(f"period {text!r}: write YYYY or YYYY-MM") from None
+
+
+def coverage(
+    session: Session, product: str, period_text: str | None, review: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """A product's coverage for one month or year: per day its file count, top version,
+    whether its last build failed; from the summary table and the run index."""
+    record = queries.get_product(session, product)
+    first, last = session.execute(
+        select(func.min(CoverageDay.date), func.max(CoverageDay.date)).where(
+            CoverageDay.product_id == record.id
+        )
+    ).one()
+    period = parse_period(period_text, last)
+    days = {
+        row.date: row
+        for row in session.scalars(
+            select(CoverageDay).where(
+                CoverageDay.product_id == record.id,
+                CoverageDay.date >= period.first,
+                CoverageDay.date <= period.last,
+            )
+        )
+    }
+    failed = _failed_days(session, record.id, period)
+    cells = []
+    day = period.first
+    while day <= period.last:
+        row = days.get(day)
+        in_life = first is not None and first <= day <= last
+        state = (
+            "failed"
+            if day in failed
+            else "present"
+            if row is not None
+            else "missing"
+            if in_life
+            else "none"
+        )
+        cells.append(
+            {
+                "date": day.isoformat(),
+                "day": day.day,
+                "month": day.month,
+                "state": state,
+                "files": row.files if row else 0,
+                "slots": row.slots if row else 0,
+                "version": row.version if row else None,
+                "failed_run": failed.get(day),
+            }
+        )
+        day += dt.timedelta(days=1)
+    per_month = session.execute(
+        select(extract("year", CoverageDay.date), extract("month", CoverageDay.date), func.count())
+        .where(CoverageDay.product_id == record.id)
+        .group_by(extract("year", CoverageDay.date), extract("month", CoverageDay.date))
+    ).all()
+    return {
+        "product": record.name,
+        "description": record.description,
+        "level": record.level,
+        "first": first.isoformat() if first else None,
+        "last": last.isoformat() if last else None,
+        "period": period,
+        "cells": cells,
+        "present": sum(1 for c in cells if c["state"] in ("present", "failed") and c["files"]),
+        "missing": sum(1 for c in cells if c["state"] == "missing"),
+        "failed": len(failed),
+        "monthly": sorted((int(y), int(m), int(n)) for y, m, n in per_month),
+    }
+
+
+def _failed_days(session: Session, product_id: int, period: Period) -> dict[dt.date, int]:
+    """Days of the period whose newest run of the producing process failed (run id)."""
+    process_id = session.scalar(select(Process.id).where(Process.output_product_id == product_id))
+    if process_id is None:
+        return {}
+    newest = (
+        select(Run.date, Run.slot, func.max(Run.id).label("last"))
+        .where(Run.process_id == process_id, Run.date >= period.first, Run.date <= period.last)
+        .group_by(Run.date, Run.slot)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Run.date, Run.id).join(newest, Run.id == newest.c.last).where(Run.status.in_(FAILED))
+    ).all()
+    return {d: i for d, i in rows}
+
+
+def file_page(session: Session, filename: str, hops: int) -> dict[str, Any]:
+    """A file: its record, the other versions of its identity, its lineage N hops out."""
+    record = queries.get_file(session, filename)
+    (item,) = inventory.list_files(
+        session, inventory.FileQuery(names=[record.filename], all_versions=True)
+    )
+    versions = list_versions(session, record.product_id, record.date, record.slot)
+    graph = lineage.lineage(session, record.filename, depth=hops)
+    run = None
+    if record.run_id is not None:
+        run = session.scalar(select(Run).where(Run.id == record.run_id))
+    return {
+        "file": item,
+        "versions": sorted(
+            (
+                {"filename": v.filename, "version": str(v.version), "newest": v.is_newest}
+                for v in versions
+            ),
+            key=lambda v: v["filename"],
+        ),
+        "lineage": graph,
+        "run": None
+        if run is None
+        else {
+            "id": run.id,
+            "status": run.status,
+            "host": run.host,
+            "ended_at": iso_z(run.ended_at),
+        },
+    }
+
+
+#: how much of a run's log file the run page shows (its end)
+LOG_TAIL_BYTES = 64 * 1024
+
+
+def run_page(session: Session, run_id: int) -> dict[str, Any]:
+    """A run: what it ran, how it ended, the tails of its output."""
+    rows = inventory.list_runs(session, inventory.RunQuery(limit=None, ids=(run_id,)))
+    if not rows:
+        raise NotFound(f"no run {run_id}; `dbproc runs` lists them")
+    data = rows[0]
+    data["outputs"] = list(session.scalars(select(File.filename).where(File.run_id == run_id)))
+    ids = [i for i in data["inputs"] or [] if isinstance(i, int)]
+    names = dict(session.execute(select(File.id, File.filename).where(File.id.in_(ids))).all())
+    data["input_names"] = [
+        names.get(i, str(i)) if isinstance(i, int) else str(i) for i in data["inputs"] or []
+    ]
+    data["log_tail"] = _tail(data.get("log"))
+    return data
+
+
+def _tail(path: str | None) -> str | None:
+    if not path:
+        return None
+    try:
+        with Path(path).open("rb") as handle:
+            handle.seek(0, 2)
+            size = handle.tell()
+            handle.seek(max(0, size - LOG_TAIL_BYTES))
+            text = handle.read().decode("utf-8", errors="replace")
+    except OSError as exc:
+        return f"(log {path} unreadable: {exc})"
+    return text if size <= LOG_TAIL_BYTES else f"[... {size - LOG_TAIL_BYTES} bytes before]\n{text}"
+
+
+def failures(session: Session, limit: int = 200) -> dict[str, Any]:
+    """Failed runs and refused incoming files, newest first, at most ``limit`` of each."""
+    runs = _run_rows(session, failed=True, limit=limit)
+    mission_paths = MissionPaths.of(queries.get_mission(session))
+    rejects = [
+        inventory.reject_json(r, mission_paths)
+        for r in session.scalars(
+            select(Reject)
+            .where(Reject.retried_at.is_(None))
+            .order_by(Reject.id.desc())
+            .limit(limit)
+        )
+    ]
+    return {"runs": runs, "rejects": rejects}
+
+
+def runs_per_day(runs: list[dict[str, Any]]) -> list[tuple[str, int, int]]:
+    """(day, runs, failed runs) for the plot, oldest day first."""
+    per: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for run in runs:
+        per[run["day"]][0] += 1
+        per[run["day"]][1] += run["status"] in FAILED
+    return sorted((d, n, f) for d, (n, f) in per.items())
+
+
+def durations_by_code(runs: list[dict[str, Any]]) -> list[tuple[str, list[float]]]:
+    """Durations of finished runs per ``process code-version``."""
+    per: dict[str, list[float]] = defaultdict(list)
+    for run in runs:
+        if run["duration"] is not None:
+            per[f"{run['process']} {run['code_version']}"].append(float(run["duration"]))
+    return sorted(per.items())
