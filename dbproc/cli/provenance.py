@@ -179,6 +179,8 @@ def register(cli: click.Group) -> None:
             verdict = VERDICTS.get(item["status"], "NOT up to date")
             lines.append(f"{head}: {verdict} ({item['reason']})")
             lines += [f"  - {e}" for e in item.get("evidence", [])]
+            if item.get("code"):
+                lines.append(f"  code: {item['code']['why']}")
             if item.get("next"):
                 lines.append(f"  next build: {item['next']['filename'] or '(RUN)'} "
                              f"version {item['next']['version']} with code "
