@@ -357,3 +357,25 @@ def table_of(model: type[Base]) -> Table:
     ``insert``/``update``/``delete`` skips the ORM's bulk-statement machinery (and its
     evaluation of the criteria against the session) and costs a fraction of the CPU."""
     return cast(Table, model.__table__)
+
+
+class DbprocessingRelease(Base):
+    """A release (``release_num``) imported from a dbprocessing database."""
+
+    __tablename__ = "dbprocessing_release"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    source: Mapped[str | None] = mapped_column(Text)
+    imported_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class DbprocessingReleaseFile(Base):
+    """A file tagged into an imported dbprocessing release."""
+
+    __tablename__ = "dbprocessing_release_file"
+
+    release_id: Mapped[int] = mapped_column(
+        ForeignKey("dbprocessing_release.id"), primary_key=True
+    )
+    file_id: Mapped[int] = mapped_column(ForeignKey("file.id"), primary_key=True, index=True)
