@@ -379,3 +379,17 @@ class DbprocessingReleaseFile(Base):
         ForeignKey("dbprocessing_release.id"), primary_key=True
     )
     file_id: Mapped[int] = mapped_column(ForeignKey("file.id"), primary_key=True, index=True)
+
+
+class DbprocessingImport(Base):
+    """One ``dbproc import-dbprocessing`` of this database: what it read, how far it got."""
+
+    __tablename__ = "dbprocessing_import"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    #: the old process queue was translated into pending rows (done once)
+    queue_done: Mapped[bool] = mapped_column(Boolean, default=False)
+    report: Mapped[dict[str, Any] | None] = mapped_column(JsonType)

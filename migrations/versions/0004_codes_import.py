@@ -1,4 +1,4 @@
-"""Releases imported from dbprocessing (``dbproc import-dbprocessing``).
+"""Imports from dbprocessing: the import record and the releases it brought.
 
 Several codes per process need no schema change: each is an active ``code`` row with its
 own ``valid_from..valid_until``.
@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
+
+JSON_TYPE = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 revision = "0004"
 down_revision = "0001"
@@ -19,6 +22,16 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "dbprocessing_import",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("source", sa.Text(), nullable=False),
+        sa.Column("started_at", sa.DateTime(), nullable=False),
+        sa.Column("finished_at", sa.DateTime(), nullable=True),
+        sa.Column("queue_done", sa.Boolean(), nullable=False),
+        sa.Column("report", JSON_TYPE, nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_dbprocessing_import")),
+    )
     op.create_table(
         "dbprocessing_release",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -51,3 +64,4 @@ def downgrade() -> None:
         batch_op.drop_index("ix_dbprocessing_release_file_file_id")
     op.drop_table("dbprocessing_release_file")
     op.drop_table("dbprocessing_release")
+    op.drop_table("dbprocessing_import")
