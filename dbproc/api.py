@@ -342,12 +342,13 @@ class Archive:
     def import_dbprocessing(self, source: str, mission_file: str | Path, *,
                             config: str | Path | None = None,
                             old_root: str | Path | None = None, dry_run: bool = False,
-                            progress: Any = None) -> Any:
+                            progress: Any = None, batch: int = 1000) -> Any:
         """Import a dbprocessing database (``dbproc import-dbprocessing``); see
         :mod:`dbproc.importing`. Returns an :class:`~dbproc.importing.report.ImportReport`."""
         from dbproc.importing.importer import ImportOptions, run_import
 
         options = ImportOptions(source, Path(mission_file),
                                 Path(config) if config is not None else None,
-                                Path(old_root) if old_root is not None else None, dry_run)
-        return run_import(self.engine, options, progress)
+                                Path(old_root) if old_root is not None else None, dry_run,
+                                batch)
+        return run_import(lambda: self.engine, options, progress)

@@ -176,9 +176,7 @@ def import_files(
     for chunk in legacy.iter_files(batch):
         names = [f.filename for f in chunk]
         done = dict(
-            session.execute(select(File.filename, File.id).where(File.filename.in_(names)))
-            .tuples()
-            .all()
+            session.execute(select(File.filename, File.id).where(File.filename.in_(names))).all()
         )
         codes = _code_links(legacy, [f.id for f in chunk if f.filename not in done], ctx, report)
         rows = []
@@ -199,9 +197,7 @@ def import_files(
                     select(File.filename, File.id).where(
                         File.filename.in_([r["filename"] for r in rows])
                     )
-                )
-                .tuples()
-                .all()
+                ).all()
             )
             for old, r in zip(olds, rows, strict=True):
                 ctx.set_id(old, new_ids[r["filename"]])
@@ -281,11 +277,12 @@ def import_links(
         children = sorted({c for c, _ in wanted})
         for part in chunked(children):
             members = set(part)
-            existing = set(
-                session.execute(
+            existing = {
+                (int(c), int(p))
+                for c, p in session.execute(
                     select(FileLink.child_id, FileLink.parent_id).where(FileLink.child_id.in_(part))
-                ).tuples()
-            )
+                )
+            }
             rows = [
                 {"child_id": c, "parent_id": p}
                 for c, p in wanted

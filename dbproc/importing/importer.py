@@ -105,11 +105,12 @@ def _write_mission(folder: Path, name: str, text: str) -> Path:
 
 
 def run_import(
-    engine: Engine,
+    engine: Callable[[], Engine],
     options: ImportOptions,
     progress: Callable[[int, int], Callable[[int], None] | None] | None = None,
 ) -> ImportReport:
-    """Import ``options.source`` into the dbproc database behind ``engine``."""
+    """Import ``options.source`` into the dbproc database ``engine()`` opens (only called
+    when not a dry run: a dry run opens no database, creates no file)."""
     began = time.monotonic()
     report = ImportReport(options.source, str(options.mission_file), dry_run=options.dry_run)
     legacy = LegacyDatabase(options.source)
@@ -131,7 +132,7 @@ def run_import(
                 _dry_counts(legacy, translation, config.mission.root, report)
                 return report
         report.mission_text = text
-        _import(engine, legacy, translation, config, options, report, progress)
+        _import(engine(), legacy, translation, config, options, report, progress)
     finally:
         legacy.close()
         report.seconds = time.monotonic() - began
@@ -216,7 +217,7 @@ def _begin(session: Session, source: str) -> DbprocessingImport:
 def _context(
     session: Session, legacy: LegacyDatabase, tr: Translation, root: Path, report: ImportReport
 ) -> FileContext:
-    names = dict(session.execute(select(Product.name, Product.id)).tuples().all())
+    names = dict(session.execute(select(Product.name, Product.id)).all())
     products = {}
     for old, name in tr.products.items():
         fmt_text = tr.doc["products"][name]["format"]
@@ -225,7 +226,7 @@ def _context(
         except FormatError:
             fmt = None
         products[old] = (names[name], tr.legacy_dirs[old], fmt)
-    processes = dict(session.execute(select(Process.name, Process.id)).tuples().all())
+    processes = dict(session.execute(select(Process.name, Process.id)).all())
     codes: dict[int, int] = {}
     for old, (pname, version) in tr.codes.items():
         v = Version.parse(version)
