@@ -12,7 +12,7 @@ import pytest
 
 from dbproc.api import Archive
 from tests.helpers import CliHarness, by_name, drop, dump_database, tree_state
-from tests.importing.conftest import OldArchive, import_args
+from tests.importing.conftest import FIXTURE, OldArchive, import_args
 
 MISSING = "dbpfix_L0_20160102_v1.0.0.dat"
 
@@ -48,6 +48,10 @@ def test_dry_run_prints_report_and_mission_and_changes_nothing(
     ):
         assert needle in problems, needle
     assert all(u["todo"] for u in report["untranslated"])
+    conf = FIXTURE / "source" / "mission.conf"
+    with_ini = cli.json(*import_args(old, mission, "--dry-run", "--config", str(conf)))
+    assert with_ini["counts"]["INI sections read"] == 11
+    assert with_ini["untranslated"] == report["untranslated"]  # the INI matches the DB
     text = cli.ok(*import_args(old, mission, "--dry-run")).stdout
     assert "[[processes.mag_L0toL1.code]]" in text and MISSING in text
     assert not mission.parent.exists()
