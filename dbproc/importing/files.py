@@ -189,6 +189,7 @@ def import_files(
             if row is not None:
                 row["_old"] = f.id
                 rows.append(row)
+        rows = _drop_taken_identities(session, rows, report)
         if rows:
             olds = [r.pop("_old") for r in rows]
             session.execute(insert(file_table), rows)
@@ -205,6 +206,58 @@ def import_files(
         session.commit()
         if progress is not None:
             progress(len(chunk))
+
+
+def _identity_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (
+        row["product_id"],
+        row["date"],
+        row["slot"],
+        row["interface"],
+        row["quality"],
+        row["revision"],
+    )
+
+
+def _drop_taken_identities(
+    session: Session, rows: list[dict[str, Any]], report: ImportReport
+) -> list[dict[str, Any]]:
+    """dbprocessing's "unique file tuple" is inert, so two files may share product, date and
+    version; dbproc keeps one file per identity: the first is imported, the others reported."""
+    if not rows:
+        return rows
+    taken: dict[tuple[Any, ...], str] = {}
+    products = sorted({r["product_id"] for r in rows})
+    dates = sorted({r["date"] for r in rows})
+    for part in chunked(dates):
+        for f in session.execute(
+            select(
+                File.product_id,
+                File.date,
+                File.slot,
+                File.interface,
+                File.quality,
+                File.revision,
+                File.filename,
+            ).where(File.product_id.in_(products), File.date.in_(part))
+        ):
+            taken[tuple(f[:6])] = f[6]
+    kept = []
+    for row in rows:
+        key = _identity_key(row)
+        if key in taken:
+            report.note(
+                "file",
+                row["filename"],
+                f"same product, date and version as "
+                f"{taken[key]} (dbprocessing does not enforce this)",
+                "give one of them a new version (or remove it) and import again",
+                "not imported",
+            )
+            continue
+        taken[key] = row["filename"]
+        kept.append(row)
+    return kept
 
 
 def _code_links(

@@ -184,3 +184,28 @@ def test_an_interrupted_import_resumes_and_a_rerun_changes_nothing(
     assert again["counts"]["files already imported (skipped)"] == 22
     after = {k: v for k, v in dump_database(cli.db).items() if k != "dbprocessing_import"}
     assert after == before
+
+
+def test_two_files_with_one_identity_are_reported_not_both_imported(
+    cli: CliHarness, old: OldArchive, tmp_path: Path
+) -> None:
+    if "postgresql" in cli.db:
+        pytest.skip("the duplicate is made in the SQLite original")
+    import sqlite3
+
+    twin = "dbpfix_L1_20160101_v1.0.0_copy.dat"
+    with sqlite3.connect(old.sqlite) as conn:
+        columns = [r[1] for r in conn.execute("PRAGMA table_info(file)") if r[1] != "file_id"]
+        listed = ", ".join(columns)
+        picked = ", ".join("? AS filename" if c == "filename" else c for c in columns)
+        conn.execute(
+            f"INSERT INTO file ({listed}) SELECT {picked} FROM file "  # noqa: S608
+            "WHERE filename = 'dbpfix_L1_20160101_v1.0.0.dat'",
+            (twin,),
+        )
+    (old.root / "L1" / "2016" / twin).write_text("a twin\n")
+    report = _imported(cli, old, tmp_path)
+    assert report["counts"]["files imported"] == 22
+    notes = [u for u in report["untranslated"] if u["what"] == twin]
+    assert notes and "dbpfix_L1_20160101_v1.0.0.dat" in notes[0]["problem"]
+    assert twin not in by_name(cli.json("files", "--all-versions"))
