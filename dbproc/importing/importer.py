@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from dbproc.admin import registry
 from dbproc.clock import utcnow
+from dbproc.control.locking import PassLock
 from dbproc.db import schema
 from dbproc.db.files import queue_dependents
 from dbproc.db.models import (
@@ -171,7 +172,10 @@ def _import(
     progress: Callable[[int, int], Callable[[int], None] | None] | None,
 ) -> None:
     _open_schema(engine)
-    with Session(engine, expire_on_commit=False) as session:
+    with (
+        PassLock(engine, config.lock, "import") as _lock,
+        Session(engine, expire_on_commit=False) as session,
+    ):
         record = _begin(session, options.source)
         result = registry.apply_mission(session, config)
         # dbprocessing built these processes already: only its queue says what is left
