@@ -50,23 +50,24 @@ class FileContext:
 
 
 def legacy_dir(template: str, f: LegacyFile) -> str:
-    """dbprocessing's ``dirSubs`` of a product's relative_path for one file."""
-    when = f.start or (midnight(f.date) if f.date else None)
-    if when is None:
+    """dbprocessing's ``dirSubs`` of a product's relative_path for one file: date fields
+    from its file date, ``{H}{M}{S}`` from its start time."""
+    day = f.date or (f.start.date() if f.start else None)
+    if day is None or "{" not in template:
         return template
-    version = ".".join(str(v) for v in f.version)
+    start = f.start or midnight(day)
     values = {
-        "Y": f"{when:%Y}",
-        "m": f"{when:%m}",
-        "d": f"{when:%d}",
-        "y": f"{when:%y}",
-        "j": f"{when:%j}",
-        "b": f"{when:%b}",
-        "H": f"{when:%H}",
-        "M": f"{when:%M}",
-        "S": f"{when:%S}",
-        "DATE": f"{when:%Y%m%d}",
-        "VERSION": version,
+        "Y": f"{day:%Y}",
+        "m": f"{day:%m}",
+        "d": f"{day:%d}",
+        "y": f"{day:%y}",
+        "j": f"{day:%j}",
+        "b": f"{day:%b}",
+        "H": f"{start:%H}",
+        "M": f"{start:%M}",
+        "S": f"{start:%S}",
+        "DATE": f"{day:%Y%m%d}",
+        "VERSION": ".".join(str(v) for v in f.version),
     }
     out = template
     for key, value in values.items():

@@ -182,7 +182,7 @@ def _import(
         session.execute(delete(Pending).where(Pending.date.is_(None)))
         session.commit()
         report.counts["mission changes applied"] = len(result.changes)
-        ctx = _context(session, legacy, tr, config.mission.root, report)
+        ctx = _context(session, tr, config.mission.root, config.mission.codes, report)
         total = legacy.count_files()
         tick = progress(total, 0) if progress is not None else None
         import_files(session, legacy, ctx, report, tick, options.batch)
@@ -219,7 +219,7 @@ def _begin(session: Session, source: str) -> DbprocessingImport:
 
 
 def _context(
-    session: Session, legacy: LegacyDatabase, tr: Translation, root: Path, report: ImportReport
+    session: Session, tr: Translation, root: Path, codes_dir: Path, report: ImportReport
 ) -> FileContext:
     names = dict(session.execute(select(Product.name, Product.id)).all())
     products = {}
@@ -256,7 +256,7 @@ def _context(
                 valid_until=table.get("valid_until"),
                 description=table.get("description"),
                 active=False,
-                sha256=registry.file_sha256(root / table["path"]),
+                sha256=registry.file_sha256(codes_dir / table["path"]),
                 registered_at=utcnow(),
             )
             session.add(row)
