@@ -392,3 +392,17 @@ class Archive(FeedMethods):
             "message": verdict.message,
             "detail": verdict.detail,
         }
+
+    def import_dbprocessing(self, source: str, mission_file: str | Path, *,
+                            config: str | Path | None = None,
+                            old_root: str | Path | None = None, dry_run: bool = False,
+                            progress: Any = None, batch: int = 1000) -> Any:
+        """Import a dbprocessing database (``dbproc import-dbprocessing``); see
+        :mod:`dbproc.importing`. Returns an :class:`~dbproc.importing.report.ImportReport`."""
+        from dbproc.importing.importer import ImportOptions, run_import
+
+        options = ImportOptions(source, Path(mission_file),
+                                Path(config) if config is not None else None,
+                                Path(old_root) if old_root is not None else None, dry_run,
+                                batch)
+        return run_import(lambda: self.engine, options, progress)

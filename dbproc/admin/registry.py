@@ -18,6 +18,7 @@ import tomli_w
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from dbproc.admin.code_sets import active_codes, apply_code_set
 from dbproc.admin.product_drift import drift_warning
 from dbproc.clock import utcnow
 from dbproc.db import queries
@@ -297,8 +298,10 @@ def _apply_processes(
             session.add(row)
             session.flush()
             _set_inputs(session, row, cfg, products)
-            _add_code(session, row, cfg.code, config, now)
-            result.changes.append(Change("add", "process", name, (f"code {cfg.code.version}",)))
+            for code in cfg.all_codes:
+                _add_code(session, row, code, config, now)
+            versions = ", ".join(str(c.version) for c in cfg.all_codes)
+            result.changes.append(Change("add", "process", name, (f"code {versions}",)))
             _queue_all_dates(session, row, "process added", result)
             continue
         details = _diff(
@@ -316,7 +319,11 @@ def _apply_processes(
         if _inputs_changed(session, row, cfg, products):
             _set_inputs(session, row, cfg, products)
             details.append("inputs changed")
-        code_details = _apply_code(session, row, cfg, config, now, result)
+        code_details = (
+            _apply_code(session, row, cfg, config, now, result)
+            if not cfg.codes
+            else apply_code_set(session, row, cfg, config, now, result)
+        )
         rebuild_worthy = [d for d in details if not d.startswith("description")]
         if details:
             result.changes.append(Change("update", "process", name, tuple(details)))
@@ -456,6 +463,24 @@ def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v is not None and v != {} and v != []}
 
 
+def code_table(code: Code) -> dict[str, Any]:
+    """A code row as a ``[processes.NAME.code]`` table."""
+    table = _drop_none(
+        {
+            "path": code.path,
+            "version": str(code.version),
+            "output_interface": code.output_interface,
+            "args": list(code.args or []),
+            "valid_from": code.valid_from,
+            "valid_until": code.valid_until,
+            "timeout": code.timeout,
+            "description": code.description,
+        }
+    )
+    table.setdefault("args", [])
+    return table
+
+
 def export_mission(session: Session) -> str:
     """The registered mission as a mission file (TOML) that applies as a no-op."""
     mission = queries.get_mission(session)
@@ -494,7 +519,8 @@ def export_mission(session: Session) -> str:
             }
         )
     for proc in queries.list_processes(session):
-        code = queries.find_active_code(session, proc.id)
+        active = active_codes(session, proc.id)
+        code = active[0] if active else None
         body: dict[str, Any] = {}
         if proc.output_product_id is not None:
             body["output"] = products[proc.output_product_id].name
@@ -510,20 +536,10 @@ def export_mission(session: Session) -> str:
             }
             for i in queries.list_inputs(session, proc.id)
         ]
-        if code is not None:
-            body["code"] = _drop_none(
-                {
-                    "path": code.path,
-                    "version": str(code.version),
-                    "output_interface": code.output_interface,
-                    "args": list(code.args or []),
-                    "valid_from": code.valid_from,
-                    "valid_until": code.valid_until,
-                    "timeout": code.timeout,
-                    "description": code.description,
-                }
-            )
-            body["code"].setdefault("args", [])
+        if len(active) > 1:
+            body["code"] = [code_table(c) for c in active]
+        elif code is not None:
+            body["code"] = code_table(code)
         doc["processes"][proc.name] = body
     add_feed_tables(doc, mission.settings or {})
     header = (

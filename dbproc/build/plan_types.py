@@ -112,6 +112,13 @@ class CodeSpec:
             self.valid_until is None or day <= self.valid_until
         )
 
+    def describe(self) -> str:
+        """``"1.0.0 (l1.py, 2010-01-01..+inf)"``."""
+        return (
+            f"{self.version} ({self.path}, {self.valid_from or '-inf'}.."
+            f"{self.valid_until or '+inf'})"
+        )
+
 
 @dataclass(frozen=True)
 class InputSpec:
@@ -134,6 +141,35 @@ class ProcessSpec:
     output: str | None = None
     output_format: str | None = None
     id: int = 0
+    #: every active code with its date range (``[[processes.NAME.code]]``); empty: ``code``
+    codes: tuple[CodeSpec, ...] = ()
+
+    @property
+    def all_codes(self) -> tuple[CodeSpec, ...]:
+        """The active codes, by valid_from (several only with disjoint date ranges)."""
+        if self.codes:
+            return self.codes
+        return (self.code,) if self.code is not None else ()
+
+    def code_for(self, day: dt.date) -> CodeSpec | None:
+        """The one code whose range contains ``day`` (None when no code covers it)."""
+        return next((c for c in self.all_codes if c.valid_for(day)), None)
+
+    def code_choice(self, day: dt.date) -> str:
+        """Why :meth:`code_for` picks what it picks, for ``explain``."""
+        chosen = self.code_for(day)
+        ranges = ", ".join(c.describe() for c in self.all_codes)
+        if chosen is None and len(self.all_codes) == 1:
+            only = self.all_codes[0]
+            return (
+                f"code {only.version} is valid {only.valid_from or '-inf'}.."
+                f"{only.valid_until or '+inf'}, not for {day}"
+            )
+        if chosen is None:
+            return f"no code of {self.name} is valid for {day} (codes: {ranges or 'none'})"
+        if len(self.all_codes) == 1:
+            return f"code {chosen.describe()} is the only code of {self.name}"
+        return f"code {chosen.describe()} is the one of {ranges} whose range contains {day}"
 
     @cached_property
     def required(self) -> tuple[InputSpec, ...]:

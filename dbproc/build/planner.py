@@ -327,7 +327,7 @@ def _evaluate(
     inputs: tuple[FileRecord, ...],
     name_start: dt.datetime,
 ) -> Decision:
-    code = process.code
+    code = process.code_for(day) or process.code
     key = (process.name, day, slot)
     existing = snapshot.outputs.get((process.output, day, slot)) if process.output else None
     last_run = snapshot.last_runs.get(key)
@@ -341,14 +341,7 @@ def _evaluate(
             evidence=("the process has no active code",),
         )
     if not code.valid_for(day):
-        return replace(
-            base,
-            status=Status.OUTSIDE_VALIDITY,
-            evidence=(
-                f"code {code.version} is valid {code.valid_from or '-inf'}.."
-                f"{code.valid_until or '+inf'}, not for {day}",
-            ),
-        )
+        return replace(base, status=Status.OUTSIDE_VALIDITY, evidence=(process.code_choice(day),))
     forced = snapshot.forced.get(key)
     current_key = build_key(code.id, (f.id for f in inputs))
     changes = _Changes()

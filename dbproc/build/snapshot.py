@@ -117,7 +117,11 @@ def load_catalogue(session: Session) -> Catalogue:
         process_names[proc.id] = proc.name
         if not proc.active:
             continue
-        active = next((c for c in codes.values() if c.process_id == proc.id and c.active), None)
+        active_codes = sorted(
+            (c for c in codes.values() if c.process_id == proc.id and c.active),
+            key=lambda c: (c.valid_from or dt.date.min, c.interface, c.quality, c.revision),
+        )
+        active = active_codes[0] if active_codes else None
         output = products[proc.output_product_id] if proc.output_product_id else None
         processes[proc.name] = ProcessSpec(
             name=proc.name,
@@ -130,6 +134,7 @@ def load_catalogue(session: Session) -> Catalogue:
             output=output.name if output else None,
             output_format=output.format if output else None,
             id=proc.id,
+            codes=tuple(code_spec(c) for c in active_codes) if len(active_codes) > 1 else (),
         )
         process_ids[proc.name] = proc.id
     return Catalogue(

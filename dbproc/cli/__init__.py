@@ -35,6 +35,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "review": ("dbproc.cli.review",),
     "watch": ("dbproc.cli.watch",),
     "serve": ("dbproc.cli.web",),
+    "import-dbprocessing": ("dbproc.cli.importing",),
 }
 _registered: set[str] = set()
 

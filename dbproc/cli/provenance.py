@@ -187,6 +187,8 @@ def register(cli: click.Group) -> None:
             head = item.get("filename") or f"{item['product']} {item['date']}"
             lines.append(f"{head}: {verdict_text(item['status'], item['reason'])}")
             lines += [f"  - {e}" for e in item.get("evidence", [])]
+            if item.get("code"):
+                lines.append(f"  code: {item['code']['why']}")
             if item.get("next"):
                 lines.append(f"  next build: {item['next']['filename'] or '(RUN)'} "
                              f"version {item['next']['version']} with code "

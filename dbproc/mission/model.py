@@ -126,6 +126,14 @@ class ProcessConfig:
     inputs: tuple[InputConfig, ...]
     code: CodeConfig
     description: str | None = None
+    #: every code of the process, by valid_from (``[[processes.NAME.code]]``); empty means
+    #: just ``code``. ``code`` is the first of them.
+    codes: tuple[CodeConfig, ...] = ()
+
+    @property
+    def all_codes(self) -> tuple[CodeConfig, ...]:
+        """The process's codes: several with disjoint date ranges, or the one ``code``."""
+        return self.codes or (self.code,)
 
 
 @dataclass(frozen=True)

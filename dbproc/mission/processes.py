@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 from collections.abc import Mapping
 
 from dbproc.executors.launch import exec_problem
@@ -100,10 +102,72 @@ def parse_inputs(
     return tuple(inputs)
 
 
-def parse_code(
+def parse_codes(
     problems: Problems, table: str, value: object, mission: MissionSettings | None
+) -> tuple[CodeConfig, ...]:
+    """``code``: one table, or an array of tables (``[[processes.NAME.code]]``) whose
+    ``valid_from..valid_until`` ranges do not overlap; sorted by ``valid_from``."""
+    if not isinstance(value, list):
+        one = parse_code(problems, table, value, mission)
+        return (one,) if one is not None else ()
+    if not value:
+        problems.add(table, "code", "is an empty array", f"add a [[{table}.code]] table")
+        return ()
+    codes: list[CodeConfig] = []
+    for i, item in enumerate(value):
+        parsed = parse_code(problems, table, item, mission, f"{table}.code[{i}]")
+        if parsed is not None:
+            codes.append(parsed)
+    if len(codes) != len(value):
+        return ()
+    codes.sort(key=lambda c: c.valid_from or dt.date.min)
+    seen: dict[Version, CodeConfig] = {}
+    for code in codes:
+        if code.version in seen:
+            problems.add(
+                f"{table}.code",
+                "version",
+                f"two codes have version {code.version} ({seen[code.version].path} and "
+                f"{code.path})",
+                "give each code of a process its own version",
+            )
+        seen[code.version] = code
+    for a, b in itertools.combinations(codes, 2):
+        if _ranges_overlap(a, b):
+            problems.add(
+                f"{table}.code",
+                "valid_from",
+                f"code {describe_code(a)} and code {describe_code(b)} overlap "
+                f"{max(a.valid_from or dt.date.min, b.valid_from or dt.date.min)}.."
+                f"{min(a.valid_until or dt.date.max, b.valid_until or dt.date.max)}",
+                "make the valid_from..valid_until ranges disjoint "
+                "(each output date is built by one code)",
+            )
+    return tuple(codes)
+
+
+def describe_code(code: CodeConfig) -> str:
+    """``"1.0.0 (l1.py, 2010-01-01..2014-12-31)"``."""
+    return (
+        f"{code.version} ({code.path}, {code.valid_from or '-inf'}.."
+        f"{code.valid_until or '+inf'})"
+    )
+
+
+def _ranges_overlap(a: CodeConfig, b: CodeConfig) -> bool:
+    a_lo, a_hi = a.valid_from or dt.date.min, a.valid_until or dt.date.max
+    b_lo, b_hi = b.valid_from or dt.date.min, b.valid_until or dt.date.max
+    return a_lo <= b_hi and b_lo <= a_hi
+
+
+def parse_code(
+    problems: Problems,
+    table: str,
+    value: object,
+    mission: MissionSettings | None,
+    ctable: str | None = None,
 ) -> CodeConfig | None:
-    ctable = f"{table}.code"
+    ctable = ctable or f"{table}.code"
     if value is None:
         problems.add(table, "code", "missing key", f"add a [{ctable}] table with path and version")
         return None
@@ -245,7 +309,7 @@ def parse_processes(
         elif output is not None:
             outputs[output] = name
         inputs = parse_inputs(problems, table, body.get("inputs"), products, product_names)
-        code = parse_code(problems, table, body.get("code"), mission)
+        codes = parse_codes(problems, table, body.get("code"), mission)
         description = string(problems, table, "description", body.get("description"))
         if output is not None and timebase != "RUN" and output in products:
             check_output_format(problems, table, products[output], timebase, inputs, products)
@@ -258,10 +322,16 @@ def parse_processes(
                 "FILE process is the file itself and takes no window",
                 "set its before and after to 0 (windows apply to the other inputs)",
             )
-        if timebase is None or code is None or not inputs:
+        if timebase is None or not codes or not inputs:
             continue
         out[name] = ProcessConfig(
-            name, output if timebase != "RUN" else None, timebase, inputs, code, description
+            name,
+            output if timebase != "RUN" else None,
+            timebase,
+            inputs,
+            codes[0],
+            description,
+            codes if len(codes) > 1 else (),
         )
     check_cycles(problems, out)
     return out

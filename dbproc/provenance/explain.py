@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from dbproc.build.plan_types import ProcessSpec
 from dbproc.build.planner import Decision, Status, decide
 from dbproc.build.snapshot import SnapshotLoader
 from dbproc.db import queries
@@ -67,7 +68,22 @@ def explain_key(session: Session, product: str, day: dt.date, slot: str | None =
                  "reason": Status.NOT_EXPECTED.value, "reasons": [Status.NOT_EXPECTED.value],
                  "evidence": [f"no file of {process.required[0].product} is dated {day}",
                               *held], "review_hold": held}]
-    return [{"product": product, **_decision_json(d, held)} for d in decisions]
+    return [{"product": product, **_decision_json(d, held), "code": _code_json(process, d.date)}
+            for d in decisions]
+
+
+def _code_json(process: ProcessSpec, day: dt.date) -> dict[str, Any] | None:
+    """The code that builds ``day`` (several codes per process: the one whose range holds
+    it) and why."""
+    code = process.code_for(day)
+    why = process.code_choice(day)
+    if code is None:
+        return {"path": None, "version": None, "why": why}
+    return {"path": code.path, "version": str(code.version),
+            "valid_from": code.valid_from.isoformat() if code.valid_from else None,
+            "valid_until": code.valid_until.isoformat() if code.valid_until else None,
+            "why": why}
+
 
 
 def explain_file(session: Session, filename: str) -> dict[str, Any]:
