@@ -42,6 +42,7 @@ from dbproc.db.queries import get_mission
 from dbproc.errors import UsageError
 from dbproc.ingest.ingestor import Progress
 from dbproc.ingest.inspection import InspectorSet
+from dbproc.lifecycle.api import LifecycleMixin
 from dbproc.mission import load_mission_file
 from dbproc.provenance import explain as explain_module
 from dbproc.provenance import inventory
@@ -50,7 +51,7 @@ from dbproc.provenance import lineage as lineage_module
 logger = logging.getLogger(__name__)
 
 
-class Archive:
+class Archive(LifecycleMixin):
     """A mission database and the data tree it describes.
 
     Args:

@@ -193,6 +193,7 @@ def _product_fields(p: ProductConfig) -> dict[str, Any]:
         "instrument": p.instrument,
         "satellite": p.satellite,
         "description": p.description,
+        "cadence": p.cadence,
     }
 
 
@@ -265,6 +266,7 @@ def _apply_processes(
                 timebase=cfg.timebase,
                 description=cfg.description,
                 active=True,
+                early_cutoff=cfg.early_cutoff,
             )
             session.add(row)
             session.flush()
@@ -279,6 +281,7 @@ def _apply_processes(
                 "output_product_id": output_id,
                 "timebase": cfg.timebase,
                 "description": cfg.description,
+                "early_cutoff": cfg.early_cutoff,
             },
         )
         details = [d.replace("output_product_id", "output") for d in details]
@@ -289,7 +292,8 @@ def _apply_processes(
             _set_inputs(session, row, cfg, products)
             details.append("inputs changed")
         code_details = _apply_code(session, row, cfg, config, now, result)
-        rebuild_worthy = [d for d in details if not d.startswith("description")]
+        rebuild_worthy = [d for d in details
+                          if not d.startswith(("description", "early_cutoff"))]
         if details:
             result.changes.append(Change("update", "process", name, tuple(details)))
         if rebuild_worthy or code_details:
@@ -460,6 +464,7 @@ def export_mission(session: Session) -> str:
                 "instrument": p.instrument,
                 "satellite": p.satellite,
                 "description": p.description,
+                "cadence": p.cadence,
             }
         )
     for proc in queries.list_processes(session):
@@ -470,6 +475,8 @@ def export_mission(session: Session) -> str:
         body["timebase"] = proc.timebase
         if proc.description:
             body["description"] = proc.description
+        if proc.early_cutoff:
+            body["early_cutoff"] = True
         body["inputs"] = [
             {
                 "product": products[i.product_id].name,

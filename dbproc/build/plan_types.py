@@ -73,6 +73,9 @@ class FileRecord:
     parents: frozenset[int] | None = None
     is_newest: bool = True
     on_disk: bool = True
+    #: early cutoff: when a later build reproduced it byte for byte (``code_id`` and
+    #: ``parents`` are then that build's)
+    reproduced_at: dt.datetime | None = None
 
     @property
     def identity(self) -> tuple[str, dt.date, str]:

@@ -127,6 +127,9 @@ def _register() -> None:
 
     for module in (admin, passes, provenance, reports):
         module.register(cli)
+    from dbproc.cli import lifecycle
+
+    lifecycle.register(cli)
 
 
 _register()

@@ -66,6 +66,8 @@ class ProductConfig:
     instrument: str | None = None
     satellite: str | None = None
     description: str | None = None
+    #: expected spacing of files below a day, e.g. "1h" (``files --missing --by hour``)
+    cadence: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,8 @@ class ProcessConfig:
     inputs: tuple[InputConfig, ...]
     code: CodeConfig
     description: str | None = None
+    #: a rebuild with the newest version's exact bytes registers no new version
+    early_cutoff: bool = False
 
 
 @dataclass(frozen=True)

@@ -254,8 +254,14 @@ def parse_processes(
             )
         if timebase is None or code is None or not inputs:
             continue
+        early_cutoff = body.get("early_cutoff", False)
+        if not isinstance(early_cutoff, bool):
+            problems.add(table, "early_cutoff", f"must be true or false, got {early_cutoff!r}",
+                         "write early_cutoff = true")
+            early_cutoff = False
         out[name] = ProcessConfig(
-            name, output if timebase != "RUN" else None, timebase, inputs, code, description
+            name, output if timebase != "RUN" else None, timebase, inputs, code, description,
+            early_cutoff,
         )
     check_cycles(problems, out)
     return out

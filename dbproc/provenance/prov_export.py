@@ -1,0 +1,102 @@
+"""``dbproc export prov``: the provenance graph as a W3C PROV document (``prov`` package).
+
+Files are entities (``dbproc:product``, ``dbproc:date``, ``dbproc:version``,
+``dbproc:sha256``), runs are activities (start and end times), codes are software agents
+with a plan entity per code version; ``used``, ``wasGeneratedBy``, ``wasDerivedFrom`` and
+``wasAssociatedWith`` link them. Needs the optional extra ``dbproc[provenance]``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from typing import TYPE_CHECKING, Any
+
+from dbproc.errors import UsageError
+from dbproc.provenance.graph import ProvGraph, run_inputs
+
+if TYPE_CHECKING:
+    from prov.model import ProvDocument
+
+FORMATS = ("json", "provn", "xml", "rdf")
+TERMS = "https://dbproc.readthedocs.io/ns/terms#"
+
+
+def _prov() -> Any:
+    try:
+        import prov.model
+    except ImportError:  # pragma: no cover - depends on the installation
+        raise UsageError("exporting PROV needs the `prov` package: "
+                         "pip install 'dbproc[provenance]'") from None
+    return prov.model
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    return value.replace(tzinfo=dt.UTC) if value is not None else None
+
+
+def build_document(graph: ProvGraph) -> ProvDocument:
+    """A PROV document of ``graph``."""
+    model = _prov()
+    doc = model.ProvDocument()
+    base = f"urn:dbproc:{graph.mission}:"
+    doc.add_namespace("dbproc", TERMS)
+    doc.add_namespace("file", base + "file:")
+    doc.add_namespace("run", base + "run:")
+    doc.add_namespace("code", base + "code:")
+    entities = {}
+    for f in graph.files.values():
+        entities[f.id] = doc.entity(f"file:{f.filename}", {
+            "prov:type": "dbproc:File", "prov:label": f.filename,
+            "dbproc:product": f.product, "dbproc:date": f.date.isoformat(),
+            "dbproc:version": f.version, "dbproc:sha256": f.sha256, "dbproc:size": f.size,
+            "dbproc:path": f.path, "dbproc:newest": f.newest, "dbproc:state": f.state,
+        })
+    agents, plans = {}, {}
+    for code in graph.codes.values():
+        ident = f"{code.process}-{code.version}"
+        agents[code.id] = doc.agent(f"code:{ident}", {
+            "prov:type": "prov:SoftwareAgent", "prov:label": f"{code.process} {code.version}",
+            "dbproc:process": code.process, "dbproc:version": code.version,
+            "dbproc:path": code.path})
+        plan_attrs = {"prov:type": "prov:Plan", "dbproc:path": code.path}
+        if code.sha256:
+            plan_attrs["dbproc:sha256"] = code.sha256
+        plans[code.id] = doc.entity(f"code:{ident}.plan", plan_attrs)
+    outputs = {f.run_id: f.id for f in graph.files.values() if f.run_id is not None}
+    for run in graph.runs.values():
+        activity = doc.activity(f"run:{run.id}", _utc(run.started), _utc(run.ended), {
+            "prov:type": "dbproc:Run", "prov:label": f"{run.process} {run.date}",
+            "dbproc:process": run.process, "dbproc:date": run.date.isoformat(),
+            "dbproc:status": run.status})
+        if run.code_id in agents:
+            doc.wasAssociatedWith(activity, agents[run.code_id], plans[run.code_id])
+        used = run_inputs(graph, run, outputs.get(run.id))
+        for parent in used:
+            doc.used(activity, entities[parent])
+        output = outputs.get(run.id)
+        if output is not None:
+            doc.wasGeneratedBy(entities[output], activity, _utc(run.ended))
+    for parent, child in sorted(graph.links):
+        run_id = graph.files[child].run_id
+        activity = f"run:{run_id}" if run_id in graph.runs else None
+        doc.wasDerivedFrom(entities[child], entities[parent], activity)
+    return doc
+
+
+def serialize(doc: ProvDocument, fmt: str) -> str:
+    """The document as text in one of :data:`FORMATS`."""
+    if fmt not in FORMATS:
+        raise UsageError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
+    if fmt == "provn":
+        return str(doc.get_provn()) + "\n"
+    buffer = io.StringIO()
+    try:
+        if fmt == "rdf":
+            doc.serialize(buffer, format="rdf", rdf_format="turtle")
+        else:
+            doc.serialize(buffer, format=fmt, indent=2)
+    except ImportError as exc:  # lxml for xml, rdflib for rdf
+        raise UsageError(f"--format {fmt} needs {exc.name or 'an optional package'}: "
+                         "pip install 'dbproc[provenance]'") from None
+    return buffer.getvalue()
