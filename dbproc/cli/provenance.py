@@ -176,13 +176,16 @@ def register(cli: click.Group) -> None:
                              "not both")
         archive = state.archive()
         if process is not None:
-            data = archive.explain_process(process, parse_date(day, "--date"))
+            when = parse_date(day, "--date")
+            assert when is not None
+            data = archive.explain_process(process, when)
         else:
             data = archive.explain(filename, product=product, date=parse_date(day, "--date"))
         items = data.get("decisions", [data])
         lines = []
         for item in items:
-            head = item.get("filename") or f"{item.get('product') or item['process']} {item['date']}"
+            what = item.get("product") or item["process"]
+            head = item.get("filename") or f"{what} {item['date']}"
             verdict = VERDICTS.get(item["status"], "NOT up to date")
             lines.append(f"{head}: {verdict} ({item['reason']})")
             lines += [f"  - {e}" for e in item.get("evidence", [])]

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from prov.model import ProvDocument
 
 FORMATS = ("json", "provn", "xml", "rdf")
-TERMS = "https://dbproc.readthedocs.io/ns/terms#"
+TERMS = "urn:dbproc:terms#"
 
 
 def _prov() -> Any:
@@ -40,14 +40,15 @@ def build_document(graph: ProvGraph) -> ProvDocument:
     model = _prov()
     doc = model.ProvDocument()
     base = f"urn:dbproc:{graph.mission}:"
-    doc.add_namespace("dbproc", TERMS)
+    terms = doc.add_namespace("dbproc", TERMS)
+    prov_ns = model.PROV
     doc.add_namespace("file", base + "file:")
     doc.add_namespace("run", base + "run:")
     doc.add_namespace("code", base + "code:")
     entities = {}
     for f in graph.files.values():
         entities[f.id] = doc.entity(f"file:{f.filename}", {
-            "prov:type": "dbproc:File", "prov:label": f.filename,
+            "prov:type": terms["File"], "prov:label": f.filename,
             "dbproc:product": f.product, "dbproc:date": f.date.isoformat(),
             "dbproc:version": f.version, "dbproc:sha256": f.sha256, "dbproc:size": f.size,
             "dbproc:path": f.path, "dbproc:newest": f.newest, "dbproc:state": f.state,
@@ -56,17 +57,17 @@ def build_document(graph: ProvGraph) -> ProvDocument:
     for code in graph.codes.values():
         ident = f"{code.process}-{code.version}"
         agents[code.id] = doc.agent(f"code:{ident}", {
-            "prov:type": "prov:SoftwareAgent", "prov:label": f"{code.process} {code.version}",
+            "prov:type": prov_ns["SoftwareAgent"], "prov:label": f"{code.process} {code.version}",
             "dbproc:process": code.process, "dbproc:version": code.version,
             "dbproc:path": code.path})
-        plan_attrs = {"prov:type": "prov:Plan", "dbproc:path": code.path}
+        plan_attrs = {"prov:type": prov_ns["Plan"], "dbproc:path": code.path}
         if code.sha256:
             plan_attrs["dbproc:sha256"] = code.sha256
         plans[code.id] = doc.entity(f"code:{ident}.plan", plan_attrs)
     outputs = {f.run_id: f.id for f in graph.files.values() if f.run_id is not None}
     for run in graph.runs.values():
         activity = doc.activity(f"run:{run.id}", _utc(run.started), _utc(run.ended), {
-            "prov:type": "dbproc:Run", "prov:label": f"{run.process} {run.date}",
+            "prov:type": terms["Run"], "prov:label": f"{run.process} {run.date}",
             "dbproc:process": run.process, "dbproc:date": run.date.isoformat(),
             "dbproc:status": run.status})
         if run.code_id in agents:
@@ -81,7 +82,8 @@ def build_document(graph: ProvGraph) -> ProvDocument:
         run_id = graph.files[child].run_id
         activity = f"run:{run_id}" if run_id in graph.runs else None
         doc.wasDerivedFrom(entities[child], entities[parent], activity)
-    return doc
+    result: ProvDocument = doc
+    return result
 
 
 def serialize(doc: ProvDocument, fmt: str) -> str:
