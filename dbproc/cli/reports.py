@@ -48,6 +48,8 @@ def register(cli: click.Group) -> None:
     @click.option("--missing", is_flag=True,
                   help="Instead: dates in --since..--until where an expected file of "
                        "--product does not exist, and why.")
+    @click.option("--by", "by", type=click.Choice(["day", "hour"]), default="day",
+                  help="With --missing: per day, or per slot of the product's cadence.")
     def files(
         state: AppState,
         products: tuple[str, ...],
@@ -58,6 +60,7 @@ def register(cli: click.Group) -> None:
         version_text: str | None,
         where: tuple[str, ...],
         missing: bool,
+        by: str,
     ) -> None:
         """List registered files (newest versions unless --all-versions).
 
@@ -71,6 +74,13 @@ def register(cli: click.Group) -> None:
         if missing:
             if len(products) != 1:
                 raise UsageError("--missing needs exactly one --product")
+            if by == "hour":
+                slots = state.archive().missing_slots(products[0], parse_date(since, "--since"),
+                                                      parse_date(until, "--until"))
+                state.emit(slots, table([(r["start"], r["stop"], r["reason"]) for r in slots],
+                                        ["start", "stop", "reason"])
+                           or f"no missing {products[0]} files")
+                return
             rows = state.archive().missing(products[0], parse_date(since, "--since"),
                                            parse_date(until, "--until"))
             text = table([(r["date"], r["reason"], "; ".join(r["evidence"])) for r in rows],

@@ -104,7 +104,7 @@ class LifecycleMixin:
         with self.session(reading=True) as session:
             start = graph.select_files(session, filenames, product, everything)
             loaded = graph.load_graph(session, start, depth, everything=everything)
-        return prov_export.serialize(prov_export.build_document(loaded), fmt)
+        return prov_export.export(loaded, fmt)
 
     def export_rocrate(self, filename: str, to: str | Path) -> dict[str, Any]:
         """An RO-Crate (Process Run Crate) of the file and its ancestors in folder ``to``."""
@@ -128,4 +128,10 @@ class LifecycleMixin:
         return {"process": process, "date": day.isoformat(), "decisions": decisions,
                 "up_to_date": all(d["up_to_date"] for d in decisions)}
 
+    def missing_slots(self, product: str, since: dt.date | None = None,
+                      until: dt.date | None = None) -> list[dict[str, Any]]:
+        """Slots of ``product``'s cadence without a file (``files --missing --by hour``)."""
+        from dbproc.provenance import coverage
 
+        with self.session(reading=True) as session:
+            return coverage.missing_slots(session, product, since, until)

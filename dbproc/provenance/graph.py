@@ -13,7 +13,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dbproc.db import queries
-from dbproc.db.files import absolute_path
 from dbproc.db.models import Code, File, FileLink, Process, Product, Run, RunStatus
 from dbproc.db.queries import chunked
 from dbproc.errors import UsageError
@@ -66,19 +65,35 @@ class ProvGraph:
     runs: dict[int, RunNode] = field(default_factory=dict)
     codes: dict[int, CodeNode] = field(default_factory=dict)
     links: set[tuple[int, int]] = field(default_factory=set)
+    _parents: dict[int, list[int]] | None = field(default=None, repr=False)
+
+    def parents(self, child: int) -> list[int]:
+        """Parents of ``child`` within the graph, by id."""
+        if self._parents is None:
+            self._parents = {}
+            for parent, kid in self.links:
+                self._parents.setdefault(kid, []).append(parent)
+        return sorted(self._parents.get(child, ()))
 
 
-def _file_rows(session: Session, ids: Sequence[int], products: dict[int, str],
+def _file_rows(session: Session, ids: Sequence[int] | None, products: dict[int, str],
                root: Path) -> list[FileNode]:
+    """File nodes of ``ids`` (None: every file, in one query)."""
     out = []
-    for batch in chunked(sorted(ids)):
-        for f in session.scalars(select(File).where(File.id.in_(batch))):
+    columns = (File.id, File.filename, File.product_id, File.date, File.interface,
+               File.quality, File.revision, File.sha256, File.size, File.path, File.run_id,
+               File.code_id, File.is_newest, File.on_disk, File.purged_at)
+    statements = ([select(*columns)] if ids is None else
+                  [select(*columns).where(File.id.in_(b)) for b in chunked(sorted(ids))])
+    prefix = f"{root}/"
+    for stmt in statements:
+        for f in session.execute(stmt):
             state = ("purged" if f.purged_at is not None
                      else "present" if f.on_disk else "missing")
+            path = f.path if f.path.startswith("/") else prefix + f.path
             out.append(FileNode(f.id, f.filename, products[f.product_id], f.date,
-                                str(f.version), f.sha256, f.size,
-                                str(absolute_path(root, f.path)), f.run_id, f.code_id,
-                                f.is_newest, state))
+                                f"{f.interface}.{f.quality}.{f.revision}", f.sha256, f.size,
+                                path, f.run_id, f.code_id, bool(f.is_newest), state))
     return out
 
 
@@ -106,21 +121,23 @@ def load_graph(session: Session, start: Sequence[int], depth: int | None = None,
     frontier = set(start)
     level = 0
     if everything:  # every link at once instead of level by level
-        graph.links = set(session.execute(select(FileLink.parent_id, FileLink.child_id))
-                          .tuples().all())
+        graph.links = {(p, c) for p, c in
+                       session.execute(select(FileLink.parent_id, FileLink.child_id))}
         frontier = set()
     while frontier and (depth is None or level < depth):
         level += 1
         found: set[tuple[int, int]] = set()
         for batch in chunked(sorted(frontier)):
-            found.update(session.execute(
+            found.update((p, c) for p, c in session.execute(
                 select(FileLink.parent_id, FileLink.child_id)
-                .where(FileLink.child_id.in_(batch))).tuples().all())
+                .where(FileLink.child_id.in_(batch))))
         graph.links |= found
         frontier = {p for p, _c in found} - wanted
         wanted |= frontier
-    graph.links = {(p, c) for p, c in graph.links if p in wanted and c in wanted}
-    graph.files = {f.id: f for f in _file_rows(session, sorted(wanted), products, root)}
+    if not everything:
+        graph.links = {(p, c) for p, c in graph.links if p in wanted and c in wanted}
+    rows = _file_rows(session, None if everything else sorted(wanted), products, root)
+    graph.files = {f.id: f for f in rows}
     run_ids = {f.run_id for f in graph.files.values() if f.run_id is not None}
     _load_runs(session, graph, run_ids)
     if run_consumers:
@@ -171,4 +188,4 @@ def run_inputs(graph: ProvGraph, run: RunNode, output: int | None) -> list[int]:
         return [i for i in run.inputs if i in graph.files]
     if output is None:
         return []
-    return sorted(p for p, c in graph.links if c == output)
+    return graph.parents(output)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 from typing import TYPE_CHECKING, Any
 
 from dbproc.errors import UsageError
@@ -84,6 +85,91 @@ def build_document(graph: ProvGraph) -> ProvDocument:
         doc.wasDerivedFrom(entities[child], entities[parent], activity)
     result: ProvDocument = doc
     return result
+
+
+def export(graph: ProvGraph, fmt: str) -> str:
+    """``graph`` as a PROV document in one of :data:`FORMATS`. PROV-JSON is written
+    directly (the same document the ``prov`` package writes, tested to read back equal,
+    at a fraction of the time); the other formats go through :func:`build_document`."""
+    if fmt not in FORMATS:
+        raise UsageError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
+    if fmt == "json":
+        # compact: the C encoder is many times faster than an indenting one
+        return json.dumps(json_document(graph), separators=(",", ":")) + "\n"
+    return serialize(build_document(graph), fmt)
+
+
+def _qname(name: str) -> dict[str, str]:
+    return {"$": name, "type": "prov:QUALIFIED_NAME"}
+
+
+def _time(value: dt.datetime | None) -> str | None:
+    return _utc(value).isoformat() if value is not None else None  # type: ignore[union-attr]
+
+
+def json_document(graph: ProvGraph) -> dict[str, Any]:
+    """PROV-JSON (https://www.w3.org/submissions/prov-json/) of ``graph``, as a dict."""
+    base = f"urn:dbproc:{graph.mission}:"
+    doc: dict[str, Any] = {
+        "prefix": {"dbproc": TERMS, "file": base + "file:", "run": base + "run:",
+                   "code": base + "code:"},
+        "entity": {}, "agent": {}, "activity": {}, "used": {}, "wasGeneratedBy": {},
+        "wasDerivedFrom": {}, "wasAssociatedWith": {},
+    }
+    names = {f.id: f"file:{f.filename}" for f in graph.files.values()}
+    for f in graph.files.values():
+        doc["entity"][names[f.id]] = {
+            "prov:type": _qname("dbproc:File"), "prov:label": f.filename,
+            "dbproc:product": f.product, "dbproc:date": f.date.isoformat(),
+            "dbproc:version": f.version, "dbproc:sha256": f.sha256, "dbproc:size": f.size,
+            "dbproc:path": f.path, "dbproc:newest": f.newest, "dbproc:state": f.state}
+    agents = {}
+    for code in graph.codes.values():
+        ident = f"code:{code.process}-{code.version}"
+        agents[code.id] = ident
+        doc["agent"][ident] = {
+            "prov:type": _qname("prov:SoftwareAgent"),
+            "prov:label": f"{code.process} {code.version}", "dbproc:process": code.process,
+            "dbproc:version": code.version, "dbproc:path": code.path}
+        plan: dict[str, Any] = {"prov:type": _qname("prov:Plan"), "dbproc:path": code.path}
+        if code.sha256:
+            plan["dbproc:sha256"] = code.sha256
+        doc["entity"][ident + ".plan"] = plan
+    outputs = {f.run_id: f.id for f in graph.files.values() if f.run_id is not None}
+    n = 0
+    for run in graph.runs.values():
+        ident = f"run:{run.id}"
+        activity: dict[str, Any] = {
+            "prov:type": _qname("dbproc:Run"), "prov:label": f"{run.process} {run.date}",
+            "dbproc:process": run.process, "dbproc:date": run.date.isoformat(),
+            "dbproc:status": run.status}
+        for key, value in (("prov:startTime", run.started), ("prov:endTime", run.ended)):
+            if value is not None:
+                activity[key] = _time(value)
+        doc["activity"][ident] = activity
+        if run.code_id in agents:
+            n += 1
+            doc["wasAssociatedWith"][f"_:a{n}"] = {
+                "prov:activity": ident, "prov:agent": agents[run.code_id],
+                "prov:plan": agents[run.code_id] + ".plan"}
+        output = outputs.get(run.id)
+        for parent in run_inputs(graph, run, output):
+            n += 1
+            doc["used"][f"_:u{n}"] = {"prov:activity": ident, "prov:entity": names[parent]}
+        if output is not None:
+            n += 1
+            generation = {"prov:entity": names[output], "prov:activity": ident}
+            if run.ended is not None:
+                generation["prov:time"] = str(_time(run.ended))
+            doc["wasGeneratedBy"][f"_:g{n}"] = generation
+    for parent, child in sorted(graph.links):
+        n += 1
+        derivation = {"prov:generatedEntity": names[child], "prov:usedEntity": names[parent]}
+        run_id = graph.files[child].run_id
+        if run_id in graph.runs:
+            derivation["prov:activity"] = f"run:{run_id}"
+        doc["wasDerivedFrom"][f"_:d{n}"] = derivation
+    return {k: v for k, v in doc.items() if v}
 
 
 def serialize(doc: ProvDocument, fmt: str) -> str:

@@ -158,3 +158,16 @@ def test_rocrate_is_a_valid_process_run_crate(built: CliHarness, tmp_path: Path)
         requirement_severity=models.Severity.REQUIRED, offline=True, cache_path=cache)
     result = services.validate(settings)
     assert not result.has_issues(), [i.message for i in result.get_issues()]
+
+
+def test_prov_json_is_the_document_the_prov_package_builds(built: CliHarness) -> None:
+    from dbproc.api import Archive
+    from dbproc.provenance import graph, prov_export
+
+    with Archive(built.db) as archive, archive.session(reading=True) as session:
+        start = graph.select_files(session, everything=True)
+        loaded = graph.load_graph(session, start, everything=True)
+    ours = prov.read(io.StringIO(prov_export.export(loaded, "json")), format="json")
+    theirs = prov_export.build_document(loaded)
+    assert ours == theirs
+    assert prov.read(io.StringIO(prov_export.serialize(theirs, "json")), format="json") == ours
