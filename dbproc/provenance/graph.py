@@ -13,7 +13,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dbproc.db import queries
-from dbproc.db.models import Code, File, FileLink, Process, Product, Run, RunStatus
+from dbproc.db.models import (
+    Code,
+    File,
+    FileLink,
+    Process,
+    Product,
+    Reproduction,
+    Run,
+    RunStatus,
+)
 from dbproc.db.queries import chunked
 from dbproc.errors import UsageError
 
@@ -65,6 +74,8 @@ class ProvGraph:
     runs: dict[int, RunNode] = field(default_factory=dict)
     codes: dict[int, CodeNode] = field(default_factory=dict)
     links: set[tuple[int, int]] = field(default_factory=set)
+    #: early cutoff: (file id, run id) of runs that reproduced a file identically
+    reproductions: list[tuple[int, int]] = field(default_factory=list)
     _parents: dict[int, list[int]] | None = field(default=None, repr=False)
 
     def parents(self, child: int) -> list[int]:
@@ -139,6 +150,8 @@ def load_graph(session: Session, start: Sequence[int], depth: int | None = None,
     rows = _file_rows(session, None if everything else sorted(wanted), products, root)
     graph.files = {f.id: f for f in rows}
     run_ids = {f.run_id for f in graph.files.values() if f.run_id is not None}
+    graph.reproductions = _reproductions(session, graph, everything)
+    run_ids |= {run for _file, run in graph.reproductions}
     _load_runs(session, graph, run_ids)
     if run_consumers:
         _load_run_consumers(session, graph)
@@ -155,6 +168,18 @@ def load_graph(session: Session, start: Sequence[int], depth: int | None = None,
                                             str(path if path.is_absolute() else codes_dir / path),
                                             code.sha256)
     return graph
+
+
+def _reproductions(session: Session, graph: ProvGraph, everything: bool
+                   ) -> list[tuple[int, int]]:
+    stmt = select(Reproduction.file_id, Reproduction.run_id).order_by(Reproduction.id)
+    if everything:
+        return [(f, r) for f, r in session.execute(stmt)]
+    out: list[tuple[int, int]] = []
+    for batch in chunked(sorted(graph.files)):
+        out.extend((f, r) for f, r in session.execute(stmt.where(
+            Reproduction.file_id.in_(batch))))
+    return out
 
 
 def _run_node(run: Run, name: str) -> RunNode:

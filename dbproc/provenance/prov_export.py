@@ -3,7 +3,8 @@
 Files are entities (``dbproc:product``, ``dbproc:date``, ``dbproc:version``,
 ``dbproc:sha256``), runs are activities (start and end times), codes are software agents
 with a plan entity per code version; ``used``, ``wasGeneratedBy``, ``wasDerivedFrom`` and
-``wasAssociatedWith`` link them. Needs the optional extra ``dbproc[provenance]``.
+``wasAssociatedWith`` link them; a run that reproduced a file identically (early cutoff)
+``wasInfluencedBy`` it. Needs the optional extra ``dbproc[provenance]``.
 """
 
 from __future__ import annotations
@@ -83,6 +84,9 @@ def build_document(graph: ProvGraph) -> ProvDocument:
         run_id = graph.files[child].run_id
         activity = f"run:{run_id}" if run_id in graph.runs else None
         doc.wasDerivedFrom(entities[child], entities[parent], activity)
+    for file_id, run_id in graph.reproductions:  # early cutoff: same bytes, no new entity
+        doc.wasInfluencedBy(entities[file_id], f"run:{run_id}", None,
+                            {"dbproc:role": "reproduced identically"})
     result: ProvDocument = doc
     return result
 
@@ -169,6 +173,12 @@ def json_document(graph: ProvGraph) -> dict[str, Any]:
         if run_id in graph.runs:
             derivation["prov:activity"] = f"run:{run_id}"
         doc["wasDerivedFrom"][f"_:d{n}"] = derivation
+    doc["wasInfluencedBy"] = {}
+    for file_id, run_id in graph.reproductions:  # early cutoff: same bytes, no new entity
+        n += 1
+        doc["wasInfluencedBy"][f"_:i{n}"] = {
+            "prov:influencee": names[file_id], "prov:influencer": f"run:{run_id}",
+            "dbproc:role": "reproduced identically"}
     return {k: v for k, v in doc.items() if v}
 
 

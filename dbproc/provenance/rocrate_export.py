@@ -75,7 +75,7 @@ def write_crate(graph: ProvGraph, target: Path) -> dict[str, Any]:
     outputs = {f.run_id: f.id for f in graph.files.values() if f.run_id is not None}
     actions = 0
     for run in sorted(graph.runs.values(), key=lambda r: r.id):
-        if run.code_id not in tools:
+        if run.code_id not in tools or run.status == "unchanged":  # reproductions: no result
             continue
         output = outputs.get(run.id)
         properties: dict[str, Any] = {

@@ -77,3 +77,30 @@ def test_early_cutoff_is_exported_and_checked(built: CliHarness) -> None:
     result = built.run("config", "apply", str(broken))
     assert result.exit_code == 2
     assert "early_cutoff" in result.stderr
+
+
+def test_prov_export_shows_the_reproduction(built: CliHarness) -> None:
+    import io
+
+    import pytest
+
+    prov = pytest.importorskip("prov")
+    import prov.model
+
+    from dbproc.api import Archive
+    from dbproc.provenance import graph, prov_export
+
+    set_code(built, "L0_to_L1", proc_early_cutoff=True)
+    set_code(built, "L0_to_L1", version="1.1.0")
+    built.ok("run")
+    target = "testDB_20160102_v1.0.0.cat"
+    run = built.json("lineage", target)["reproduced_by"][0]["run"]
+    doc = prov.read(io.StringIO(built.ok("export", "prov", target).stdout), format="json")
+    influences = [(r.args[0].localpart, r.args[1].localpart)
+                  for r in doc.get_records(prov.model.ProvInfluence)]
+    assert influences == [(target, str(run))]
+    with Archive(built.db) as archive, archive.session(reading=True) as session:
+        loaded = graph.load_graph(session, graph.select_files(session, everything=True),
+                                  everything=True)
+    ours = prov.read(io.StringIO(prov_export.export(loaded, "json")), format="json")
+    assert ours == prov_export.build_document(loaded)
