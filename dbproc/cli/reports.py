@@ -110,7 +110,8 @@ def register(cli: click.Group) -> None:
                         r["product"],
                         r["date"],
                         r["version"],
-                        "yes" if r["newest"] else "no",
+                        "yes" if r["newest"] else
+                        "no (purged)" if r.get("state") == "purged" else "no",
                     )
                     for r in rows
                 ],

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, aliased
 from dbproc.clock import utcnow
 from dbproc.db import queries
 from dbproc.db.files import absolute_path
-from dbproc.db.models import File, FileLink, Product
+from dbproc.db.models import File, FileLink, Product, Reproduction, Run
 from dbproc.db.queries import chunked
 from dbproc.errors import UsageError
 from dbproc.lifecycle.releases import released_file_ids
@@ -88,12 +88,20 @@ def _row(record: File, product: str, root: Path) -> dict[str, Any]:
 
 
 def _parents_of_newest(session: Session) -> set[int]:
+    """Files a newest version was made from: its links, and the inputs of the builds
+    that reproduced it identically (early cutoff)."""
     child = aliased(File)
-    return set(session.scalars(
+    out = set(session.scalars(
         select(FileLink.parent_id).distinct()
         .join(child, child.id == FileLink.child_id)
         .where(child.is_newest.is_(True))
     ))
+    for inputs in session.scalars(
+        select(Run.inputs).join(Reproduction, Reproduction.run_id == Run.id)
+        .join(child, child.id == Reproduction.file_id).where(child.is_newest.is_(True))
+    ):
+        out.update(int(i) for i in inputs or ())
+    return out
 
 
 def mark_purged(session: Session, plan: PurgePlan) -> None:

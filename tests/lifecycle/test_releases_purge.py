@@ -107,6 +107,7 @@ def test_purge_deletes_exactly_the_expected_files(aged: CliHarness) -> None:
     gone = {n for n, f in before.items() if not Path(f["path"]).exists()}
     assert gone == set(expected)
     assert {n for n, f in after.items() if f["state"] == "purged"} == set(expected)
+    assert "no (purged)" in aged.ok("files", "--all-versions").stdout
     check = aged.json("check")
     assert check["problems"] == [], check
     lineage = aged.json("lineage", "testDB_20160104_v1.1.0.rot")
