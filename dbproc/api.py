@@ -32,6 +32,7 @@ from dbproc.db.unit import Store
 from dbproc.errors import UsageError
 from dbproc.feed.archive import FeedMethods
 from dbproc.lazy import lazy_module, lazy_names
+from dbproc.lifecycle.api import LifecycleMixin
 
 # What only some methods need is imported when first used (each command is a new process).
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ else:
 logger = logging.getLogger(__name__)
 
 
-class Archive(FeedMethods):
+class Archive(FeedMethods, LifecycleMixin):
     """A mission database and the data tree it describes.
 
     Args:

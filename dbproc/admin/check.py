@@ -150,12 +150,14 @@ def _check_records(session: Session, paths: MissionPaths, report: CheckReport, *
     registered: set[str] = set()
     rows = session.execute(select(File.id, File.filename, File.path, File.size, File.sha256,
                                   File.on_disk, File.product_id, File.date, File.start,
-                                  File.stop)).all()
+                                  File.stop, File.purged_at)).all()
     release(session)
     missing: list[Any] = []
     for row in rows:
         path = absolute_path(paths.root, row.path)
         registered.add(str(path))
+        if row.purged_at is not None:  # deleted on purpose by `purge`; the record stays
+            continue
         report.files_checked += 1
         if not path.is_file():
             if row.on_disk:

@@ -209,6 +209,7 @@ def _product_fields(p: ProductConfig) -> dict[str, Any]:
         "description": p.description,
         "inspector_timeout": p.inspector_timeout,
         "review": p.review,
+        "cadence": p.cadence,
     }
 
 
@@ -294,6 +295,7 @@ def _apply_processes(
                 timebase=cfg.timebase,
                 description=cfg.description,
                 active=True,
+                early_cutoff=cfg.early_cutoff,
             )
             session.add(row)
             session.flush()
@@ -310,6 +312,7 @@ def _apply_processes(
                 "output_product_id": output_id,
                 "timebase": cfg.timebase,
                 "description": cfg.description,
+                "early_cutoff": cfg.early_cutoff,
             },
         )
         details = [d.replace("output_product_id", "output") for d in details]
@@ -324,7 +327,8 @@ def _apply_processes(
             if not cfg.codes
             else apply_code_set(session, row, cfg, config, now, result)
         )
-        rebuild_worthy = [d for d in details if not d.startswith("description")]
+        rebuild_worthy = [d for d in details
+                          if not d.startswith(("description", "early_cutoff"))]
         if details:
             result.changes.append(Change("update", "process", name, tuple(details)))
         if rebuild_worthy or code_details:
@@ -516,6 +520,7 @@ def export_mission(session: Session) -> str:
                 "description": p.description,
                 "inspector_timeout": p.inspector_timeout,
                 "review": p.review or None,
+                "cadence": p.cadence,
             }
         )
     for proc in queries.list_processes(session):
@@ -527,6 +532,8 @@ def export_mission(session: Session) -> str:
         body["timebase"] = proc.timebase
         if proc.description:
             body["description"] = proc.description
+        if proc.early_cutoff:
+            body["early_cutoff"] = True
         body["inputs"] = [
             {
                 "product": products[i.product_id].name,

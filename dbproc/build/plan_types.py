@@ -82,6 +82,9 @@ class FileRecord:
     def usable(self) -> bool:
         """May consumers read this version (no review needed, or passed)?"""
         return self.review is None or self.review in PASSED_REVIEWS
+    #: early cutoff: when a later build reproduced it byte for byte (``code_id`` and
+    #: ``parents`` are then that build's)
+    reproduced_at: dt.datetime | None = None
 
     @property
     def identity(self) -> tuple[str, dt.date, str]:

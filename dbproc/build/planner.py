@@ -370,10 +370,14 @@ def _evaluate(
         )
     if not changes.reasons:
         what = existing.filename if existing is not None else f"the last run of {process.name}"
+        made = f"was made by code {code.version}"
+        if existing is not None and existing.reproduced_at is not None:
+            made = (f"is up to date: reproduced identically by code {code.version} on "
+                    f"{existing.reproduced_at:%Y-%m-%dT%H:%M:%SZ}")
         return replace(
             base,
             status=Status.UP_TO_DATE,
-            evidence=(f"{what} was made by code {code.version} from exactly today's inputs",),
+            evidence=(f"{what} {made} from exactly today's inputs",),
         )
     if (
         last_run is not None

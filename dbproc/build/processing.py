@@ -40,6 +40,10 @@ UNBUILDABLE = frozenset({Status.NOT_EXPECTED, Status.MISSING_INPUT, Status.OUTSI
 Fence = Callable[[], None]
 
 
+#: how a run may end without failing (``unchanged``: early cutoff reproduced the newest)
+OK_STATUSES = frozenset({RunStatus.SUCCEEDED, RunStatus.UNCHANGED})
+
+
 @dataclass
 class ProcessReport:
     """What the process half of a pass did."""
@@ -51,7 +55,7 @@ class ProcessReport:
     @property
     def failed(self) -> list[RunOutcome]:
         """Runs that did not succeed."""
-        return [r for r in self.runs if r.status is not RunStatus.SUCCEEDED]
+        return [r for r in self.runs if r.status not in OK_STATUSES]
 
     @property
     def exit_code(self) -> int:
@@ -73,7 +77,7 @@ class ProcessReport:
 
     def summary(self, limit: int = 8) -> str:
         """One screen for a person."""
-        ok = sum(1 for r in self.runs if r.status is RunStatus.SUCCEEDED)
+        ok = sum(1 for r in self.runs if r.status in OK_STATUSES)
         lines = [
             f"process: {len(self.runs)} runs, {ok} succeeded, {len(self.failed)} failed "
             f"({self.seconds:.2f} s)"
@@ -226,7 +230,7 @@ class Processor:
         if settle:
             self._marks.pop(key, None)
         self.report.runs.append(outcome)
-        self._failures += outcome.status is not RunStatus.SUCCEEDED
+        self._failures += outcome.status not in OK_STATUSES
         stale = self._waiting.pop(action.key)
         if stale is not None:  # planned before this run was recorded: plan again
             self._outstanding[key] -= 1

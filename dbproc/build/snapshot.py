@@ -39,6 +39,7 @@ from dbproc.db.models import (
     Process,
     ProcessInput,
     Product,
+    Reproduction,
     Run,
     RunStatus,
 )
@@ -353,9 +354,31 @@ class SnapshotLoader:
                 select(FileLink.child_id, FileLink.parent_id).where(FileLink.child_id.in_(batch))
             ):
                 links[child].add(parent)
-        return [
-            FileRecord(**{**r.__dict__, "parents": frozenset(links.get(r.id, ()))}) for r in records
-        ]
+        reproduced = self._read_reproductions([r.id for r in records])
+        out = []
+        for r in records:
+            fields = {**r.__dict__, "parents": frozenset(links.get(r.id, ()))}
+            if r.id in reproduced:  # early cutoff: judged by the build that reproduced it
+                code_id, inputs, at = reproduced[r.id]
+                fields.update(code_id=code_id, parents=frozenset(inputs), reproduced_at=at)
+            out.append(FileRecord(**fields))
+        return out
+
+    def _read_reproductions(
+        self, ids: list[int]
+    ) -> dict[int, tuple[int, tuple[int, ...], dt.datetime]]:
+        """The latest reproduction (early cutoff) of each file: its code, inputs and time."""
+        out: dict[int, tuple[int, tuple[int, ...], dt.datetime]] = {}
+        for batch in chunked(ids):
+            for file_id, code_id, inputs, at in self._execute(
+                select(Reproduction.file_id, Reproduction.code_id, Run.inputs,
+                       Reproduction.reproduced_at)
+                .join(Run, Run.id == Reproduction.run_id)
+                .where(Reproduction.file_id.in_(batch))
+                .order_by(Reproduction.id)
+            ):
+                out[file_id] = (code_id, tuple(inputs or ()), at)
+        return out
 
     def _read_by_id(self, ids: set[int]) -> dict[int, FileRecord]:
         out: dict[int, FileRecord] = {}
@@ -387,8 +410,10 @@ class SnapshotLoader:
         run_processes = {n for n in by_process if self.catalogue.processes[n].output is None}
         statuses = [
             s.value
-            for s in (*FAILED_RUN_STATUSES, RunStatus.SUCCEEDED, RunStatus.ABANDONED,
-                      RunStatus.CANCELLED)
+            for s in (
+                *FAILED_RUN_STATUSES, RunStatus.SUCCEEDED, RunStatus.ABANDONED,
+                RunStatus.CANCELLED, RunStatus.UNCHANGED,
+            )
         ]
         for batch in chunked(self._run_condition(by_process), RANGES_PER_QUERY):
             stmt = (

@@ -36,6 +36,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "watch": ("dbproc.cli.watch",),
     "serve": ("dbproc.cli.web",),
     "import-dbprocessing": ("dbproc.cli.importing",),
+    **dict.fromkeys(("release", "purge", "export"), ("dbproc.cli.lifecycle",)),
 }
 _registered: set[str] = set()
 

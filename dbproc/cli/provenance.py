@@ -164,9 +164,11 @@ def register(cli: click.Group) -> None:
     @command(cli, "explain")
     @click.argument("filename", required=False)
     @click.option("--product", metavar="P", help="With --date: explain this product's date.")
-    @click.option("--date", "day", metavar="YYYY-MM-DD", help="With --product.")
+    @click.option("--process", metavar="X",
+                  help="With --date: explain this process's date (RUN processes too).")
+    @click.option("--date", "day", metavar="YYYY-MM-DD", help="With --product or --process.")
     def explain(state: AppState, filename: str | None, product: str | None,
-                day: str | None) -> None:
+                process: str | None, day: str | None) -> None:
         """Say why a file (or a product on a date) is, or is not, up to date, with evidence.
 
         Example:
@@ -175,16 +177,24 @@ def register(cli: click.Group) -> None:
             dbproc explain testDB_20160104_v1.0.0.cat
             dbproc explain --product L1 --date 2016-01-05 --json
         """
-        if filename is None and (product is None or day is None):
-            raise UsageError("give a FILENAME, or --product P --date YYYY-MM-DD")
-        if filename is not None and (product or day):
-            raise UsageError("give either a FILENAME or --product/--date, not both")
-        data = state.archive().explain(filename, product=product,
-                                       date=parse_date(day, "--date"))
+        if filename is None and ((product is None) == (process is None) or day is None):
+            raise UsageError("give a FILENAME, or --product P (or --process X) "
+                             "--date YYYY-MM-DD")
+        if filename is not None and (product or process or day):
+            raise UsageError("give either a FILENAME or --product/--process and --date, "
+                             "not both")
+        archive = state.archive()
+        if process is not None:
+            when = parse_date(day, "--date")
+            assert when is not None
+            data = archive.explain_process(process, when)
+        else:
+            data = archive.explain(filename, product=product, date=parse_date(day, "--date"))
         items = data.get("decisions", [data])
         lines = []
         for item in items:
-            head = item.get("filename") or f"{item['product']} {item['date']}"
+            what = item.get("product") or item["process"]
+            head = item.get("filename") or f"{what} {item['date']}"
             lines.append(f"{head}: {verdict_text(item['status'], item['reason'])}")
             lines += [f"  - {e}" for e in item.get("evidence", [])]
             if item.get("code"):
@@ -219,4 +229,11 @@ def _lineage_text(data: dict[str, Any]) -> str:
         lines.append(table([(d["depth"], d["filename"], d["product"], d["version"],
                              "yes" if d["newest"] else "no") for d in data["descendants"]],
                            ["depth", "file", "product", "version", "newest"]))
+    for item in data.get("reproduced_by", []):
+        lines.append(f"  reproduced identically by {item['code']['process']} code "
+                     f"{item['code']['version']} on {item['at']} (run {item['run']})")
+    if data.get("runs"):
+        lines.append("RUN runs that used it:")
+        lines.append(table([(r["run"], r["process"], r["date"], r["code_version"])
+                            for r in data["runs"]], ["run", "process", "date", "code"]))
     return "\n".join(lines)

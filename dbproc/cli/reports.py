@@ -50,6 +50,8 @@ def register(cli: click.Group) -> None:
     @click.option("--missing", is_flag=True,
                   help="Instead: dates in --since..--until where an expected file of "
                        "--product does not exist, and why.")
+    @click.option("--by", "by", type=click.Choice(["day", "hour"]), default="day",
+                  help="With --missing: per day, or per slot of the product's cadence.")
     def files(
         state: AppState,
         products: tuple[str, ...],
@@ -60,6 +62,7 @@ def register(cli: click.Group) -> None:
         version_text: str | None,
         where: tuple[str, ...],
         missing: bool,
+        by: str,
     ) -> None:
         """List registered files (newest versions unless --all-versions).
 
@@ -73,6 +76,13 @@ def register(cli: click.Group) -> None:
         if missing:
             if len(products) != 1:
                 raise UsageError("--missing needs exactly one --product")
+            if by == "hour":
+                slots = state.archive().missing_slots(products[0], parse_date(since, "--since"),
+                                                      parse_date(until, "--until"))
+                state.emit(slots, table([(r["start"], r["stop"], r["reason"]) for r in slots],
+                                        ["start", "stop", "reason"])
+                           or f"no missing {products[0]} files")
+                return
             rows = state.archive().missing(products[0], parse_date(since, "--since"),
                                            parse_date(until, "--until"))
             text = table([(r["date"], r["reason"], "; ".join(r["evidence"])) for r in rows],
@@ -102,7 +112,8 @@ def register(cli: click.Group) -> None:
                         r["product"],
                         r["date"],
                         r["version"],
-                        "yes" if r["newest"] else "no",
+                        "yes" if r["newest"] else
+                        "no (purged)" if r.get("state") == "purged" else "no",
                     )
                     for r in rows
                 ],

@@ -66,6 +66,8 @@ class RunStatus(StrEnum):
     WORKER_LOST = "worker_lost"
     #: stopped by a signal to the pass (SIGINT/SIGTERM/SIGHUP); built again next pass
     CANCELLED = "cancelled"
+    #: early cutoff: the rebuild reproduced the newest version byte for byte (no new file)
+    UNCHANGED = "unchanged"
 
 
 ACTIVE_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PROMOTING)
@@ -119,6 +121,8 @@ class Product(Base):
     max_span_seconds: Mapped[float] = mapped_column(Float, default=86400.0)
     #: each new file waits for a person's verdict before consumers may use it (§13)
     review: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: expected spacing of its files below a day ("1h"), for ``files --missing --by hour``
+    cadence: Mapped[str | None] = mapped_column(String(20))
 
 
 class Process(Base):
@@ -133,6 +137,8 @@ class Process(Base):
     timebase: Mapped[str] = mapped_column(String(8))
     description: Mapped[str | None] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: a rebuild with the newest version's exact bytes registers no new version
+    early_cutoff: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class ProcessInput(Base):
@@ -279,6 +285,8 @@ class File(Base):
     #: review state (§13): NULL (no review needed), pending, pass, semipass or fail; the
     #: latest of the file's append-only verdicts (table ``review_verdict``)
     review: Mapped[str | None] = mapped_column(String(16))
+    #: when ``dbproc purge --apply`` deleted it from disk (record and lineage stay)
+    purged_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
     @property
     def version(self) -> Version:
@@ -422,6 +430,42 @@ class NotifyCursor(Base):
     retry_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class Reproduction(Base):
+    """Early cutoff: run ``run_id`` (code ``code_id``, the run's inputs) rebuilt ``file_id``
+    with exactly its bytes, so no new version was registered."""
+
+    __tablename__ = "reproduction"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("file.id"), index=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("run.id"), unique=True)
+    code_id: Mapped[int] = mapped_column(ForeignKey("code.id"))
+    reproduced_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class Release(Base):
+    """A named, immutable set of files (``dbproc release create``)."""
+
+    __tablename__ = "release"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    created_by: Mapped[str | None] = mapped_column(String(100))
+    #: the products it was made of (empty: every product)
+    products: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class ReleaseFile(Base):
+    """One file of a release."""
+
+    __tablename__ = "release_file"
+
+    release_id: Mapped[int] = mapped_column(ForeignKey("release.id"), primary_key=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("file.id"), primary_key=True, index=True)
 
 
 def table_of(model: type[Base]) -> Table:

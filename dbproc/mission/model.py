@@ -90,6 +90,8 @@ class ProductConfig:
     inspector_timeout: float | None = None
     #: each new file waits for a verdict before consumers use it (§13)
     review: bool = False
+    #: expected spacing of files below a day, e.g. "1h" (``files --missing --by hour``)
+    cadence: str | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,8 @@ class ProcessConfig:
     def all_codes(self) -> tuple[CodeConfig, ...]:
         """The process's codes: several with disjoint date ranges, or the one ``code``."""
         return self.codes or (self.code,)
+    #: a rebuild with the newest version's exact bytes registers no new version
+    early_cutoff: bool = False
 
 
 @dataclass(frozen=True)

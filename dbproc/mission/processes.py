@@ -324,6 +324,11 @@ def parse_processes(
             )
         if timebase is None or not codes or not inputs:
             continue
+        early_cutoff = body.get("early_cutoff", False)
+        if not isinstance(early_cutoff, bool):
+            problems.add(table, "early_cutoff", f"must be true or false, got {early_cutoff!r}",
+                         "write early_cutoff = true")
+            early_cutoff = False
         out[name] = ProcessConfig(
             name,
             output if timebase != "RUN" else None,
@@ -332,6 +337,7 @@ def parse_processes(
             codes[0],
             description,
             codes if len(codes) > 1 else (),
+            early_cutoff,
         )
     check_cycles(problems, out)
     return out

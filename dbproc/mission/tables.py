@@ -24,6 +24,20 @@ from dbproc.mission.model import (
 )
 from dbproc.naming import FilenameFormat, FormatError, dir_template_fields
 
+_CADENCE_UNITS = {"s": 1, "min": 60, "m": 60, "h": 3600, "d": 86400}
+
+
+def cadence_seconds(text: str) -> int | None:
+    """``"1h"`` -> 3600; None unless a whole number of a unit, at most one day, divides it."""
+    number = text.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = text[len(number):]
+    if not number.isdigit() or unit not in _CADENCE_UNITS:
+        return None
+    seconds = int(number) * _CADENCE_UNITS[unit]
+    if seconds <= 0 or seconds > 86400 or 86400 % seconds:
+        return None
+    return seconds
+
 MISSION_KEYS = {"name", "root", "incoming", "errors", "codes"}
 PRODUCT_KEYS = {
     "level",
@@ -36,8 +50,9 @@ PRODUCT_KEYS = {
     "description",
     "inspector_timeout",
     "review",
+    "cadence",
 }
-PROCESS_KEYS = {"output", "timebase", "inputs", "code", "description"}
+PROCESS_KEYS = {"output", "timebase", "inputs", "code", "description", "early_cutoff"}
 INPUT_KEYS = {"product", "before", "after", "optional"}
 CODE_KEYS = {
     "path",
@@ -199,6 +214,10 @@ def parse_products(
             problems.add(table, "review", f"must be true or false, got {review!r}",
                          "write review = true")
             review = False
+        cadence = string(problems, table, "cadence", body.get("cadence"))
+        if cadence is not None and cadence_seconds(cadence) is None:
+            problems.add(table, "cadence", f"{cadence!r} is not a cadence",
+                         'write e.g. cadence = "1h" (units s, min, h, d; at most a day)')
         if level is None or dir_ is None or fmt_text is None:
             continue
         out[name] = ProductConfig(
@@ -213,6 +232,7 @@ def parse_products(
             strings["description"],
             inspector_timeout,
             review,
+            cadence,
         )
     return out
 

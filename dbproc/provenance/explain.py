@@ -86,6 +86,23 @@ def _code_json(process: ProcessSpec, day: dt.date) -> dict[str, Any] | None:
 
 
 
+def explain_process(session: Session, name: str, day: dt.date) -> list[dict[str, Any]]:
+    """The planner's decisions for a process and date; RUN processes (no output) too."""
+    loader = SnapshotLoader(session)
+    process = loader.catalogue.processes.get(name)
+    if process is None:
+        known = ", ".join(sorted(loader.catalogue.processes)) or "none"
+        raise UsageError(f"no active process {name!r} (known: {known})")
+    snapshot = loader.load([(process.name, day)])
+    decisions = decide(snapshot, process, day)
+    if not decisions:
+        return [{"product": process.output, "date": day.isoformat(), "process": process.name,
+                 "up_to_date": True, "status": Status.NOT_EXPECTED.value,
+                 "reason": Status.NOT_EXPECTED.value, "reasons": [Status.NOT_EXPECTED.value],
+                 "evidence": [f"no file of {process.required[0].product} is dated {day}"]}]
+    return [{"product": process.output, **_decision_json(d)} for d in decisions]
+
+
 def explain_file(session: Session, filename: str) -> dict[str, Any]:
     """Why ``filename`` is (or is not) up to date."""
     record = queries.get_file(session, filename)

@@ -115,6 +115,8 @@ def file_json(
         "keywords": dict(record.keywords or {}),
         "metadata": dict(record.meta or {}),
         "on_disk": bool(record.on_disk),
+        "state": ("purged" if record.purged_at is not None
+                  else "present" if record.on_disk else "missing"),
         "registered_at": iso_utc(record.registered_at),
         "made_by": None if code is None else {"process": code[0], "code_version": code[1]},
         "run_id": record.run_id,

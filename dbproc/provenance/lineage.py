@@ -18,6 +18,7 @@ from dbproc.db.models import Code, File, FileLink, Process, Product
 from dbproc.db.queries import chunked
 from dbproc.errors import UsageError
 from dbproc.mission import resolve_code_path
+from dbproc.provenance import runs
 
 DIRECTIONS = ("both", "up", "down")
 
@@ -171,6 +172,9 @@ def lineage(
     data["edges"] = sorted(
         {(nodes[p].filename, nodes[c].filename) for p, c in edges if p in nodes and c in nodes}
     )
+    data["reproduced_by"] = runs.reproduced_by(session, record.id)
+    if direction in ("both", "down"):
+        data["runs"] = runs.run_consumers(session, record.id)
     return data
 
 

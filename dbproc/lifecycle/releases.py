@@ -1,0 +1,145 @@
+"""Releases (interface.md §17): a named, immutable set of the newest version of every
+(product, date), with a manifest that ``sha256sum -c`` verifies.
+
+Tables: ``release(id, name unique, note, created_at, created_by, products)`` and
+``release_file(release_id, file_id)``. Services take a session and never commit.
+"""
+
+from __future__ import annotations
+
+import getpass
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Integer, func, insert, literal, select
+from sqlalchemy.orm import Session
+
+from dbproc.clock import utcnow
+from dbproc.db import queries
+from dbproc.db.files import absolute_path
+from dbproc.db.models import File, Product, Release, ReleaseFile
+from dbproc.errors import NotFound, UsageError
+
+RELEASE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\-]{0,254}$")
+
+
+def _iso(value: Any) -> str:
+    return f"{value:%Y-%m-%dT%H:%M:%SZ}"
+
+
+def get_release(session: Session, name: str) -> Release:
+    """The release called ``name``; NotFound lists the known ones."""
+    release = session.scalars(select(Release).where(Release.name == name)).first()
+    if release is None:
+        known = ", ".join(session.scalars(select(Release.name).order_by(Release.id))) or "none"
+        raise NotFound(f"no release is called {name!r}; known releases: {known}")
+    return release
+
+
+def create_release(
+    session: Session, name: str, products: Sequence[str] = (), note: str | None = None,
+    by: str | None = None,
+) -> dict[str, Any]:
+    """Freeze the newest on-disk version of every (product, date) of ``products`` (all
+    products when empty) as release ``name``. A name is used once: releases are immutable."""
+    if not RELEASE_NAME.match(name):
+        raise UsageError(f"release name {name!r} is not usable: use letters, digits and "
+                         "'_', '.', '+', '-' (at most 255), starting with a letter or digit")
+    if session.scalars(select(Release.id).where(Release.name == name)).first() is not None:
+        raise UsageError(f"release {name!r} already exists and releases are immutable; "
+                         "choose a new name (e.g. with a higher number)")
+    product_ids = [queries.get_product(session, p).id for p in products]
+    release = Release(name=name, note=note, created_at=utcnow(),
+                      created_by=by or _login(), products=sorted(products))
+    session.add(release)
+    session.flush()
+    chosen = select(literal(release.id, Integer), File.id).where(
+        File.is_newest.is_(True), File.on_disk.is_(True)
+    )
+    if product_ids:
+        chosen = chosen.where(File.product_id.in_(product_ids))
+    session.execute(insert(ReleaseFile).from_select(["release_id", "file_id"], chosen))
+    return summary(session, release)
+
+
+def _login() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
+def summary(session: Session, release: Release) -> dict[str, Any]:
+    """A release's facts and its file count."""
+    count = session.scalar(
+        select(func.count()).select_from(ReleaseFile).where(ReleaseFile.release_id == release.id)
+    )
+    return {"name": release.name, "note": release.note, "created_at": _iso(release.created_at),
+            "created_by": release.created_by, "products": list(release.products or []),
+            "files": int(count or 0)}
+
+
+def list_releases(session: Session) -> list[dict[str, Any]]:
+    """Every release, oldest first."""
+    return [summary(session, r) for r in session.scalars(select(Release).order_by(Release.id))]
+
+
+def release_files(session: Session, name: str) -> list[dict[str, Any]]:
+    """The files of a release: filename, product, date, version, sha256, path."""
+    release = get_release(session, name)
+    root = Path(queries.get_mission(session).root_dir)
+    rows = session.execute(
+        select(File, Product.name)
+        .join(ReleaseFile, ReleaseFile.file_id == File.id)
+        .join(Product, Product.id == File.product_id)
+        .where(ReleaseFile.release_id == release.id)
+        .order_by(Product.name, File.date, File.filename)
+    ).all()
+    return [
+        {"filename": f.filename, "product": product, "date": f.date.isoformat(),
+         "version": str(f.version), "sha256": f.sha256, "size": f.size,
+         "path": str(absolute_path(root, f.path)), "relative_path": f.path}
+        for f, product in rows
+    ]
+
+
+def manifest(files: Sequence[dict[str, Any]]) -> str:
+    """``sha256sum`` text: one ``HASH  PATH`` line a file, paths relative to the data root
+    (``cd ROOT && sha256sum -c MANIFEST``); a file outside the root keeps its absolute path."""
+    return "".join(f"{f['sha256']}  {f['relative_path']}\n" for f in files)
+
+
+def _identity(f: dict[str, Any]) -> tuple[str, str, str]:
+    return (f["product"], f["date"], f.get("slot", ""))
+
+
+def diff_releases(session: Session, old: str, new: str) -> dict[str, Any]:
+    """What changed from release ``old`` to ``new``: files added, removed, and replaced by
+    another version of the same (product, date, slot)."""
+    a = {_identity(f): f["filename"] for f in _with_slots(session, old)}
+    b = {_identity(f): f["filename"] for f in _with_slots(session, new)}
+    added = sorted(b[k] for k in b.keys() - a.keys())
+    removed = sorted(a[k] for k in a.keys() - b.keys())
+    changed = sorted(({"from": a[k], "to": b[k]} for k in a.keys() & b.keys() if a[k] != b[k]),
+                     key=lambda c: c["from"])
+    return {"from": old, "to": new, "added": added, "removed": removed, "changed": changed,
+            "unchanged": sum(1 for k in a.keys() & b.keys() if a[k] == b[k])}
+
+
+def _with_slots(session: Session, name: str) -> list[dict[str, Any]]:
+    release = get_release(session, name)
+    rows = session.execute(
+        select(File.filename, File.date, File.slot, Product.name)
+        .join(ReleaseFile, ReleaseFile.file_id == File.id)
+        .join(Product, Product.id == File.product_id)
+        .where(ReleaseFile.release_id == release.id)
+    ).all()
+    return [{"filename": r.filename, "date": r.date.isoformat(), "slot": r.slot,
+             "product": r.name} for r in rows]
+
+
+def released_file_ids(session: Session) -> set[int]:
+    """Ids of every file in some release (retention keeps them)."""
+    return set(session.scalars(select(ReleaseFile.file_id).distinct()))

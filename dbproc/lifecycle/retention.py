@@ -1,0 +1,125 @@
+"""Retention (interface.md §17): ``dbproc purge`` deletes old versions from disk.
+
+Of each (product, date, slot) it keeps the newest ``keep`` versions, and it never deletes
+a newest version, a file in a release, or a file a newest version was made from. A
+purged file keeps its record and lineage: ``purged_at`` is set and ``on_disk`` cleared.
+The records are marked (and committed by the caller) before the bytes go, so a crash
+leaves at worst a purged record whose file is still there, which the next purge removes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, aliased
+
+from dbproc.clock import utcnow
+from dbproc.db import queries
+from dbproc.db.files import absolute_path
+from dbproc.db.models import File, FileLink, Product, Reproduction, Run
+from dbproc.db.queries import chunked
+from dbproc.errors import UsageError
+from dbproc.lifecycle.releases import released_file_ids
+
+logger = logging.getLogger("dbproc.purge")
+
+
+@dataclass
+class PurgePlan:
+    """What a purge deletes, and what it keeps that age alone would delete."""
+
+    keep: int
+    delete: list[dict[str, Any]] = field(default_factory=list)
+    kept: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    leftovers: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self, applied: bool) -> dict[str, Any]:
+        return {"keep": self.keep, "applied": applied,
+                "delete": [f["filename"] for f in self.delete],
+                "bytes": sum(f["size"] for f in self.delete),
+                "kept": {k: sorted(v) for k, v in self.kept.items()},
+                "files": self.delete}
+
+
+def plan_purge(session: Session, keep: int = 2, products: Sequence[str] = ()) -> PurgePlan:
+    """The purge's decisions; reads only."""
+    if keep < 1:
+        raise UsageError("--keep must be 1 or more: the newest version is always kept")
+    plan = PurgePlan(keep)
+    root = Path(queries.get_mission(session).root_dir)
+    stmt = select(File, Product.name).join(Product, Product.id == File.product_id)
+    if products:
+        stmt = stmt.where(File.product_id.in_([queries.get_product(session, p).id
+                                               for p in products]))
+    groups: dict[tuple[int, Any, str], list[tuple[File, str]]] = defaultdict(list)
+    for record, product in session.execute(stmt):
+        groups[(record.product_id, record.date, record.slot)].append((record, product))
+    released = released_file_ids(session)
+    sources = _parents_of_newest(session)
+    for versions in groups.values():
+        versions.sort(key=lambda item: item[0].version, reverse=True)
+        for rank, (record, product) in enumerate(versions):
+            if record.purged_at is not None:
+                if absolute_path(root, record.path).exists():
+                    plan.leftovers.append(_row(record, product, root))
+                continue
+            if rank < keep or record.is_newest or not record.on_disk:
+                continue
+            if record.id in released:
+                plan.kept["in_release"].append(record.filename)
+            elif record.id in sources:
+                plan.kept["parent_of_newest"].append(record.filename)
+            else:
+                plan.delete.append(_row(record, product, root))
+    plan.delete.sort(key=lambda f: (f["product"], f["date"], f["filename"]))
+    return plan
+
+
+def _row(record: File, product: str, root: Path) -> dict[str, Any]:
+    return {"id": record.id, "filename": record.filename, "product": product,
+            "date": record.date.isoformat(), "version": str(record.version),
+            "size": record.size, "path": str(absolute_path(root, record.path))}
+
+
+def _parents_of_newest(session: Session) -> set[int]:
+    """Files a newest version was made from: its links, and the inputs of the builds
+    that reproduced it identically (early cutoff)."""
+    child = aliased(File)
+    out = set(session.scalars(
+        select(FileLink.parent_id).distinct()
+        .join(child, child.id == FileLink.child_id)
+        .where(child.is_newest.is_(True))
+    ))
+    for inputs in session.scalars(
+        select(Run.inputs).join(Reproduction, Reproduction.run_id == Run.id)
+        .join(child, child.id == Reproduction.file_id).where(child.is_newest.is_(True))
+    ):
+        out.update(int(i) for i in inputs or ())
+    return out
+
+
+def mark_purged(session: Session, plan: PurgePlan) -> None:
+    """Mark the plan's files purged (the caller commits, then calls :func:`delete_files`)."""
+    now = utcnow()
+    for batch in chunked([f["id"] for f in plan.delete]):
+        session.execute(update(File).where(File.id.in_(batch), File.purged_at.is_(None))
+                        .values(purged_at=now, on_disk=False))
+
+
+def delete_files(plan: PurgePlan) -> list[str]:
+    """Remove the bytes of marked files (and of earlier purges a crash interrupted);
+    return the problems met (a file already gone is not one)."""
+    problems = []
+    for item in (*plan.delete, *plan.leftovers):
+        try:
+            Path(item["path"]).unlink(missing_ok=True)
+        except OSError as exc:
+            problems.append(f"could not delete {item['path']}: {exc}")
+            logger.error("purge: could not delete %s: %s", item["path"], exc)
+    return problems
