@@ -83,10 +83,13 @@ class LifecycleMixin:
         commit, then delete their bytes."""
         from dbproc.lifecycle import retention
 
-        with self.writing(dry_run=not apply) as session:
-            plan = retention.plan_purge(session, keep, products)
-            if apply:
+        if apply:
+            with self.writing() as session:
+                plan = retention.plan_purge(session, keep, products)
                 retention.mark_purged(session, plan)
+        else:
+            with self.reading() as session:  # a dry run only reads
+                plan = retention.plan_purge(session, keep, products)
         data = plan.as_json(apply)
         data["problems"] = retention.delete_files(plan) if apply else []
         return data
