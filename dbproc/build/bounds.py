@@ -13,7 +13,7 @@ import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from dbproc.build.recording import run_root
+from dbproc.build.run_start import run_root
 from dbproc.executors.base import CANCEL_FILE, JobSpec
 
 if TYPE_CHECKING:

@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 
 from dbproc.build.bounds import BEAT_SECONDS, bounded, stop_in_flight
 from dbproc.build.planner import BuildAction, Decision, PlanKey, Status, plan
-from dbproc.build.recording import Recorder, RunOutcome, start_run
+from dbproc.build.recording import Recorder
+from dbproc.build.run_start import RunOutcome, start_run
 from dbproc.build.scheduling import BuildQueue, ProcessGraph
 from dbproc.build.snapshot import PLAN_CHUNK, SnapshotLoader, load_catalogue, pending_work
 from dbproc.control import activity

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import shlex
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +25,26 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dbproc.build.planner import BuildAction
+from dbproc.build.run_log_files import (
+    LogHead,
+    what_was_written,
+    write_log,
+)
+from dbproc.build.run_start import (
+    RESULT_STATUS,
+    RUN_TABLE,
+    RunOutcome,
+    facts_from_json,
+    result_fields,
+    run_logs_dir,
+    run_root,
+    stored_facts_json,
+)
 from dbproc.clock import utcnow
 from dbproc.db.files import (
     Consumer,
     IdentityTaken,
     MissionPaths,
-    absolute_path,
     destination,
     register_file,
     stored_path,
@@ -48,37 +60,29 @@ from dbproc.db.models import (
     table_of,
 )
 from dbproc.db.unit import commit, discard, release
-from dbproc.executors.base import JobResult, JobSpec
-from dbproc.executors.launch import code_head
-from dbproc.executors.worker import STDERR, STDOUT
+from dbproc.executors.base import JobResult
 from dbproc.faults import crash_point
 from dbproc.feed.hooks import note_run_failed
-from dbproc.ingest.inspection import FileFacts, InspectorSet, ProductRule, facts_json
+from dbproc.ingest.inspection import FileFacts, InspectorSet, ProductRule
 from dbproc.ingest.placement import Digest, Occupied, fsync_file, hash_file, place
-from dbproc.mission import resolve_code_path
 from dbproc.version import Version
 
 logger = logging.getLogger("dbproc.recording")
 
-_RUN = table_of(Run)
 _PENDING = table_of(Pending)
 _FORCED = table_of(ForcedRebuild)
-_INSERT_RUN = _RUN.insert().returning(_RUN.c.id)
-_SET_RUN_ROOT = (
-    _RUN.update().where(_RUN.c.id == bindparam("rid")).values(run_root=bindparam("root"))
-)
 _RUN_FOR_LOG = select(
-    _RUN.c.code_id,
-    _RUN.c.process_id,
-    _RUN.c.date,
-    _RUN.c.argv,
-    _RUN.c.exit_code,
-    _RUN.c.signal,
-    _RUN.c.host,
-    _RUN.c.started_at,
-    _RUN.c.ended_at,
-    _RUN.c.run_root,
-).where(_RUN.c.id == bindparam("rid"))
+    RUN_TABLE.c.code_id,
+    RUN_TABLE.c.process_id,
+    RUN_TABLE.c.date,
+    RUN_TABLE.c.argv,
+    RUN_TABLE.c.exit_code,
+    RUN_TABLE.c.signal,
+    RUN_TABLE.c.host,
+    RUN_TABLE.c.started_at,
+    RUN_TABLE.c.ended_at,
+    RUN_TABLE.c.run_root,
+).where(RUN_TABLE.c.id == bindparam("rid"))
 _SETTLE_PENDING = _PENDING.delete().where(
     _PENDING.c.process_id == bindparam("pid"),
     _PENDING.c.date == bindparam("day"),
@@ -90,180 +94,26 @@ _FORCED_DONE = _FORCED.delete().where(
     _FORCED.c.slot == bindparam("slot"),
 )
 
-RESULT_STATUS = {
-    "timeout": RunStatus.TIMEOUT,
-    "worker_lost": RunStatus.WORKER_LOST,
-    "cancelled": RunStatus.CANCELLED,
-}
 
 
-def run_logs_dir(paths: MissionPaths) -> Path:
-    """Where the full logs of successful runs are kept."""
-    return paths.root / ".dbproc" / "logs"
 
 
-def run_root(paths: MissionPaths, run_id: int) -> Path:
-    """The staging folder of one run (on the data root's filesystem)."""
-    return paths.staging / f"run-{run_id}"
 
 
-def substitute(arg: str, values: Mapping[str, str]) -> str:
-    """Replace ``{DATE}`` and friends in a code argument; other braces stay as they are."""
-    for key, value in values.items():
-        arg = arg.replace("{" + key + "}", value)
-    return arg
 
 
-def build_argv(action: BuildAction, paths: MissionPaths) -> tuple[str, ...]:
-    """``CODE [args...] INPUT...`` (the output path is added by the worker); no shell."""
-    head = code_head(resolve_code_path(paths.codes, action.code.path))
-    d = action.date
-    values = {
-        "DATE": f"{d:%Y%m%d}",
-        "Y": f"{d:%Y}",
-        "m": f"{d:%m}",
-        "d": f"{d:%d}",
-        "ROOTDIR": str(paths.root),
-        "CODEDIR": str(paths.codes),
-        "CODEVERSION": str(action.code.version),
-    }
-    args = [substitute(a, values) for a in action.code.args]
-    inputs = [str(absolute_path(paths.root, f.path)) for f in action.inputs]
-    return (*head, *args, *inputs)
 
 
-@dataclass
-class RunOutcome:
-    """What recording one result did."""
-
-    run_id: int
-    status: RunStatus
-    process: str
-    date: dt.date
-    reason: str | None = None
-    output: str | None = None
-    version: str | None = None
-    error: str | None = None
-    queued: list[tuple[int, dt.date]] = field(default_factory=list)
-
-    @classmethod
-    def of(cls, run_id: int, status: RunStatus, action: BuildAction, **kwargs: Any) -> RunOutcome:
-        """An outcome for a planned action."""
-        version = str(action.output_version) if action.output_version else None
-        return cls(
-            run_id,
-            status,
-            action.process,
-            action.date,
-            action.reason.value,
-            version=version,
-            **kwargs,
-        )
-
-    def as_json(self) -> dict[str, Any]:
-        """JSON shape of a finished run in a pass report."""
-        return {
-            "run_id": self.run_id,
-            "process": self.process,
-            "date": self.date.isoformat(),
-            "output": self.output,
-            "version": self.version,
-            "reason": self.reason,
-            "status": self.status.value,
-            "error": self.error,
-        }
 
 
-def start_run(
-    session: Session,
-    action: BuildAction,
-    *,
-    process_id: int,
-    pass_id: int | None,
-    paths: MissionPaths,
-    kill_grace: float,
-) -> JobSpec:
-    """Insert the run row (one transaction) and return the job to submit."""
-    argv = build_argv(action, paths)
-    now = utcnow()
-    connection = session.connection()
-    run_id: int = connection.execute(
-        _INSERT_RUN,
-        {
-            "pass_id": pass_id,
-            "process_id": process_id,
-            "code_id": action.code.id,
-            "date": action.date,
-            "slot": action.slot,
-            "output_filename": action.output_filename,
-            "output_version": str(action.output_version) if action.output_version else None,
-            "reason": action.reason.value,
-            "bump": action.bump.value if action.bump else None,
-            "build_key": action.build_key,
-            "inputs": [f.id for f in action.inputs],
-            "argv": list(argv) + (["<OUTPUT>"] if action.output_filename else []),
-            "status": RunStatus.RUNNING,
-            "queued_at": now,
-            "started_at": now,
-        },
-    ).scalar_one()
-    root = run_root(paths, run_id)
-    connection.execute(_SET_RUN_ROOT, {"rid": run_id, "root": str(root)})
-    commit(session)
-    crash_point("job.queued")
-    env = {
-        "DBPROC_RUN_ID": str(run_id),
-        "DBPROC_PROCESS": action.process,
-        "DBPROC_DATE": action.date.isoformat(),
-    }
-    return JobSpec(
-        run_id=run_id,
-        attempt=1,
-        argv=argv,
-        run_root=str(root),
-        output_name=action.output_filename,
-        env=env,
-        timeout=action.code.timeout,
-        kill_grace=kill_grace,
-    )
 
 
-def _when(epoch: float | None) -> dt.datetime | None:
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).replace(tzinfo=None) if epoch else None
 
 
-def _result_fields(result: JobResult) -> dict[str, Any]:
-    started, ended = _when(result.started), _when(result.ended)
-    return {
-        "exit_code": result.exit_code,
-        "signal": result.signal,
-        "host": result.host,
-        "started_at": started,
-        "ended_at": ended,
-        "duration": (result.ended - result.started) if result.started and result.ended else None,
-        "peak_memory_kb": result.peak_memory_kb,
-        "stdout_tail": result.stdout_tail,
-        "stderr_tail": result.stderr_tail,
-        "argv": list(result.argv) if result.argv else None,
-    }
 
 
-def _facts_json(facts: FileFacts) -> dict[str, Any]:
-    return {**facts_json(facts), "product_id": facts.product.id, "slot": facts.slot}
 
 
-def facts_from_json(data: Mapping[str, Any], rule: ProductRule) -> FileFacts:
-    """Rebuild the facts saved in a ``promoting`` record."""
-    return FileFacts(
-        rule,
-        dt.date.fromisoformat(data["date"]),
-        dt.datetime.fromisoformat(data["start"]),
-        dt.datetime.fromisoformat(data["stop"]),
-        Version.parse(data["version"]),
-        dict(data["keywords"]),
-        dict(data["metadata"]),
-        data["slot"],
-    )
 
 
 class Recorder:
@@ -318,7 +168,7 @@ class Recorder:
                 result,
                 RunStatus.FAILED,
                 f"the code exited 0 but wrote no file {action.output_filename}"
-                + _what_was_written(Path(result.run_dir), action.output_filename),
+                + what_was_written(Path(result.run_dir), action.output_filename),
                 settle,
                 pending_max_id,
             )
@@ -362,15 +212,15 @@ class Recorder:
             "dst": str(dst),
             "sha256": digest.sha256,
             "size": digest.size,
-            "facts": _facts_json(facts),
+            "facts": stored_facts_json(facts),
             "parents": [f.id for f in action.inputs],
             "settle": settle,
             "pending_max_id": pending_max_id,
         }
         self.session.execute(
-            _RUN.update()
-            .where(_RUN.c.id == result.run_id)
-            .values(status=RunStatus.PROMOTING, promoting=promoting, **_result_fields(result))
+            RUN_TABLE.update()
+            .where(RUN_TABLE.c.id == result.run_id)
+            .values(status=RunStatus.PROMOTING, promoting=promoting, **result_fields(result))
         )
         commit(self.session)
         crash_point("job.promoting")
@@ -437,11 +287,11 @@ class Recorder:
                 run_id, process, day, f"the output {dst.name} is already registered ({exc})"
             )
         ended_at = run.ended_at or utcnow()
-        head = _LogHead(run_id, run.process_id, run.date, RunStatus.SUCCEEDED, run.argv,
+        head = LogHead(run_id, run.process_id, run.date, RunStatus.SUCCEEDED, run.argv,
                         run.exit_code, run.signal, None, run.host, run.started_at, ended_at)
         self.session.execute(
-            _RUN.update()
-            .where(_RUN.c.id == run_id)
+            RUN_TABLE.update()
+            .where(RUN_TABLE.c.id == run_id)
             .values(
                 status=RunStatus.SUCCEEDED,
                 log_path=self._keep_log(head, Path(promoting["run_dir"])),
@@ -504,15 +354,15 @@ class Recorder:
         so no consumer is queued. A crash before the commit leaves the run ``running``,
         which recovery abandons and queues again, as for any unrecorded run."""
         file_id, filename, version = reproduced
-        fields = _result_fields(result)
+        fields = result_fields(result)
         process_id = self.process_ids[action.process]
-        head = _LogHead(result.run_id, process_id, action.date, RunStatus.UNCHANGED,
+        head = LogHead(result.run_id, process_id, action.date, RunStatus.UNCHANGED,
                         fields["argv"], result.exit_code, result.signal, None, result.host,
                         fields["started_at"], fields["ended_at"])
         log_path = self._keep_log(head, Path(result.run_dir) if result.run_dir else None)
         self.session.execute(
-            _RUN.update()
-            .where(_RUN.c.id == result.run_id)
+            RUN_TABLE.update()
+            .where(RUN_TABLE.c.id == result.run_id)
             .values(status=RunStatus.UNCHANGED, log_path=log_path, output_filename=filename,
                     output_version=version, **fields)
         )
@@ -536,15 +386,15 @@ class Recorder:
     def _succeed_without_output(
         self, action: BuildAction, result: JobResult, settle: bool, pending_max_id: int
     ) -> RunOutcome:
-        fields = _result_fields(result)
+        fields = result_fields(result)
         process_id = self.process_ids[action.process]
-        head = _LogHead(result.run_id, process_id, action.date, RunStatus.SUCCEEDED,
+        head = LogHead(result.run_id, process_id, action.date, RunStatus.SUCCEEDED,
                         fields["argv"], result.exit_code, result.signal, None, result.host,
                         fields["started_at"], fields["ended_at"])
         log_path = self._keep_log(head, Path(result.run_dir) if result.run_dir else None)
         self.session.execute(
-            _RUN.update()
-            .where(_RUN.c.id == result.run_id)
+            RUN_TABLE.update()
+            .where(RUN_TABLE.c.id == result.run_id)
             .values(status=RunStatus.SUCCEEDED, log_path=log_path, **fields)
         )
         self._settle(
@@ -567,7 +417,7 @@ class Recorder:
     ) -> RunOutcome:
         run = self.session.get(Run, result.run_id)
         assert run is not None
-        for key, value in _result_fields(result).items():
+        for key, value in result_fields(result).items():
             setattr(run, key, value)
         run.status = status
         run.error = error
@@ -627,7 +477,7 @@ class Recorder:
         names = {pid: name for name, pid in self.process_ids.items()}
         return names.get(process_id, str(process_id))
 
-    def _keep_log(self, run: _LogHead, run_dir: Path | None) -> str | None:
+    def _keep_log(self, run: LogHead, run_dir: Path | None) -> str | None:
         if run_dir is None:
             return None
         folder = run_logs_dir(self.paths) / str(run.id // 1000)
@@ -651,7 +501,7 @@ class Recorder:
             else:
                 folder.mkdir()
             run.error = error
-            write_log(folder / "run.log", _LogHead.of(run), folder,
+            write_log(folder / "run.log", LogHead.of(run), folder,
                       self._process_name(run.process_id))
         except OSError as exc:
             logger.warning("could not keep the failed run %s under %s: %s", run.id, folder, exc)
@@ -681,75 +531,14 @@ class Recorder:
             self._cleaner = None
 
 
-@dataclass(frozen=True)
-class _LogHead:
-    """What a kept run log says about its run."""
-
-    id: int
-    process_id: int
-    date: dt.date
-    status: str
-    argv: Sequence[str] | None
-    exit_code: int | None
-    signal: int | None
-    error: str | None
-    host: str | None
-    started_at: dt.datetime | None
-    ended_at: dt.datetime | None
-
-    @classmethod
-    def of(cls, run: Run) -> _LogHead:
-        return cls(run.id, run.process_id, run.date, run.status, run.argv, run.exit_code,
-                   run.signal, run.error, run.host, run.started_at, run.ended_at)
 
 
-def write_log(target: Path, run: _LogHead, run_dir: Path, process: str) -> None:
-    """Write a run's kept log: its head lines, then its stdout and stderr, streamed
-    (the streams are capped by the worker; none is ever read into memory whole)."""
-    with target.open("wb") as out:
-        out.write(_log_head(run, process).encode("utf-8", "replace"))
-        for name, title in ((STDOUT, "stdout"), (STDERR, "stderr")):
-            out.write(f"{'-' * 30} {title} {'-' * 30}\n".encode())
-            try:
-                with (run_dir / name).open("rb") as stream:
-                    shutil.copyfileobj(stream, out, 1 << 20)
-            except OSError:
-                out.write(b"(missing)\n")
 
 
-def _log_head(run: _LogHead, process: str) -> str:
-    status = (
-        f"exit status {run.exit_code}"
-        if run.exit_code is not None
-        else f"signal {run.signal}"
-        if run.signal is not None
-        else "no exit status"
-    )
-    return (
-        f"run {run.id}: process {process} date {run.date} status {run.status}\n"
-        f"command: {shlex.join(str(a) for a in (run.argv or []))}\n"
-        f"result: {status}" + (f"; {run.error}" if run.error else "") + "\n"
-        f"host: {run.host}  started: {run.started_at}  ended: {run.ended_at}\n"
-    )
 
 
-#: what the worker itself keeps in a run folder (not written by the code)
-_WORKER_FILES = frozenset({"stdout.log", "stderr.log", "CANCEL"})
 
 
-def _what_was_written(run_dir: Path, expected: str, shown: int = 10) -> str:
-    """``; it wrote: a.cat, b.cat`` (the files the code did leave in its run folder,
-    which usually shows the mistake: a wrong name, version or folder)."""
-    try:
-        written = sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*")
-                         if p.is_file() and p.name != expected
-                         and p.name not in _WORKER_FILES)
-    except OSError:
-        return ""
-    if not written:
-        return "; it wrote no file at all in its output folder"
-    more = f" and {len(written) - shown} more" if len(written) > shown else ""
-    return "; it wrote: " + ", ".join(written[:shown]) + more
 
 
 def _worker_digest(result: JobResult, output: Path) -> Digest | None:

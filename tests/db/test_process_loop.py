@@ -144,8 +144,9 @@ def test_a_result_that_queues_three_successors(db_url: str, tmp_path: Path) -> N
     assert all(r.status is RunStatus.SUCCEEDED for r in proc.report.runs)
 
 
-def test_a_cancelled_run_is_abandoned_and_built_by_the_next_pass(db_url: str, mission_file: Path
-                                                       ) -> None:
+def test_a_cancelled_run_is_recorded_cancelled_and_built_by_the_next_pass(
+    db_url: str, mission_file: Path
+) -> None:
     executor = MemoryExecutor(slots=2)
     first: list[int] = []
 
@@ -161,7 +162,7 @@ def test_a_cancelled_run_is_abandoned_and_built_by_the_next_pass(db_url: str, mi
         assert proc.step()
         [cancelled] = proc.report.runs
         assert cancelled.run_id == first[0]
-        assert cancelled.status is RunStatus.ABANDONED
+        assert cancelled.status is RunStatus.CANCELLED
         while proc.step():
             pass
     key = (cancelled.process, cancelled.date)

@@ -1,0 +1,221 @@
+"""Starting a run: its command line (no shell), its row, its folders, and how its outcome reads.
+
+One transaction inserts the run row (crash point ``job.queued`` after it); the code then
+runs with no transaction open. :mod:`dbproc.build.recording` records how it ended."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import bindparam
+from sqlalchemy.orm import Session
+
+from dbproc.build.planner import BuildAction
+from dbproc.clock import utcnow
+from dbproc.db.files import (
+    MissionPaths,
+    absolute_path,
+)
+from dbproc.db.models import (
+    Run,
+    RunStatus,
+    table_of,
+)
+from dbproc.db.unit import commit
+from dbproc.executors.base import JobResult, JobSpec
+from dbproc.executors.launch import code_head
+from dbproc.faults import crash_point
+from dbproc.ingest.inspection import FileFacts, ProductRule, facts_json
+from dbproc.mission import resolve_code_path
+from dbproc.version import Version
+
+RUN_TABLE = table_of(Run)
+
+
+_INSERT_RUN = RUN_TABLE.insert().returning(RUN_TABLE.c.id)
+
+
+_SET_RUN_ROOT = (
+    RUN_TABLE.update().where(RUN_TABLE.c.id == bindparam("rid")).values(run_root=bindparam("root"))
+)
+
+
+RESULT_STATUS = {
+    "timeout": RunStatus.TIMEOUT,
+    "worker_lost": RunStatus.WORKER_LOST,
+    "cancelled": RunStatus.CANCELLED,
+}
+
+
+def run_logs_dir(paths: MissionPaths) -> Path:
+    """Where the full logs of successful runs are kept."""
+    return paths.root / ".dbproc" / "logs"
+
+
+def run_root(paths: MissionPaths, run_id: int) -> Path:
+    """The staging folder of one run (on the data root's filesystem)."""
+    return paths.staging / f"run-{run_id}"
+
+
+def substitute(arg: str, values: Mapping[str, str]) -> str:
+    """Replace ``{DATE}`` and friends in a code argument; other braces stay as they are."""
+    for key, value in values.items():
+        arg = arg.replace("{" + key + "}", value)
+    return arg
+
+
+def build_argv(action: BuildAction, paths: MissionPaths) -> tuple[str, ...]:
+    """``CODE [args...] INPUT...`` (the output path is added by the worker); no shell."""
+    head = code_head(resolve_code_path(paths.codes, action.code.path))
+    d = action.date
+    values = {
+        "DATE": f"{d:%Y%m%d}",
+        "Y": f"{d:%Y}",
+        "m": f"{d:%m}",
+        "d": f"{d:%d}",
+        "ROOTDIR": str(paths.root),
+        "CODEDIR": str(paths.codes),
+        "CODEVERSION": str(action.code.version),
+    }
+    args = [substitute(a, values) for a in action.code.args]
+    inputs = [str(absolute_path(paths.root, f.path)) for f in action.inputs]
+    return (*head, *args, *inputs)
+
+
+@dataclass
+class RunOutcome:
+    """What recording one result did."""
+
+    run_id: int
+    status: RunStatus
+    process: str
+    date: dt.date
+    reason: str | None = None
+    output: str | None = None
+    version: str | None = None
+    error: str | None = None
+    queued: list[tuple[int, dt.date]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, run_id: int, status: RunStatus, action: BuildAction, **kwargs: Any) -> RunOutcome:
+        """An outcome for a planned action."""
+        version = str(action.output_version) if action.output_version else None
+        return cls(
+            run_id,
+            status,
+            action.process,
+            action.date,
+            action.reason.value,
+            version=version,
+            **kwargs,
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON shape of a finished run in a pass report."""
+        return {
+            "run_id": self.run_id,
+            "process": self.process,
+            "date": self.date.isoformat(),
+            "output": self.output,
+            "version": self.version,
+            "reason": self.reason,
+            "status": self.status.value,
+            "error": self.error,
+        }
+
+
+def start_run(
+    session: Session,
+    action: BuildAction,
+    *,
+    process_id: int,
+    pass_id: int | None,
+    paths: MissionPaths,
+    kill_grace: float,
+) -> JobSpec:
+    """Insert the run row (one transaction) and return the job to submit."""
+    argv = build_argv(action, paths)
+    now = utcnow()
+    connection = session.connection()
+    run_id: int = connection.execute(
+        _INSERT_RUN,
+        {
+            "pass_id": pass_id,
+            "process_id": process_id,
+            "code_id": action.code.id,
+            "date": action.date,
+            "slot": action.slot,
+            "output_filename": action.output_filename,
+            "output_version": str(action.output_version) if action.output_version else None,
+            "reason": action.reason.value,
+            "bump": action.bump.value if action.bump else None,
+            "build_key": action.build_key,
+            "inputs": [f.id for f in action.inputs],
+            "argv": list(argv) + (["<OUTPUT>"] if action.output_filename else []),
+            "status": RunStatus.RUNNING,
+            "queued_at": now,
+            "started_at": now,
+        },
+    ).scalar_one()
+    root = run_root(paths, run_id)
+    connection.execute(_SET_RUN_ROOT, {"rid": run_id, "root": str(root)})
+    commit(session)
+    crash_point("job.queued")
+    env = {
+        "DBPROC_RUN_ID": str(run_id),
+        "DBPROC_PROCESS": action.process,
+        "DBPROC_DATE": action.date.isoformat(),
+    }
+    return JobSpec(
+        run_id=run_id,
+        attempt=1,
+        argv=argv,
+        run_root=str(root),
+        output_name=action.output_filename,
+        env=env,
+        timeout=action.code.timeout,
+        kill_grace=kill_grace,
+    )
+
+
+def _when(epoch: float | None) -> dt.datetime | None:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).replace(tzinfo=None) if epoch else None
+
+
+def result_fields(result: JobResult) -> dict[str, Any]:
+    started, ended = _when(result.started), _when(result.ended)
+    return {
+        "exit_code": result.exit_code,
+        "signal": result.signal,
+        "host": result.host,
+        "started_at": started,
+        "ended_at": ended,
+        "duration": (result.ended - result.started) if result.started and result.ended else None,
+        "peak_memory_kb": result.peak_memory_kb,
+        "stdout_tail": result.stdout_tail,
+        "stderr_tail": result.stderr_tail,
+        "argv": list(result.argv) if result.argv else None,
+    }
+
+
+def stored_facts_json(facts: FileFacts) -> dict[str, Any]:
+    """The facts of an output as kept with its promoting run (read back by recovery)."""
+    return {**facts_json(facts), "product_id": facts.product.id, "slot": facts.slot}
+
+
+def facts_from_json(data: Mapping[str, Any], rule: ProductRule) -> FileFacts:
+    """Rebuild the facts saved in a ``promoting`` record."""
+    return FileFacts(
+        rule,
+        dt.date.fromisoformat(data["date"]),
+        dt.datetime.fromisoformat(data["start"]),
+        dt.datetime.fromisoformat(data["stop"]),
+        Version.parse(data["version"]),
+        dict(data["keywords"]),
+        dict(data["metadata"]),
+        data["slot"],
+    )
