@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from dbproc.migrations.ops import drop_column
 
 revision = "0002"
 down_revision = "0001"
@@ -21,7 +22,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # plain ALTER TABLE (SQLite >= 3.35 too): a batch copy of `product` would trip the
-    # foreign keys that point at it
-    op.execute("ALTER TABLE pass_record DROP COLUMN activity")
-    op.execute("ALTER TABLE product DROP COLUMN inspector_timeout")
+    drop_column("pass_record", "activity")
+    drop_column("product", "inspector_timeout")

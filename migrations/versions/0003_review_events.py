@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from dbproc.migrations.ops import drop_column
 from sqlalchemy.dialects import postgresql
 
 JSON_TYPE = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
@@ -20,12 +21,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("product", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("review", sa.Boolean(), server_default=sa.false(), nullable=False)
-        )
-    with op.batch_alter_table("file", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("review", sa.String(length=16), nullable=True))
+    # plain ADD COLUMN (no table copy: see dbproc.migrations.ops.drop_column)
+    op.add_column(
+        "product", sa.Column("review", sa.Boolean(), server_default=sa.false(), nullable=False)
+    )
+    op.add_column("file", sa.Column("review", sa.String(length=16), nullable=True))
     op.create_table(
         "review_verdict",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -89,7 +89,5 @@ def downgrade() -> None:
     with op.batch_alter_table("review_verdict", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_review_verdict_file_id"))
     op.drop_table("review_verdict")
-    with op.batch_alter_table("file", schema=None) as batch_op:
-        batch_op.drop_column("review")
-    with op.batch_alter_table("product", schema=None) as batch_op:
-        batch_op.drop_column("review")
+    drop_column("file", "review")
+    drop_column("product", "review")
