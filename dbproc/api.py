@@ -71,9 +71,11 @@ class Archive:
         """The SQLAlchemy engine (connected on first use). A SQLite file that does not
         exist is not created (:class:`~dbproc.errors.SchemaMissing`): only
         :meth:`apply_config` and :meth:`upgrade_schema` create one."""
-        return self._open(create=False)
+        return self.open_engine(create=False)
 
-    def _open(self, *, create: bool) -> Engine:
+    def open_engine(self, *, create: bool = False) -> Engine:
+        """The engine; with ``create``, a SQLite file that does not exist is created (for
+        commands that set a database up: ``config apply``, ``db upgrade``, imports)."""
         if self._engine is None:
             self._engine = create_db_engine(self.url, create=create)
         return self._engine
@@ -109,7 +111,7 @@ class Archive:
 
     def upgrade_schema(self) -> tuple[str | None, str]:
         """Migrate the schema to the newest revision; return (before, after)."""
-        result = schema.upgrade(self._open(create=True))
+        result = schema.upgrade(self.open_engine(create=True))
         self._schema_checked = False
         return result
 
@@ -124,7 +126,7 @@ class Archive:
         schema is created first. With ``dry_run`` nothing is written.
         """
         config = load_mission_file(path)
-        with self._open(create=True).connect() as conn:
+        with self.open_engine(create=True).connect() as conn:
             outer = conn.begin()
             created = False
             if schema.current_revision(conn) is None and not schema.has_tables(conn):
