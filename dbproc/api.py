@@ -100,9 +100,11 @@ class Archive(FeedMethods, LifecycleMixin):
         """The SQLAlchemy engine (connected on first use). A SQLite file that does not
         exist is not created (:class:`~dbproc.errors.SchemaMissing`): only
         :meth:`apply_config` and :meth:`upgrade_schema` create one."""
-        return self._open(create=False)
+        return self.open_engine(create=False)
 
-    def _open(self, *, create: bool) -> Engine:
+    def open_engine(self, *, create: bool = False) -> Engine:
+        """The engine; with ``create``, a SQLite file that does not exist is created (for
+        commands that set a database up: ``config apply``, ``db upgrade``, imports)."""
         if self._engine is None:
             self._engine = create_db_engine(self.url, create=create)
         return self._engine
@@ -151,7 +153,7 @@ class Archive(FeedMethods, LifecycleMixin):
 
     def upgrade_schema(self) -> tuple[str | None, str]:
         """Migrate the schema to the newest revision; return (before, after)."""
-        result = schema.upgrade(self._open(create=True))
+        result = schema.upgrade(self.open_engine(create=True))
         self._schema_checked = False
         return result
 
@@ -166,7 +168,7 @@ class Archive(FeedMethods, LifecycleMixin):
         schema is created first. With ``dry_run`` nothing is written.
         """
         config = load_mission_file(path)
-        self._open(create=True)  # the one command that may create the database
+        self.open_engine(create=True)  # the one command that may create the database
         with self.store.write(dry_run=dry_run) as session:
             conn = session.connection()
             created = False

@@ -59,3 +59,14 @@ def test_python_api_page_examples_run(tmp_path: Path, monkeypatch: pytest.Monkey
     assert len(blocks) >= 2
     for block in blocks:
         exec(compile(block, "docs/python-api.md", "exec"), {"__name__": "doc_example"})  # noqa: S102
+
+
+def test_docs_agree_that_quiet_leaves_the_log_file_alone() -> None:
+    """-q quiets the terminal; the log file always gets INFO (as dbproc.logs does)."""
+    from dbproc import logs
+
+    for page in ("cli.md", "operations.md"):
+        text = " ".join((DOCS / page).read_text().split())
+        assert "always gets INFO" in text, page
+        assert "keeps only warnings and errors in the log" not in text, page
+    assert "terminal's level only" in " ".join((logs.__doc__ or "").split())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from dbproc import logs
+from dbproc.clock import iso_utc
 from dbproc.errors import UsageError
 
 if TYPE_CHECKING:
@@ -49,9 +51,9 @@ class AppState:
         ``\\xff``, instead of failing after the work is done.
         """
         if self.json:
-            out = json.dumps(data, indent=2, default=str, ensure_ascii=False)
+            out = json.dumps(data, indent=2, default=_json_default, ensure_ascii=False)
             if not _encodable(out):
-                out = json.dumps(data, indent=2, default=str, ensure_ascii=True)
+                out = json.dumps(data, indent=2, default=_json_default, ensure_ascii=True)
             click.echo(out)
         elif text is not None:
             click.echo(text if _encodable(text) else _escape_surrogates(text))
@@ -82,6 +84,15 @@ def pass_problem(report: dict[str, Any]) -> str:
     if failed:
         parts.append(f"{len(failed)} run(s) failed (`dbproc runs --failed` shows them)")
     return "the pass finished, but " + ("; ".join(parts) or "something failed")
+
+
+def _json_default(value: Any) -> Any:
+    """Times as UTC with a ``Z`` (contract section 11), dates as ``YYYY-MM-DD``."""
+    if isinstance(value, dt.datetime):
+        return iso_utc(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
 
 
 def _encodable(text: str) -> bool:

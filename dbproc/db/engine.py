@@ -4,6 +4,12 @@ SQLite connections use WAL, foreign keys, ``synchronous=FULL`` and a busy timeou
 begin their transactions with ``BEGIN IMMEDIATE`` so that two writers wait for each other
 instead of failing (SQLAlchemy's documented pysqlite recipe); work that only reads uses
 :func:`read_only`, whose deferred ``BEGIN`` never waits for a writer in WAL mode.
+
+A SQLite file this user may not write (or in a folder it may not write) is opened
+read-only (``mode=ro``, else ``immutable``), so every reading command works on it; a
+missing file is created only when the caller says so (``config apply``, ``db upgrade``).
+A path or URL that cannot be opened raises :class:`~dbproc.errors.DatabaseUnreachable`
+(exit 2, contract section 11).
 """
 
 from __future__ import annotations
@@ -119,11 +125,6 @@ def read_only(engine: Engine) -> Engine:
     return engine.execution_options(**{READ_ONLY: True})
 
 
-def is_read_only_file(engine: Engine) -> bool:
-    """True when ``engine`` opened its SQLite file read-only (this user may not write it)."""
-    return bool(engine.dialect.__dict__.get("dbproc_read_only_file", False))
-
-
 def create_db_engine(
     url: URL | str, *, check: bool = True, create: bool = True, **kwargs: Any
 ) -> Engine:
@@ -185,7 +186,6 @@ def _sqlite_engine(url: URL, *, create: bool, **kwargs: Any) -> Engine:
         return engine
     assert path is not None
     engine = create_engine(url, creator=lambda: _connect_read_only(path), **kwargs)
-    engine.dialect.dbproc_read_only_file = True  # type: ignore[attr-defined]
     event.listen(engine, "connect", _on_sqlite_connect_read_only)
     event.listen(engine, "begin", _on_sqlite_begin_read_only)
     return engine

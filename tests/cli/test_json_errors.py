@@ -170,3 +170,34 @@ def test_every_json_timestamp_is_utc_with_z(applied: CliHarness) -> None:
     assert len(stamps) > 10
     naive = [s for s in stamps if not s.endswith("Z")]
     assert not naive, naive
+
+
+def _open_error(db: str) -> dict[str, Any]:
+    result = CliRunner().invoke(dbproc_cli, ["--db", db, "status", "--json"])
+    error = _one_error_object(result)
+    assert error["kind"] == "database" and error["exit_code"] == 2, error
+    return error
+
+
+def test_databases_that_cannot_be_opened_exit_2(tmp_path: Path) -> None:
+    not_a_db = tmp_path / "notes.sqlite"
+    not_a_db.write_text("these are my notes, not a database\n" * 100)
+    assert "not a database" in _open_error(str(not_a_db))["message"]
+    assert not_a_db.read_text().startswith("these are my notes")
+    assert "does not exist" in _open_error(str(tmp_path / "missing" / "m.sqlite"))["message"]
+    assert "is a folder" in _open_error(str(tmp_path))["message"]
+    closed = _open_error("postgresql+psycopg2://alice:s3cret@127.0.0.1:1/mission")
+    assert "s3cret" not in closed["message"] and "***" in closed["message"]
+
+
+def test_postgresql_user_or_database_that_does_not_exist_exits_2() -> None:
+    from sqlalchemy.engine import make_url
+
+    from tests.conftest import PG_URL, require_postgres
+
+    require_postgres()
+    url = make_url(PG_URL)
+    no_role = url.set(username="no_such_role_i12", password="wrong")
+    message = _open_error(no_role.render_as_string(hide_password=False))["message"]
+    assert "wrong" not in message and "no_such_role_i12" in message
+    _open_error(url.set(database="no_such_database_i12").render_as_string(hide_password=False))
