@@ -13,8 +13,11 @@ from click.testing import CliRunner
 def command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     """Every command path, depth first, sorted."""
     out: list[tuple[str, ...]] = []
-    for name in sorted(group.commands):
-        cmd = group.commands[name]
+    ctx = click.Context(group)  # (list_commands and get_command load lazy commands)
+    for name in sorted(group.list_commands(ctx)):
+        cmd = group.get_command(ctx, name)
+        if cmd is None:
+            continue
         out.append((*prefix, name))
         if isinstance(cmd, click.Group):
             out.extend(command_paths(cmd, (*prefix, name)))
@@ -23,9 +26,8 @@ def command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tupl
 
 def render_reference() -> str:
     """The whole reference page."""
-    from dbproc.cli import _register, cli
+    from dbproc.cli import cli
 
-    _register()  # commands register lazily: make them all present
     runner = CliRunner()
     parts = ["# CLI reference\n",
              "Generated from `--help` by `python -m dbproc.cli.reference`; do not edit.\n"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -85,6 +86,8 @@ def run(
         ],
     )
     results: list[dict[str, Any]] = []
+    # a SIGTERM (e.g. from `timeout`) must still stop the cluster, its jobs and Slurm
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with workdir("cluster") as tmp:
         slurm = LocalSlurm(tmp / "slurm")
         os.environ["SLURM_CONF"] = str(slurm.conf)

@@ -70,10 +70,15 @@ def snakemake_program() -> Path:
                 "snakemake",
             ],
             check=True,
+            capture_output=True,
+            text=True,
         )
     except (OSError, subprocess.CalledProcessError) as exc:
         shutil.rmtree(VENV, ignore_errors=True)
-        raise BenchError(f"could not install snakemake into {VENV}: {exc}") from exc
+        detail = getattr(exc, "stderr", "") or ""
+        raise BenchError(
+            f"could not install snakemake into {VENV}: {exc} {detail[-1500:]}"
+        ) from exc
     return program
 
 

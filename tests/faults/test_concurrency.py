@@ -22,6 +22,7 @@ from tests.helpers import CliHarness, use_test_code
 WRAPPER = """
 import os, sys, time
 from dbproc.cli import cli
+import dbproc.api, dbproc.cli.passes, dbproc.control.passes  # (the CLI imports them lazily)
 go = sys.argv[1]
 print("READY", flush=True)
 while not os.path.exists(go):
