@@ -19,15 +19,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import ingest, overhead, scale
+from . import ingest, output, overhead, scale
 from .common import BACKENDS, REPO, BenchError, Table, dbproc, postgres_reachable, say
 
 Runner = Callable[[Sequence[str], Sequence[int], Path | None], tuple[Table, list[dict[str, Any]]]]
-BENCHMARKS: dict[str, Runner] = {"overhead": overhead.run, "scale": scale.run, "ingest": ingest.run}
+BENCHMARKS: dict[str, Runner] = {"overhead": overhead.run, "scale": scale.run, "ingest": ingest.run,
+                                 "output": output.run}
 SIZES = {
     "overhead": ([100, 500, 2000], [20, 100]),
     "scale": ([10_000, 100_000, 1_000_000], [10_000]),
     "ingest": ([2000], [400]),
+    "output": ([200], [20]),
 }
 
 

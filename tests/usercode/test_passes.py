@@ -41,10 +41,16 @@ def test_a_stop_signal_mid_run_cancels_the_runs_and_frees_the_lock(
     log = tmp_path / "pass.log"
     proc = spawn(applied, "run", "--jobs", "2", env={"BEHAVE_SLEEP": "300"}, log=log)
     try:
-        wait_until(lambda: sum(r.status == "running" for r in _rows(applied, Run)) == 2,
-                   60, "two codes to run")
-        wait_until(lambda: _lock(applied)["activity"] == "running 2 codes", 30,
-                   "the pass to say what it does")
+        wait_until(
+            lambda: sum(r.status == "running" for r in _rows(applied, Run)) == 2,
+            60,
+            "two codes to run",
+        )
+        wait_until(
+            lambda: _lock(applied)["activity"] == "running 2 codes",
+            30,
+            "the pass to say what it does",
+        )
         proc.send_signal(signum)
         assert proc.wait(timeout=120) == 128 + signum
     finally:
@@ -73,8 +79,11 @@ def test_status_names_the_file_being_inspected(cli: CliHarness) -> None:
     drop(cli.incoming, "h_hang_000.dat", "x")
     proc = spawn(cli, "ingest")
     try:
-        wait_until(lambda: (_lock(cli)["activity"] or "").startswith(
-            "inspecting h_hang_000.dat for "), 60, "the pass to name the file")
+        wait_until(
+            lambda: (_lock(cli)["activity"] or "").startswith("inspecting h_hang_000.dat for "),
+            60,
+            "the pass to name the file",
+        )
         assert _lock(cli)["activity"].endswith(" s")
     finally:
         kill_group(proc)
@@ -83,16 +92,20 @@ def test_status_names_the_file_being_inspected(cli: CliHarness) -> None:
 def test_a_pass_stuck_outside_user_code_is_taken_over_after_stale_after(
     applied: CliHarness,
 ) -> None:
-    edit_mission(applied.mission_file, lambda doc: doc.update(
-        lock={"stale_after_seconds": 2, "heartbeat_seconds": 0.2}))
+    edit_mission(
+        applied.mission_file,
+        lambda doc: doc.update(lock={"stale_after_seconds": 2, "heartbeat_seconds": 0.2}),
+    )
     applied.ok("config", "apply", str(applied.mission_file))
     stuck = spawn(applied, "run", env={HANG_VAR: "ingest.hashed"})
     try:
-        wait_until(lambda: bool(_lock(applied)["passes_marked_running"]), 60,
-                   "the pass to start")
+        wait_until(lambda: bool(_lock(applied)["passes_marked_running"]), 60, "the pass to start")
         assert applied.run("run").exit_code == 4  # alive and fresh: respected
-        wait_until(lambda: _lock(applied)["passes_marked_running"][0][
-            "heartbeat_age_seconds"] >= 2, 60, "the stuck pass's heartbeat to age")
+        wait_until(
+            lambda: _lock(applied)["passes_marked_running"][0]["heartbeat_age_seconds"] >= 2,
+            60,
+            "the stuck pass's heartbeat to age",
+        )
         report = applied.json("run")
         assert report["exit_code"] == 0 and report["ingest"]["counts"]["ingested"] == 6
         assert stuck.wait(timeout=60) != 0
@@ -101,5 +114,3 @@ def test_a_pass_stuck_outside_user_code_is_taken_over_after_stale_after(
             kill_group(stuck)
     states = [r.state for r in _rows(applied, PassRecord)]
     assert states[-1] == "done" and states[0] in ("interrupted", "crashed")
-
-
