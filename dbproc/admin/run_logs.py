@@ -35,16 +35,27 @@ class PruneReport:
     bytes: int = 0
 
     def as_json(self) -> dict[str, Any]:
-        return {"succeeded_runs": len(self.succeeded), "failed_runs": len(self.failed),
-                "bytes": self.bytes}
+        return {
+            "succeeded_runs": len(self.succeeded),
+            "failed_runs": len(self.failed),
+            "bytes": self.bytes,
+        }
 
     def summary(self) -> str:
-        return (f"pruned the logs of {len(self.succeeded)} successful and "
-                f"{len(self.failed)} failed run(s), {self.bytes / 1e6:.1f} MB")
+        return (
+            f"pruned the logs of {len(self.succeeded)} successful and "
+            f"{len(self.failed)} failed run(s), {self.bytes / 1e6:.1f} MB"
+        )
 
 
-def prune_run_logs(session: Session, paths: MissionPaths, days: float, *,
-                   failed: bool = False, now: dt.datetime | None = None) -> PruneReport:
+def prune_run_logs(
+    session: Session,
+    paths: MissionPaths,
+    days: float,
+    *,
+    failed: bool = False,
+    now: dt.datetime | None = None,
+) -> PruneReport:
     """Remove logs of runs that ended more than ``days`` ago: successful runs' always,
     failed runs' only with ``failed``. The caller commits."""
     report = PruneReport()
@@ -70,8 +81,7 @@ def _remove(log: Path, run_id: int, paths: MissionPaths, succeeded: bool) -> int
     """Remove one run's kept log (a failed run: its whole folder); its size, or None
     when it could not be removed (it is tried again next time)."""
     target = log
-    if not succeeded and log.parent.name == str(run_id) and _inside(log.parent,
-                                                                     paths.failed_runs):
+    if not succeeded and log.parent.name == str(run_id) and _inside(log.parent, paths.failed_runs):
         target = log.parent
     try:
         size = _size(target)

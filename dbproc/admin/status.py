@@ -87,9 +87,9 @@ def lock_state(engine: Engine, session: Session) -> dict[str, Any]:
     if free:
         probe.release()
     holders = running_holders(session)
-    doing = dict(session.execute(
+    doing = {row.id: row.activity for row in session.execute(
         select(PassRecord.id, PassRecord.activity)
-        .where(PassRecord.id.in_([h.pass_id for h in holders]))).tuples().all())
+        .where(PassRecord.id.in_([h.pass_id for h in holders])))}
     return {
         "held": not free,
         "passes_marked_running": [

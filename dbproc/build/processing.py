@@ -304,7 +304,9 @@ class Processor:
         settled: set[tuple[str, dt.date]] = set()
         planned: set[tuple[str, dt.date]] = set()
         unbuildable: set[tuple[str, dt.date, str]] = set()
+        activity.report("planning")
         for chunk in chunked(self.loader.dated_keys(keys), PLAN_CHUNK):
+            activity.beat()
             # one chunk's snapshot and decisions at a time: memory follows the chunk
             decisions = plan(self.loader.load(chunk, retry_failed=self.retry_failed), chunk)
             for decision in decisions:

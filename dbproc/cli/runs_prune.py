@@ -13,11 +13,16 @@ def register(cli: click.Group) -> None:
         return
 
     @command(runs, "prune")
-    @click.option("--failed", is_flag=True,
-                  help="Also remove failed runs' folders (log and partial output).")
-    @click.option("--older-than", "days", type=float, metavar="DAYS",
-                  help="Runs that ended more than DAYS ago [default: [retention] "
-                  "run_logs_days].")
+    @click.option(
+        "--failed", is_flag=True, help="Also remove failed runs' folders (log and partial output)."
+    )
+    @click.option(
+        "--older-than",
+        "days",
+        type=float,
+        metavar="DAYS",
+        help="Runs that ended more than DAYS ago [default: [retention] run_logs_days].",
+    )
     def runs_prune(state: AppState, failed: bool, days: float | None) -> None:
         """Remove the logs of runs that ended long ago; the run records stay.
 

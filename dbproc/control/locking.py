@@ -42,6 +42,9 @@ from dbproc.mission import LockSettings
 
 logger = logging.getLogger("dbproc.locking")
 
+#: how soon a changed activity text reaches the pass row (seconds)
+ACTIVITY_SECONDS = 1.0
+
 
 def process_start_time(pid: int) -> str | None:
     """An id of the process's start (boot id + start tick), to tell a reused pid apart."""
@@ -315,7 +318,16 @@ class PassLock:
 
     def _beat(self) -> None:
         interval = max(0.05, self.settings.heartbeat_seconds)
-        while not self._stop.wait(interval):
+        tick = min(interval, ACTIVITY_SECONDS)
+        written: tuple[float, str | None] | None = None
+        since = 0.0
+        while not self._stop.wait(tick):
+            since += tick
+            progress = self._progress
+            changed = progress is not None and (written is None or written[1] != progress.text)
+            if since < interval and not changed:
+                continue  # a new activity text is shown within a second or so
+            since = 0.0
             if not self._os_lock.check():
                 self.lost = True
                 logger.error(
@@ -323,21 +335,24 @@ class PassLock:
                     "the pass stops before its next commit"
                 )
                 return
-            progress = self._progress
             if progress is None:
                 continue
-            # the time of the pass's last progress, not of this beat: a pass stuck
-            # outside its loops ages, and is taken over after stale_after_seconds
-            last = dt.datetime.fromtimestamp(progress.last_wall, dt.UTC).replace(tzinfo=None)
-            try:
-                with self.engine.begin() as conn:
-                    conn.execute(
-                        update(PassRecord)
-                        .where(PassRecord.id == self.pass_id)
-                        .values(heartbeat_at=last, activity=_clip(progress.text))
-                    )
-            except Exception as exc:  # noqa: BLE001 - a missed beat is not fatal
-                logger.warning("heartbeat failed: %s", exc)
+            written = (progress.last_wall, progress.text)
+            self._write_beat(progress)
+
+    def _write_beat(self, progress: activity.Activity) -> None:
+        # the time of the pass's last progress, not of this beat: a pass stuck outside
+        # its loops ages, and is taken over after stale_after_seconds
+        last = dt.datetime.fromtimestamp(progress.last_wall, dt.UTC).replace(tzinfo=None)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(PassRecord)
+                    .where(PassRecord.id == self.pass_id)
+                    .values(heartbeat_at=last, activity=_clip(progress.text))
+                )
+        except Exception as exc:  # noqa: BLE001 - a missed beat is not fatal
+            logger.warning("heartbeat failed: %s", exc)
 
     def ensure_held(self) -> None:
         """Raise before a commit when the lock was lost (fencing)."""

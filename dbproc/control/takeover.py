@@ -39,7 +39,9 @@ def take_over_stuck(os_lock: OsLock, holder: Holder, host: str) -> bool:
 
     logger.warning(
         "%s has made no progress for %.0f s: it is stuck; stopping it and taking over",
-        holder.describe(), holder.heartbeat_age)
+        holder.describe(),
+        holder.heartbeat_age,
+    )
     if holder.host == host:
         if not pid_alive(holder.pid, holder.pid_start):
             return _wait_for(os_lock, LET_GO_SECONDS)
@@ -54,8 +56,10 @@ def take_over_stuck(os_lock: OsLock, holder: Holder, host: str) -> bool:
     if os_lock.engine.url.get_backend_name() == "postgresql" and os_lock._key is not None:
         _terminate_lock_backend(os_lock)
         return _wait_for(os_lock, LET_GO_SECONDS)
-    logger.error("cannot stop a stuck pass on host %s from here: stop it there, or "
-                 "remove its lock", holder.host)
+    logger.error(
+        "cannot stop a stuck pass on host %s from here: stop it there, or remove its lock",
+        holder.host,
+    )
     return False
 
 
@@ -79,9 +83,11 @@ def _terminate_lock_backend(os_lock: OsLock) -> None:
     try:
         with engine.connect() as conn:
             conn.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = "
-                     "'advisory' AND granted AND classid = CAST(:hi AS oid) AND "
-                     "objid = CAST(:lo AS oid) AND objsubid = 1"),
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = "
+                    "'advisory' AND granted AND classid = CAST(:hi AS oid) AND "
+                    "objid = CAST(:lo AS oid) AND objsubid = 1"
+                ),
                 {"hi": key >> 32, "lo": key & 0xFFFFFFFF},
             )
     except Exception as exc:  # noqa: BLE001 - then the lock stays held: exit 4

@@ -50,13 +50,13 @@ class CappedLog:
             self._ring = os.open(self._ring_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
         if len(data) > self.tail_limit:  # only the end of it can stay
             self._ring_written += len(data) - self.tail_limit
-            data = data[-self.tail_limit:]
+            data = data[-self.tail_limit :]
         while data:
             at = self._ring_written % self.tail_limit
             part = data[: self.tail_limit - at]
             os.pwrite(self._ring, part, at)
             self._ring_written += len(part)
-            data = data[len(part):]
+            data = data[len(part) :]
 
     def close(self) -> None:
         """Put the ring's bytes after the head, in order, with the cut line when needed."""

@@ -24,7 +24,10 @@ from pathlib import Path
 BINARY_MAGIC = (
     b"#!",
     b"\x7fELF",
-    b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe",
+    b"\xfe\xed\xfa\xce",
+    b"\xfe\xed\xfa\xcf",
+    b"\xce\xfa\xed\xfe",
+    b"\xcf\xfa\xed\xfe",
     b"\xca\xfe\xba\xbe",  # Mach-O (for a code shared with a Mac)
 )
 _LINUX = sys.platform.startswith("linux")

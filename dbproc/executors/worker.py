@@ -128,7 +128,7 @@ def run_spec(spec: JobSpec, should_stop: Callable[[], bool] | None = None) -> Jo
             return JobResult(spec.run_id, spec.attempt, "code_failed", str(run_dir), tuple(argv),
                              host=host, started=started, ended=time.time(),
                              error=f"cannot start {argv[0]}: {missing}")
-        rusage = run_root / f"{run_dir.name}.rusage"
+        rusage = run_root / f".rusage-{run_dir.name}"  # not run-*: that names executions
         command = launch.wrap(argv, rusage)
         out = CappedLog(run_dir / STDOUT, spec.log_limit)
         err = CappedLog(run_dir / STDERR, spec.log_limit)

@@ -9,6 +9,9 @@ from typing import Any
 
 from dbproc.ingest.placement import NAME_MAX
 
+#: ingested files listed one by one in a report (the counts are always complete)
+DETAIL_LIMIT = 10_000
+
 
 @dataclass
 class IngestReport:
@@ -20,6 +23,15 @@ class IngestReport:
     skipped: list[dict[str, str]] = field(default_factory=list)
     errors: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    #: files ingested; ``ingested`` lists the first DETAIL_LIMIT of them (flat memory for
+    #: an incoming folder of 10^5 files)
+    ingested_count: int = 0
+
+    def add_ingested(self, entry: dict[str, Any]) -> None:
+        """Count an ingested file (and list it, up to :data:`DETAIL_LIMIT`)."""
+        self.ingested_count += 1
+        if len(self.ingested) < DETAIL_LIMIT:
+            self.ingested.append(entry)
 
     @property
     def exit_code(self) -> int:
@@ -41,7 +53,7 @@ class IngestReport:
     def counts(self) -> dict[str, int]:
         """How many of each outcome."""
         return {
-            "ingested": len(self.ingested),
+            "ingested": max(self.ingested_count, len(self.ingested)),
             "absorbed": len(self.absorbed),
             "rejected": len(self.rejected),
             "skipped": len(self.skipped),

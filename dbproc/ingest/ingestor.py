@@ -71,13 +71,17 @@ class _Known:
     path: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Candidate:
     name: str
-    path: Path
+    where: str  # the path as text: a Path per file would weigh on a 10^5-file incoming
     is_link: bool
     size: int = 0
     mtime_ns: int = 0
+
+    @property
+    def path(self) -> Path:
+        return Path(self.where)
 
 
 @dataclass(frozen=True)
@@ -190,7 +194,7 @@ class Ingestor:
                 elif name.endswith(ARRIVING_SUFFIXES):
                     self._skip(name, "still arriving (.part/.tmp)")
                 elif entry.is_symlink():
-                    found.append(_Candidate(name, Path(entry.path), True))
+                    found.append(_Candidate(name, entry.path, True))
                 elif entry.is_dir():
                     self._not_a_file(name, Path(entry.path), "a folder")
                 elif entry.is_file():
@@ -199,7 +203,7 @@ class Ingestor:
                     except FileNotFoundError:  # taken away while we looked
                         continue
                     found.append(
-                        _Candidate(name, Path(entry.path), False, st.st_size, st.st_mtime_ns)
+                        _Candidate(name, entry.path, False, st.st_size, st.st_mtime_ns)
                     )
                 else:
                     self._not_a_file(name, Path(entry.path), "not a regular file (a FIFO, "
@@ -456,7 +460,7 @@ class Ingestor:
         logger.info(
             "ingested %s as %s %s %s", c.name, facts.product.name, facts.date, facts.version
         )
-        self.report.ingested.append(
+        self.report.add_ingested(
             {
                 "filename": c.name,
                 "product": facts.product.name,

@@ -102,16 +102,18 @@ def ended_how(returncode: int | None) -> str:
 class InspectorPool:
     """Run inspector calls in worker processes; see the module docstring."""
 
-    def __init__(self, workers: int = DEFAULT_WORKERS,
-                 max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES) -> None:
+    def __init__(
+        self, workers: int = DEFAULT_WORKERS, max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES
+    ) -> None:
         self.size = max(1, workers)
         self.max_answer_bytes = max_answer_bytes
         self._workers: list[_Worker] = []
         self._lock = threading.Lock()
         self.started = 0  # worker processes started, replacements included
 
-    def run(self, calls: Sequence[Call],
-            on_wait: Callable[[str, float], None] | None = None) -> list[Outcome]:
+    def run(
+        self, calls: Sequence[Call], on_wait: Callable[[str, float], None] | None = None
+    ) -> list[Outcome]:
         """Every call's outcome, in order. ``on_wait(label, seconds)`` is told what the
         longest-running call is while the pool waits."""
         with self._lock:
@@ -166,8 +168,12 @@ class InspectorPool:
 class _Run:
     """One :meth:`InspectorPool.run`: the select loop over the workers."""
 
-    def __init__(self, pool: InspectorPool, calls: Sequence[Call],
-                 on_wait: Callable[[str, float], None] | None) -> None:
+    def __init__(
+        self,
+        pool: InspectorPool,
+        calls: Sequence[Call],
+        on_wait: Callable[[str, float], None] | None,
+    ) -> None:
         self.pool = pool
         self.calls = calls
         self.on_wait = on_wait
@@ -197,9 +203,14 @@ class _Run:
                 head = w.inflight[0]
                 if now - w.head_since >= self.calls[head].timeout:
                     call = self.calls[head]
-                    self._fail_head(w, Outcome(
-                        "timeout", message=f"did not answer within {call.timeout:g} s "
-                        "([ingest] inspector_timeout); its worker was killed"))
+                    self._fail_head(
+                        w,
+                        Outcome(
+                            "timeout",
+                            message=f"did not answer within {call.timeout:g} s "
+                            "([ingest] inspector_timeout); its worker was killed",
+                        ),
+                    )
             self._tell_wait()
         return [o if o is not None else Outcome("crashed", message="lost") for o in self.outcomes]
 
@@ -227,8 +238,13 @@ class _Run:
                 if not w.inflight:
                     w.head_since = time.monotonic()
                 w.inflight.append(index)
-                request = {"i": index, "m": call.module, "f": call.function, "p": call.path,
-                           "a": call.args}
+                request = {
+                    "i": index,
+                    "m": call.module,
+                    "f": call.function,
+                    "p": call.path,
+                    "a": call.args,
+                }
                 w.wbuf += (json.dumps(request) + "\n").encode()
             self._write(w)
 
@@ -259,8 +275,13 @@ class _Run:
             del w.rbuf[: newline + 1]
             self._settle(w, line)
         if len(w.rbuf) > self.pool.max_answer_bytes + 4096:
-            self._fail_head(w, Outcome("error", message="returned an answer larger than "
-                                       f"{self.pool.max_answer_bytes} bytes"))
+            self._fail_head(
+                w,
+                Outcome(
+                    "error",
+                    message=f"returned an answer larger than {self.pool.max_answer_bytes} bytes",
+                ),
+            )
 
     def _settle(self, w: _Worker, line: bytes) -> None:
         try:
@@ -289,8 +310,9 @@ class _Run:
         status = self.pool._discard(w)
         if w.inflight:
             head = w.inflight.popleft()
-            self._done(head, Outcome("crashed", message=f"{ended_how(status)} while inspecting "
-                                     "this file"))
+            self._done(
+                head, Outcome("crashed", message=f"{ended_how(status)} while inspecting this file")
+            )
         self.pending.extendleft(reversed(w.inflight))
 
     def _fail_head(self, w: _Worker, outcome: Outcome) -> None:

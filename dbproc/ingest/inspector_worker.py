@@ -76,29 +76,46 @@ class Worker:
             return {"i": ident, "e": str(exc), "t": exc.detail, "k": "load"}
         fn = getattr(module, request["f"], None)
         if not callable(fn):
-            return {"i": ident, "e": f"{request['m']} defines no function {request['f']!r}",
-                    "k": "load"}
+            return {
+                "i": ident,
+                "e": f"{request['m']} defines no function {request['f']!r}",
+                "k": "load",
+            }
         try:
             result = fn(request["p"], **request.get("a", {}))
         except BaseException as exc:  # noqa: BLE001 - user code, SystemExit included
             return {"i": ident, "e": f"raised {exc!r}", "t": traceback.format_exc(limit=-3)}
         if result is not None and not isinstance(result, dict):
-            return {"i": ident, "e": "returned an invalid result: expected a dict or None, "
-                    f"got {type(result).__name__}", "k": "invalid"}
+            return {
+                "i": ident,
+                "e": "returned an invalid result: expected a dict or None, "
+                f"got {type(result).__name__}",
+                "k": "invalid",
+            }
         return {"i": ident, "r": result}
 
     def reply(self, message: dict[str, Any]) -> None:
         try:
             line = json.dumps(message, default=_encode, allow_nan=False)
         except (TypeError, ValueError) as exc:
-            line = json.dumps({"i": message.get("i"), "e": "returned an invalid result: "
-                               f"{_which_part(message.get('r'))} is not JSON-able: {exc}",
-                               "k": "invalid"})
+            line = json.dumps(
+                {
+                    "i": message.get("i"),
+                    "e": "returned an invalid result: "
+                    f"{_which_part(message.get('r'))} is not JSON-able: {exc}",
+                    "k": "invalid",
+                }
+            )
         if len(line) > self.max_answer:
-            line = json.dumps({"i": message.get("i"), "e": "returned an invalid result: "
-                               f"the answer is {len(line)} bytes as JSON, more than the "
-                               f"limit of {self.max_answer} ([ingest] max_answer_bytes)",
-                               "k": "invalid"})
+            line = json.dumps(
+                {
+                    "i": message.get("i"),
+                    "e": "returned an invalid result: "
+                    f"the answer is {len(line)} bytes as JSON, more than the "
+                    f"limit of {self.max_answer} ([ingest] max_answer_bytes)",
+                    "k": "invalid",
+                }
+            )
         self.out.write(line + "\n")
         self.out.flush()
 

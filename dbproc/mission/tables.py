@@ -123,6 +123,11 @@ def parse_mission_table(
     elif not root.exists():
         problems.add("mission", "root", f"the data root {root} does not exist",
                      f"create it first (mkdir -p {root}) or fix the path")
+    for key, folder in (("incoming", incoming), ("errors", errors)):
+        if not folder.is_relative_to(root) and not folder.is_dir():
+            problems.add("mission", key, f"{folder} does not exist and lies outside the root "
+                         f"{root} (dbproc creates {key} only inside the root)",
+                         f"create it first (mkdir -p {folder}) or fix the path")
     return MissionSettings(name, root, incoming, errors, codes)
 
 

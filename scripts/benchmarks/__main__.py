@@ -20,14 +20,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import cluster, dashboard, ingest, overhead, scale, snakemake, startup, throughput
+from . import cluster, dashboard, ingest, output, overhead, scale, snakemake, startup, throughput
 from .common import BACKENDS, REPO, BenchError, Table, dbproc, postgres_reachable, say
 
 Runner = Callable[[Sequence[str], Sequence[int], Path | None], tuple[Table, list[dict[str, Any]]]]
 BENCHMARKS: dict[str, Runner] = {
     "startup": startup.run, "overhead": overhead.run, "throughput": throughput.run,
     "snakemake": snakemake.run, "cluster": cluster.run, "scale": scale.run, "ingest": ingest.run,
-    "dashboard": dashboard.run,
+    "dashboard": dashboard.run, "output": output.run,
 }
 SIZES = {
     "startup": ([20], [5]),
@@ -38,6 +38,7 @@ SIZES = {
     "scale": ([10_000, 100_000, 1_000_000], [10_000]),
     "ingest": ([2000], [400]),
     "dashboard": ([10_000, 100_000, 1_000_000], [10_000]),
+    "output": ([200], [20]),
 }
 
 

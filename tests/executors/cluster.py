@@ -86,6 +86,20 @@ class DaskCluster:
         """PIDs of the workers still running."""
         return {w.pid for w in self.workers if w.poll() is None}
 
+    def worker_of(self, ppid: int) -> int | None:
+        """The worker a code runs under: its parent, or the parent of its small launcher
+        (GNU time forks the code to measure its own peak memory)."""
+        workers = self.worker_pids()
+        for _ in range(3):
+            if ppid in workers:
+                return ppid
+            try:
+                stat = Path(f"/proc/{ppid}/stat").read_bytes()
+                ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
+            except (OSError, ValueError, IndexError):
+                return None
+        return None
+
     def scheduler_worker_names(self) -> set[str]:
         """Names of the workers the scheduler knows."""
         info = self.client.scheduler_info()

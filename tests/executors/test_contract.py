@@ -219,8 +219,8 @@ def test_executor_sets_allowed_failures_on_the_scheduler(dask_cluster: DaskClust
 
 def _kill_worker_of(cluster: DaskCluster, marker: dict[str, Any]) -> None:
     """SIGKILL the worker running the code of ``marker`` (the code's parent)."""
-    worker = marker["ppid"]
-    assert worker in cluster.worker_pids(), "the code is not a direct child of a worker"
+    worker = cluster.worker_of(marker["ppid"])
+    assert worker is not None, "the code does not run under a worker"
     cluster.kill_worker(worker)
 
 
@@ -246,7 +246,7 @@ def test_worker_killed_mid_run_is_rerun_once_in_a_new_folder(dask_cluster: DaskC
         executions = markers(Path(job.run_root))
         assert set(executions) == {first_dir, Path(result.run_dir)}
         second = executions[Path(result.run_dir)]
-        assert second["ppid"] != first["ppid"] and second["ppid"] in dask_cluster.worker_pids()
+        assert second["ppid"] != first["ppid"]  # (its launcher is gone with it by now)
     finally:
         executor.close()
 

@@ -163,8 +163,9 @@ def test_worker_killed_during_a_pass_builds_each_output_once(applied: CliHarness
     try:
         marker = slow_execution(applied)
         orphan = Proc(marker["pid"])
-        assert marker["ppid"] in dask_cluster.worker_pids()
-        dask_cluster.kill_worker(marker["ppid"])
+        worker = dask_cluster.worker_of(marker["ppid"])
+        assert worker is not None
+        dask_cluster.kill_worker(worker)
         wait_gone([orphan])
         out, err = pass_.communicate(timeout=120)
     finally:

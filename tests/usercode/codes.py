@@ -10,7 +10,7 @@ from tests.helpers import CliHarness, edit_mission
 
 #: usage: loud.py MODE MB DATE WHEN INPUT... OUTPUT; MODE print: MB of stdout (between
 #: HEAD-MARK and TAIL-MARK lines); MODE alloc: hold MB of memory; only when DATE == WHEN
-LOUD = '''
+LOUD = """
 import sys
 
 def main(argv):
@@ -37,11 +37,19 @@ def main(argv):
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
-'''
+"""
 
 
-def use_code(cli: CliHarness, name: str, source: str, args: list[str], *, mode: int = 0o644,
-             apply_code: int = 0, **tables: dict[str, Any]) -> Path:
+def use_code(
+    cli: CliHarness,
+    name: str,
+    source: str,
+    args: list[str],
+    *,
+    mode: int = 0o644,
+    apply_code: int = 0,
+    **tables: dict[str, Any],
+) -> Path:
     """Make L0_to_L1 run ``scripts/NAME`` (with ``source``) and apply the mission."""
     path = cli.mission_dir / "codes" / "scripts" / name
     path.write_text(textwrap.dedent(source).lstrip("\n"))

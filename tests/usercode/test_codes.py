@@ -23,8 +23,7 @@ SHELL_BAIT = "touch {marker}\n$(touch {marker})\necho `touch {marker}`\n"
 
 def test_an_executable_without_shebang_is_refused_at_apply(applied: CliHarness) -> None:
     marker = applied.mission_dir / "PWNED"
-    path = use_code(applied, "tool", SHELL_BAIT.format(marker=marker), [], mode=0o755,
-                    apply_code=2)
+    path = use_code(applied, "tool", SHELL_BAIT.format(marker=marker), [], mode=0o755, apply_code=2)
     result = applied.run("config", "apply", str(applied.mission_file))
     assert result.exit_code == 2
     assert str(path) in result.stderr and "#!" in result.stderr
@@ -59,8 +58,13 @@ def test_a_python_code_with_its_run_bit_but_no_shebang_runs_with_python(
 
 
 def test_each_stream_keeps_its_head_and_tail_within_the_limit(applied: CliHarness) -> None:
-    use_code(applied, "loud.py", LOUD, ["print", "2", "{DATE}", "20160101"],
-             execution={"log_limit_bytes": 65536})
+    use_code(
+        applied,
+        "loud.py",
+        LOUD,
+        ["print", "2", "{DATE}", "20160101"],
+        execution={"log_limit_bytes": 65536},
+    )
     applied.ok("run")
     run = next(r for r in l1_runs(applied) if r["date"] == "2016-01-01")
     log = Path(run["log"])
@@ -91,9 +95,13 @@ def _controller_peak_kb(cli: CliHarness, tmp: Path) -> int:
     script = tmp / "controller.py"
     script.write_text(CONTROLLER)
     result_file = tmp / "peak.txt"
-    subprocess.run([sys.executable, str(script), "--db", cli.db, "run"], check=True,
-                   capture_output=True, timeout=600,
-                   env={**os.environ, "PEAK_FILE": str(result_file)})
+    subprocess.run(
+        [sys.executable, str(script), "--db", cli.db, "run"],
+        check=True,
+        capture_output=True,
+        timeout=600,
+        env={**os.environ, "PEAK_FILE": str(result_file)},
+    )
     return int(result_file.read_text())
 
 
@@ -126,8 +134,13 @@ def test_peak_memory_is_the_codes_own_not_the_controllers(applied: CliHarness) -
 
 def test_code_timeout_is_the_default_for_codes_without_one(applied: CliHarness) -> None:
     source = (DATA / "codes" / "behave.py").read_text()
-    use_code(applied, "behave.py", source, ["sleep", "{DATE}", "20160101"],
-             execution={"code_timeout": 1, "kill_grace_seconds": 1})
+    use_code(
+        applied,
+        "behave.py",
+        source,
+        ["sleep", "{DATE}", "20160101"],
+        execution={"code_timeout": 1, "kill_grace_seconds": 1},
+    )
     result = applied.run("--json", "run", env={"BEHAVE_SLEEP": "120"})
     assert result.exit_code == 3
     runs = {r["date"]: r for r in l1_runs(applied)}
@@ -139,8 +152,9 @@ def test_successful_logs_are_pruned_after_run_logs_days_failed_ones_on_request(
     applied: CliHarness,
 ) -> None:
     source = (DATA / "codes" / "behave.py").read_text()
-    use_code(applied, "behave.py", source, ["fail", "{DATE}", "20160101"],
-             retention={"run_logs_days": 1})
+    use_code(
+        applied, "behave.py", source, ["fail", "{DATE}", "20160101"], retention={"run_logs_days": 1}
+    )
     applied.ok("run", code=3)
     runs = l1_runs(applied)
     ok_logs = [Path(r["log"]) for r in runs if r["status"] == "succeeded"]
@@ -169,3 +183,13 @@ def test_a_missing_root_is_refused_at_apply_and_nothing_is_created(
     assert not Path("/nonexistent").exists()
 
 
+def test_incoming_outside_the_root_is_never_created(cli: CliHarness, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "share" / "incoming"
+    doc = cli.mission_file.read_text().replace('incoming = "incoming"',
+                                                f'incoming = "{elsewhere}"')
+    cli.mission_file.write_text(doc)
+    result = cli.run("config", "apply", str(cli.mission_file))
+    assert result.exit_code == 2 and str(elsewhere) in result.stderr
+    assert not elsewhere.parent.exists()
+    elsewhere.mkdir(parents=True)  # the share is mounted
+    cli.ok("config", "apply", str(cli.mission_file))

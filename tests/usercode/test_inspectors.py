@@ -10,7 +10,7 @@ from typing import Any
 
 from tests.helpers import CliHarness, by_name, drop, edit_mission
 
-HOSTILE = '''
+HOSTILE = """
 import ctypes, datetime, os, sys, time
 
 def inspect(path, **args):
@@ -30,16 +30,20 @@ def inspect(path, **args):
         print("chatter " * 1000)
         os.write(1, b"raw chatter on fd 1\\n")
     return {"date": datetime.date(2016, 1, 1) + datetime.timedelta(days=int(name[-7:-4]))}
-'''
+"""
 
 
 def hostile_mission(cli: CliHarness, **ingest: Any) -> None:
-    (cli.mission_dir / "codes" / "inspectors" / "hostile.py").write_text(
-        textwrap.dedent(HOSTILE))
+    (cli.mission_dir / "codes" / "inspectors" / "hostile.py").write_text(textwrap.dedent(HOSTILE))
 
     def mutate(doc: dict[str, Any]) -> None:
-        doc["products"]["H"] = {"level": 0, "dir": "H", "format": "h_{kind}_{nnn}.dat",
-                                "inspector": "inspectors/hostile.py", "inspector_timeout": 3}
+        doc["products"]["H"] = {
+            "level": 0,
+            "dir": "H",
+            "format": "h_{kind}_{nnn}.dat",
+            "inspector": "inspectors/hostile.py",
+            "inspector_timeout": 3,
+        }
         doc.setdefault("ingest", {}).update(ingest)
 
     edit_mission(cli.mission_file, mutate)
@@ -59,8 +63,7 @@ def test_a_hanging_and_a_crashing_file_are_refused_and_the_rest_ingested(
     report = cli.json("ingest", code=3)["ingest"]
     assert report["counts"]["ingested"] == 100
     reasons = {r["filename"]: r["reason"] for r in report["rejected"]}
-    assert reasons == {"h_hang_000.dat": "inspector_timeout",
-                       "h_exit_001.dat": "inspector_crashed"}
+    assert reasons == {"h_hang_000.dat": "inspector_timeout", "h_exit_001.dat": "inspector_crashed"}
     messages = {r["filename"]: r["message"] for r in report["rejected"]}
     assert "3 s" in messages["h_hang_000.dat"]
     assert "exited with status 0" in messages["h_exit_001.dat"]
@@ -71,12 +74,16 @@ def test_a_hanging_and_a_crashing_file_are_refused_and_the_rest_ingested(
 
 def test_segfault_and_sys_exit_refuse_that_file_only(cli: CliHarness) -> None:
     hostile_mission(cli)
-    for name in ("h_segv_000.dat", "h_sysexit_001.dat", "h_good_002.dat", "h_segv_003.dat",
-                 "h_good_004.dat"):
+    for name in (
+        "h_segv_000.dat",
+        "h_sysexit_001.dat",
+        "h_good_002.dat",
+        "h_segv_003.dat",
+        "h_good_004.dat",
+    ):
         drop(cli.incoming, name, "x")
     report = cli.json("ingest", code=3)["ingest"]
-    assert sorted(r["filename"] for r in report["ingested"]) == ["h_good_002.dat",
-                                                                 "h_good_004.dat"]
+    assert sorted(r["filename"] for r in report["ingested"]) == ["h_good_002.dat", "h_good_004.dat"]
     rejected = by_name(report["rejected"])
     assert rejected["h_segv_000.dat"]["reason"] == "inspector_crashed"
     assert "SIGSEGV" in rejected["h_segv_000.dat"]["message"]
@@ -114,7 +121,9 @@ def test_fifo_and_folder_in_incoming_are_refused_once(cli: CliHarness) -> None:
     assert [r["filename"] for r in report["ingested"]] == ["h_good_001.dat"]
     rejected = by_name(report["rejected"])
     assert {k: v["reason"] for k, v in rejected.items()} == {
-        "h_good_000.dat": "not_a_file", "a-folder": "not_a_file"}
+        "h_good_000.dat": "not_a_file",
+        "a-folder": "not_a_file",
+    }
     assert (cli.errors / "rejected" / "a-folder" / "inside.dat").read_text() == "x"
     assert os.listdir(cli.incoming) == []
     assert cli.json("ingest")["exit_code"] == 0  # refused once, not on every pass
@@ -151,8 +160,9 @@ def test_no_inspector_process_outlives_the_pass(cli: CliHarness) -> None:
             status = Path(f"/proc/{entry}/status").read_text()
         except OSError:
             continue
-        ppid = next(int(line.split()[1]) for line in status.splitlines()
-                    if line.startswith("PPid:"))
+        ppid = next(
+            int(line.split()[1]) for line in status.splitlines() if line.startswith("PPid:")
+        )
         if ppid == os.getpid() and mine.encode() in cmdline:
             children.append(entry)
     assert children == []
