@@ -20,12 +20,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("product", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("review", sa.Boolean(), server_default=sa.false(), nullable=False)
-        )
-    with op.batch_alter_table("file", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("review", sa.String(length=16), nullable=True))
+    # plain ALTER TABLE ... ADD COLUMN: batch mode would copy product and file, which
+    # their foreign keys refuse once rows exist
+    op.add_column(
+        "product", sa.Column("review", sa.Boolean(), server_default=sa.false(), nullable=False)
+    )
+    op.add_column("file", sa.Column("review", sa.String(length=16), nullable=True))
     op.create_table(
         "review_verdict",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -89,7 +89,10 @@ def downgrade() -> None:
     with op.batch_alter_table("review_verdict", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_review_verdict_file_id"))
     op.drop_table("review_verdict")
-    with op.batch_alter_table("file", schema=None) as batch_op:
-        batch_op.drop_column("review")
-    with op.batch_alter_table("product", schema=None) as batch_op:
-        batch_op.drop_column("review")
+    # ALTER TABLE ... DROP COLUMN (SQLite >= 3.35) rather than batch mode, whose
+    # copy-and-rename of product and file fails on their foreign keys once rows exist
+    for table in ("file", "product"):
+        if op.get_bind().dialect.name == "sqlite":
+            op.execute(f'ALTER TABLE "{table}" DROP COLUMN review')
+        else:
+            op.drop_column(table, "review")

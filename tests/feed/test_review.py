@@ -111,3 +111,20 @@ def test_a_verdict_on_an_ungated_file_is_refused(gated: CliHarness) -> None:
     assert "no review gate" in result.stderr
     assert gated.ok("review", "pass", "nosuch.cat", code=2)
     assert events(gated, "--kind", "review.verdict") == []
+
+
+def test_migration_keeps_an_archive_with_files(applied: CliHarness) -> None:
+    """0003 up and down on a database holding files, runs and events."""
+    from dbproc.db import schema
+    from dbproc.db.engine import create_db_engine
+
+    applied.ok("run")
+    before = {f["filename"] for f in applied.json("files", "--all-versions")}
+    engine = create_db_engine(applied.db)
+    schema.downgrade(engine, "0001")
+    schema.upgrade(engine)
+    engine.dispose()
+    after = applied.json("files", "--all-versions")
+    assert {f["filename"] for f in after} == before
+    assert {f["review"] for f in after} == {None}
+    assert applied.json("review", "--state", "all") == []
