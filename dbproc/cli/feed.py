@@ -106,13 +106,13 @@ def _show_text(doc: dict[str, object]) -> str:
     for key in ("filename", "product", "date", "version", "path", "newest", "review",
                 "sha256", "size", "registered_at"):
         lines.append(f"{key:<14}{doc.get(key)}")
-    made = doc.get("made_by")
+    made = doc.get("made_by_run")
     if isinstance(made, dict):
-        lines.append(f"{'made by':<14}run {made.get('run_id')} ({made.get('process')} "
+        lines.append(f"{'made by':<14}run {made.get('id')} ({made.get('process')} "
                      f"{made.get('code_version')})")
     used = doc.get("used_by")
     if isinstance(used, list) and used:
-        lines.append(f"{'used by':<14}" + ", ".join(f"run {u['run_id']}" for u in used))
+        lines.append(f"{'used by':<14}" + ", ".join(f"run {u['id']}" for u in used))
     events = doc.get("events")
     if isinstance(events, list):
         lines.append(f"{'events':<14}{len(events)}")
