@@ -154,3 +154,21 @@ def test_bad_notify_tables_are_refused(cli: CliHarness, table: dict[str, Any],
     result = cli.ok("config", "apply", str(cli.mission_file), code=2)
     assert problem in result.stderr and "notify" in result.stderr
     assert os.path.exists(cli.mission_file)
+
+
+def test_export_keeps_review_retention_and_notifiers(cli: CliHarness, tmp_path: Path) -> None:
+    def mutate(doc: dict[str, Any]) -> None:
+        doc["products"]["L1"]["review"] = True
+        doc["retention"] = {"events_days": 30}
+        doc["notify"] = [{"name": "pager", "on": ["run.failed"],
+                          "command": ["/bin/true", "{kind}"], "timeout": 5}]
+
+    edit_mission(cli.mission_file, mutate)
+    cli.ok("config", "apply", str(cli.mission_file))
+    exported = cli.ok("config", "export").stdout
+    assert "review = true" in exported and "events_days = 30" in exported
+    assert "[[notify]]" in exported and 'name = "pager"' in exported
+    again = tmp_path / "exported.toml"
+    again.write_text(exported)
+    result = cli.json("config", "apply", str(again))
+    assert result["changes"] == []
