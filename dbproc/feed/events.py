@@ -263,9 +263,7 @@ def follow_events(
     try:
         while stop is None or not stop.is_set():
             with reader.connect() as conn:
-                found = list_events(
-                    conn, EventQuery(since, query.kinds, batch, query.filename)
-                )
+                found = list_events(conn, EventQuery(since, query.kinds, batch, query.filename))
                 conn.rollback()
             for event in found:
                 since = event.seq

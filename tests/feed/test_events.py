@@ -50,7 +50,8 @@ def test_every_change_appends_its_event(applied: CliHarness) -> None:
 
     assert events(applied, "--since", str(seqs[2])) == feed[3:]
     assert events(applied, "--kind", "file.rejected", "--kind", "pass.finished") == [
-        e for e in feed if e["kind"] in ("file.rejected", "pass.finished")]
+        e for e in feed if e["kind"] in ("file.rejected", "pass.finished")
+    ]
     assert events(applied, "--limit", "2") == feed[:2]
     text_out = applied.ok("events").stdout.splitlines()
     assert len(text_out) == len(feed) and "pass.finished" in text_out[-1]
@@ -102,9 +103,15 @@ def pg_feed() -> Any:
 
 def _blocked_on_advisory_lock(engine: Any, pid: int) -> bool:
     with engine.connect() as conn:
-        return bool(conn.execute(text(
-            "SELECT count(*) FROM pg_locks WHERE pid = :p AND locktype = 'advisory' "
-            "AND NOT granted"), {"p": pid}).scalar_one())
+        return bool(
+            conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_locks WHERE pid = :p AND locktype = 'advisory' "
+                    "AND NOT granted"
+                ),
+                {"p": pid},
+            ).scalar_one()
+        )
 
 
 def _slow_writer_then_fast_writer(engine: Any) -> tuple[list[int], list[int]]:
@@ -154,8 +161,9 @@ def test_a_writer_that_commits_later_never_hides_behind_a_reader(pg_feed: Any) -
 
 
 @pytest.mark.postgres
-def test_without_the_lock_a_reader_would_skip(pg_feed: Any,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_the_lock_a_reader_would_skip(
+    pg_feed: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The hazard is real: with the lock removed the same interleaving skips an event."""
     monkeypatch.setattr(events_module, "_LOCK", text("SELECT 1"))
     seen, every = _slow_writer_then_fast_writer(pg_feed)

@@ -95,7 +95,9 @@ def test_fail_keeps_the_previous_pass_and_pass_rebuilds(gated: CliHarness) -> No
     gated.ok("review", "pass", v2, "--by", "bob", "--comment", "on second look")
     history = gated.json("review", "history", v2)
     assert [(v["verdict"], v["by"], v["comment"]) for v in history["verdicts"]] == [
-        ("fail", "bob", "stripes"), ("pass", "bob", "on second look")]
+        ("fail", "bob", "stripes"),
+        ("pass", "bob", "on second look"),
+    ]
     assert all(v["at"].endswith("Z") for v in history["verdicts"])
     assert history["review"] == "pass"
     listed = by_name(gated.json("review", "--state", "all"))

@@ -18,9 +18,23 @@ def test_show_is_the_whole_story_of_a_file(cli: CliHarness) -> None:
     cli.ok("review", "pass", l1["filename"], "--by", "dana", "--comment", "ok")
     cli.ok("run")
     doc = cli.json("show", l1["filename"])
-    for key in ("filename", "product", "date", "version", "path", "newest", "sha256",
-                "metadata", "review", "verdicts", "made_by_run", "used_by", "parents",
-                "children", "events"):
+    for key in (
+        "filename",
+        "product",
+        "date",
+        "version",
+        "path",
+        "newest",
+        "sha256",
+        "metadata",
+        "review",
+        "verdicts",
+        "made_by_run",
+        "used_by",
+        "parents",
+        "children",
+        "events",
+    ):
         assert key in doc, key
     assert doc["filename"] == l1["filename"] and doc["review"] == "pass"
     assert doc["verdicts"][0]["by"] == "dana" and doc["verdicts"][0]["comment"] == "ok"
