@@ -228,3 +228,34 @@ def test_seq_is_never_reused_after_pruning(db_url: str) -> None:
     with engine.connect() as conn:
         assert [e.seq for e in list_events(conn)] == [4]
     engine.dispose()
+
+
+def test_follow_prints_new_events_and_sigterm_ends_it_with_0(applied: CliHarness) -> None:
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from tests.faults.procs import dbproc_argv
+
+    last = events(applied)[-1]["seq"]
+    proc = subprocess.Popen(
+        dbproc_argv(applied, "events", "--follow", "--json", "--since", str(last)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        applied.ok("run")
+        assert proc.stdout is not None
+        first = json.loads(proc.stdout.readline())  # blocks until the pass's first event
+        assert first["seq"] == last + 1 and first["kind"] == "file.ingested"
+        os.kill(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while proc.poll() is None and time.monotonic() < deadline:
+            proc.stdout.read()
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
