@@ -54,6 +54,7 @@ def test_review_holds_back_consumers_until_a_verdict(gated: CliHarness) -> None:
     assert gated.json("files", "--product", "L2") == []
     listed = gated.json("review")
     assert {i["filename"] for i in listed} == set(l1)
+    assert gated.json("status")["pending_reviews"] == len(l1)
     assert {i["review"] for i in listed} == {"pending"}
     assert by_name(gated.json("files", "--product", "L0_first"))  # no gate: review null
     assert {f["review"] for f in gated.json("files", "--product", "L0_first")} == {None}
