@@ -259,3 +259,22 @@ def test_follow_prints_new_events_and_sigterm_ends_it_with_0(applied: CliHarness
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_retention_prunes_old_events_at_pass_end(applied: CliHarness) -> None:
+    from dbproc.db.engine import create_db_engine
+
+    applied.ok("run")
+    feed = events(applied)
+    old = [e["seq"] for e in feed[:5]]
+    engine = create_db_engine(applied.db)
+    with engine.begin() as conn:  # make five events 400 days old (the default keeps 365)
+        conn.execute(
+            text("UPDATE event SET time = :t WHERE seq <= :s"),
+            {"t": "2000-01-01 00:00:00", "s": old[-1]},
+        )
+    engine.dispose()
+    applied.ok("run")
+    after = [e["seq"] for e in events(applied)]
+    assert not set(old) & set(after)
+    assert after[: len(feed) - 5] == [e["seq"] for e in feed[5:]]
