@@ -24,6 +24,7 @@ from dbproc.db.models import (
     Run,
 )
 from dbproc.db.queries import chunked
+from dbproc.feed.review import pending_count
 
 
 def plan_now(session: Session, *, retry_failed: bool = False, everything: bool = False
@@ -140,6 +141,7 @@ def status(engine: Engine, session: Session, *, passes: int = 5) -> dict[str, An
         "pending_by_process": _count(d.process for d in builds),
         "pending_rows": int(pending_keys),
         "rejects": int(rejects),
+        "pending_reviews": pending_count(session),  # files waiting for a verdict (§13)
     }
 
 

@@ -33,15 +33,27 @@ def register(cli: click.Group) -> None:
     """Add this module's commands to ``cli``."""
 
     @command(cli, "events")
-    @click.option("--since", type=int, default=0, metavar="SEQ",
-                  help="Only events after this seq (the last one you saw).")
-    @click.option("--kind", "kinds", multiple=True, metavar="KIND",
-                  help="Only this kind, e.g. run.failed (repeatable).")
+    @click.option(
+        "--since",
+        type=int,
+        default=0,
+        metavar="SEQ",
+        help="Only events after this seq (the last one you saw).",
+    )
+    @click.option(
+        "--kind",
+        "kinds",
+        multiple=True,
+        metavar="KIND",
+        help="Only this kind, e.g. run.failed (repeatable).",
+    )
     @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="At most N events.")
-    @click.option("--follow", is_flag=True,
-                  help="Keep printing new events as they commit, until interrupted.")
-    def events(state: AppState, since: int, kinds: tuple[str, ...], limit: int | None,
-               follow: bool) -> None:
+    @click.option(
+        "--follow", is_flag=True, help="Keep printing new events as they commit, until interrupted."
+    )
+    def events(
+        state: AppState, since: int, kinds: tuple[str, ...], limit: int | None, follow: bool
+    ) -> None:
         """The change feed: every change of state, in commit order (--json: JSON Lines).
 
         A consumer that remembers the last seq it saw and asks --since it misses none
@@ -56,8 +68,7 @@ def register(cli: click.Group) -> None:
             return
         stop = stop_on_signals()
         try:
-            for event in archive.follow_events(since=since, kinds=kinds, limit=limit,
-                                               stop=stop):
+            for event in archive.follow_events(since=since, kinds=kinds, limit=limit, stop=stop):
                 _print_events(state, [event])
         except BrokenPipeError:  # the reader went away
             sys.stderr.close()
@@ -72,10 +83,23 @@ def register(cli: click.Group) -> None:
         if ctx.invoked_subcommand is not None:
             return
         rows = state.archive().notifiers()
-        state.emit(rows, table(
-            [(r["name"], ",".join(r["on"]), r["cursor"], r["failures"], r["last_error"] or "")
-             for r in rows], ["name", "on", "cursor", "failures", "last error"])
-            or "no notifiers ([[notify]] tables in the mission file)")
+        state.emit(
+            rows,
+            table(
+                [
+                    (
+                        r["name"],
+                        ",".join(r["on"]),
+                        r["cursor"],
+                        r["failures"],
+                        r["last_error"] or "",
+                    )
+                    for r in rows
+                ],
+                ["name", "on", "cursor", "failures", "last error"],
+            )
+            or "no notifiers ([[notify]] tables in the mission file)",
+        )
 
     @command(notify, "test")
     @click.argument("name")
@@ -103,16 +127,28 @@ def _print_events(state: AppState, found: Sequence[EventRecord]) -> None:
 
 def _show_text(doc: dict[str, object]) -> str:
     lines = []
-    for key in ("filename", "product", "date", "version", "path", "newest", "review",
-                "sha256", "size", "registered_at"):
+    for key in (
+        "filename",
+        "product",
+        "date",
+        "version",
+        "path",
+        "newest",
+        "review",
+        "sha256",
+        "size",
+        "registered_at",
+    ):
         lines.append(f"{key:<14}{doc.get(key)}")
-    made = doc.get("made_by")
+    made = doc.get("made_by_run")
     if isinstance(made, dict):
-        lines.append(f"{'made by':<14}run {made.get('run_id')} ({made.get('process')} "
-                     f"{made.get('code_version')})")
+        lines.append(
+            f"{'made by':<14}run {made.get('id')} ({made.get('process')} "
+            f"{made.get('code_version')})"
+        )
     used = doc.get("used_by")
     if isinstance(used, list) and used:
-        lines.append(f"{'used by':<14}" + ", ".join(f"run {u['run_id']}" for u in used))
+        lines.append(f"{'used by':<14}" + ", ".join(f"run {u['id']}" for u in used))
     events = doc.get("events")
     if isinstance(events, list):
         lines.append(f"{'events':<14}{len(events)}")

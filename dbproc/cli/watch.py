@@ -11,11 +11,17 @@ def register(cli: click.Group) -> None:
     """Add ``watch`` to ``cli``."""
 
     @command(cli, "watch")
-    @click.option("--interval", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
-                  metavar="SECONDS",
-                  help="Run a pass at least this often (network file systems send no events).")
-    @click.option("--jobs", type=click.IntRange(min=1), metavar="N",
-                  help="Codes run at once in each pass.")
+    @click.option(
+        "--interval",
+        type=click.FloatRange(min=0.1),
+        default=60.0,
+        show_default=True,
+        metavar="SECONDS",
+        help="Run a pass at least this often (network file systems send no events).",
+    )
+    @click.option(
+        "--jobs", type=click.IntRange(min=1), metavar="N", help="Codes run at once in each pass."
+    )
     def watch(state: AppState, interval: float, jobs: int | None) -> None:
         """Stay resident: run a pass when files arrive in incoming, when a verdict or a
         `config apply` makes something buildable, and every --interval seconds.

@@ -94,18 +94,23 @@ class FeedMethods:
         except Exception as exc:  # noqa: BLE001 - after the pass: log, never fail it
             logger.error("after pass %s: %s: %s", report.pass_id, type(exc).__name__, exc)
 
-
     # -- review ---------------------------------------------------------------------------
 
-    def reviews(self, *, products: tuple[str, ...] | list[str] = (),
-                state: str | None = "pending") -> list[review_module.ReviewItem]:
+    def reviews(
+        self, *, products: tuple[str, ...] | list[str] = (), state: str | None = "pending"
+    ) -> list[review_module.ReviewItem]:
         """Files with a review state; default: those waiting for a verdict (``dbproc review``)."""
         with self.reading() as session:
             return review_module.list_reviews(session, products=tuple(products), state=state)
 
-    def review(self, verdict: str, filenames: list[str] | tuple[str, ...], *,
-               by: str | None = None, comment: str | None = None
-               ) -> list[review_module.ReviewItem]:
+    def review(
+        self,
+        verdict: str,
+        filenames: list[str] | tuple[str, ...],
+        *,
+        by: str | None = None,
+        comment: str | None = None,
+    ) -> list[review_module.ReviewItem]:
         """Record a verdict (``pass``, ``semipass``, ``fail``) on files; consumers are
         queued, so the next pass (or ``watch``, at once) rebuilds what it releases."""
         with self.writing() as session:
@@ -144,8 +149,10 @@ class FeedMethods:
         notifier = settings.notifier(name)
         if notifier is None:
             known = ", ".join(n.name for n in settings.notifiers) or "none"
-            raise NotFound(f"no notifier called {name!r} (known: {known}); name it with "
-                           "name = ... in its [[notify]] table and apply the mission file")
+            raise NotFound(
+                f"no notifier called {name!r} (known: {known}); name it with "
+                "name = ... in its [[notify]] table and apply the mission file"
+            )
         event = notify.test_event(name)
         return {"name": name, "event": event.as_dict(), "error": notify.send(notifier, event)}
 
@@ -159,8 +166,14 @@ class FeedMethods:
 
     # -- watch ----------------------------------------------------------------------------
 
-    def watch(self, *, interval: float = 60.0, handle_signals: bool = False,
-              stop: threading.Event | None = None, **pass_options: Any) -> int:
+    def watch(
+        self,
+        *,
+        interval: float = 60.0,
+        handle_signals: bool = False,
+        stop: threading.Event | None = None,
+        **pass_options: Any,
+    ) -> int:
         """Stay resident and run a pass whenever files arrive, a verdict or an apply
         makes something buildable, and at least every ``interval`` seconds
         (``dbproc watch``). Returns 0 when stopped (``stop`` set, or SIGTERM/SIGINT with
@@ -174,8 +187,9 @@ class FeedMethods:
             incoming = stored_settings(session).paths.incoming
         run = getattr(self, "run")  # noqa: B009 - Archive.run, defined beside this mixin
         state = WatchState(stop=stop or threading.Event())
-        watcher = Watcher(self, incoming, interval=interval, state=state,
-                          run_pass=lambda: run(**pass_options))
+        watcher = Watcher(
+            self, incoming, interval=interval, state=state, run_pass=lambda: run(**pass_options)
+        )
         if handle_signals:
             watcher.install_signals()
         return watcher.run()

@@ -64,8 +64,7 @@ class FeedSettings:
 
     def as_json(self) -> dict[str, Any]:
         """As stored in ``mission.settings["feed"]``."""
-        return {"events_days": self.events_days,
-                "notifiers": [n.as_json() for n in self.notifiers]}
+        return {"events_days": self.events_days, "notifiers": [n.as_json() for n in self.notifiers]}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None) -> FeedSettings:

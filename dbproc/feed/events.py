@@ -24,6 +24,7 @@ import json
 import logging
 import select as select_module
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +54,8 @@ CHANNEL = "dbproc_events"
 _EVENT = table_of(Event)
 #: one lock per schema: the tests (and several missions) share a PostgreSQL database
 _LOCK = text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.dbproc.events'))")
+#: after a lost LISTEN connection, try a new one at most this often (poll meanwhile)
+RELISTEN_SECONDS = 30.0
 _NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', '')")
 
 
@@ -196,28 +199,37 @@ def prune_events(bind: Session | Connection, days: float, *, keep_last: bool = T
 
 
 class _Waker:
-    """Waits for 'maybe new events': LISTEN on PostgreSQL, a timer on SQLite."""
+    """Waits for 'maybe new events': LISTEN on PostgreSQL, a timer on SQLite.
+
+    The listening connection is the engine's but never goes back to its pool (it is in
+    autocommit mode and LISTENs): it is invalidated when done. A lost connection is
+    replaced at the next wait, at most every :data:`RELISTEN_SECONDS`."""
 
     def __init__(self, engine: Engine, poll: float) -> None:
         self.engine = engine
         self.poll = poll
         self.raw: Any = None
-        if engine.dialect.name == "postgresql":
-            try:
-                self.raw = engine.raw_connection()
-                self.raw.driver_connection.autocommit = True
-                with self.raw.driver_connection.cursor() as cur:
-                    cur.execute(f"LISTEN {CHANNEL}")
-            except Exception as exc:  # noqa: BLE001 - polling still works
-                logger.warning("cannot LISTEN for events (%s); polling instead", exc)
-                self.close()
+        self.listening = engine.dialect.name == "postgresql"
+        self.retry_at = 0.0
+        self._listen()
+
+    def _listen(self) -> None:
+        if not self.listening or self.raw is not None or time.monotonic() < self.retry_at:
+            return
+        try:
+            self.raw = self.engine.raw_connection()
+            self.raw.driver_connection.autocommit = True
+            with self.raw.driver_connection.cursor() as cur:
+                cur.execute(f"LISTEN {CHANNEL}")
+        except Exception as exc:  # noqa: BLE001 - polling still works
+            logger.warning("cannot LISTEN for events (%s); polling instead", exc)
+            self.close()
+            self.retry_at = time.monotonic() + RELISTEN_SECONDS
 
     def wait(self, stop: threading.Event | None, timeout: float) -> None:
+        self._listen()
         if self.raw is None:
-            if stop is not None:
-                stop.wait(self.poll)
-            else:
-                threading.Event().wait(self.poll)
+            (stop or threading.Event()).wait(self.poll)
             return
         conn = self.raw.driver_connection
         waited = 0.0
@@ -233,11 +245,12 @@ class _Waker:
         except Exception as exc:  # noqa: BLE001 - the connection went away: poll
             logger.warning("event wake-up connection lost (%s); polling", exc)
             self.close()
+            self.retry_at = time.monotonic() + RELISTEN_SECONDS
 
     def close(self) -> None:
         if self.raw is not None:
             try:
-                self.raw.close()
+                self.raw.invalidate()  # never back to the pool in autocommit mode
             except Exception:  # noqa: BLE001
                 pass
             self.raw = None

@@ -39,7 +39,10 @@ def note_run_failed(session: Session, run: Run, process: str, status: str, error
 
 
 def note_pass_finished(
-    conn: Connection, pass_id: int | None, state: str, outcome: str,
+    conn: Connection,
+    pass_id: int | None,
+    state: str,
+    outcome: str,
     summary: Mapping[str, Any] | None,
 ) -> None:
     """``pass.finished`` in the transaction that closes the pass row."""
@@ -51,8 +54,7 @@ def note_pass_finished(
     record_event(conn, "pass.finished", detail=detail)
 
 
-def note_config_applied(session: Session, config: MissionConfig, changes: Sequence[Any]
-                        ) -> None:
+def note_config_applied(session: Session, config: MissionConfig, changes: Sequence[Any]) -> None:
     """``config.applied`` when an apply changed something; cursors for new notifiers."""
     from dbproc.feed.notify import start_cursors
 

@@ -60,12 +60,15 @@ def start_cursors(bind: Session | Connection, notifiers: Sequence[NotifierConfig
     names = {n.name for n in notifiers}
     if not names:
         return
-    have = set(bind.execute(select(NotifyCursor.name).where(NotifyCursor.name.in_(names)))
-               .scalars())
+    have = set(
+        bind.execute(select(NotifyCursor.name).where(NotifyCursor.name.in_(names))).scalars()
+    )
     now, seq = utcnow(), last_seq(bind)
     for name in sorted(names - have):
-        bind.execute(NotifyCursor.__table__.insert(),  # type: ignore[attr-defined]
-                     {"name": name, "seq": seq, "failures": 0, "updated_at": now})
+        bind.execute(
+            NotifyCursor.__table__.insert(),  # type: ignore[attr-defined]
+            {"name": name, "seq": seq, "failures": 0, "updated_at": now},
+        )
 
 
 def backoff(failures: int) -> float:
@@ -84,8 +87,12 @@ class DeliveryReport:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON shape."""
-        return {"name": self.name, "delivered": self.delivered, "error": self.error,
-                "skipped": self.skipped}
+        return {
+            "name": self.name,
+            "delivered": self.delivered,
+            "error": self.error,
+            "skipped": self.skipped,
+        }
 
 
 def substitute(args: Sequence[str], event: EventRecord) -> list[str]:
@@ -114,7 +121,9 @@ def send(notifier: NotifierConfig, event: EventRecord) -> str | None:
         return _run_command(substitute(notifier.command, event), body, notifier.timeout)
     assert notifier.url is not None
     request = urllib.request.Request(
-        notifier.url, data=body, method="POST",
+        notifier.url,
+        data=body,
+        method="POST",
         headers={"Content-Type": "application/json", "User-Agent": "dbproc-notify"},
     )
     try:
@@ -130,8 +139,12 @@ def send(notifier: NotifierConfig, event: EventRecord) -> str | None:
 def _run_command(argv: list[str], stdin: bytes, timeout: float) -> str | None:
     try:
         proc = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            start_new_session=True, close_fds=True,
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
         )
     except OSError as exc:
         return f"cannot start {argv[0]}: {exc}"
@@ -157,8 +170,9 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         pass
 
 
-def deliver(engine: Engine, notifier: NotifierConfig, *, now: dt.datetime | None = None
-            ) -> DeliveryReport:
+def deliver(
+    engine: Engine, notifier: NotifierConfig, *, now: dt.datetime | None = None
+) -> DeliveryReport:
     """One round for one notifier: send what is after its cursor, until a failure."""
     report = DeliveryReport(notifier.name)
     factory = make_session_factory(engine)
@@ -183,8 +197,12 @@ def deliver(engine: Engine, notifier: NotifierConfig, *, now: dt.datetime | None
                 cursor.updated_at = utcnow()
                 commit(session)
                 report.error = error
-                logger.warning("notifier %s: %s; retrying in %.0f s", notifier.name, error,
-                               backoff(cursor.failures))
+                logger.warning(
+                    "notifier %s: %s; retrying in %.0f s",
+                    notifier.name,
+                    error,
+                    backoff(cursor.failures),
+                )
                 return report
             if notifier.wants(event.kind):
                 crash_point("notify.delivered")
@@ -211,8 +229,12 @@ def deliver_all(engine: Engine, notifiers: Sequence[NotifierConfig]) -> list[Del
 
 def test_event(notifier: str) -> EventRecord:
     """The synthetic event of ``dbproc notify test``."""
-    return EventRecord(seq=0, time=utcnow(), kind="notify.test",
-                       detail={"notifier": notifier, "message": "a test from dbproc"})
+    return EventRecord(
+        seq=0,
+        time=utcnow(),
+        kind="notify.test",
+        detail={"notifier": notifier, "message": "a test from dbproc"},
+    )
 
 
 def notifier_states(session: Session, settings: FeedSettings) -> list[dict[str, Any]]:
@@ -221,11 +243,13 @@ def notifier_states(session: Session, settings: FeedSettings) -> list[dict[str, 
     out = []
     for n in settings.notifiers:
         c = cursors.get(n.name)
-        out.append({
-            **n.as_json(),
-            "cursor": c.seq if c else None,
-            "failures": c.failures if c else 0,
-            "retry_at": c.retry_at.isoformat() + "Z" if c and c.retry_at else None,
-            "last_error": c.last_error if c else None,
-        })
+        out.append(
+            {
+                **n.as_json(),
+                "cursor": c.seq if c else None,
+                "failures": c.failures if c else 0,
+                "retry_at": c.retry_at.isoformat() + "Z" if c and c.retry_at else None,
+                "last_error": c.last_error if c else None,
+            }
+        )
     return out

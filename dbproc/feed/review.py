@@ -44,8 +44,12 @@ class Verdict:
 
     def as_dict(self) -> dict[str, Any]:
         """``{"verdict", "by", "at", "comment"}``."""
-        return {"verdict": self.verdict, "by": self.by, "at": iso_z(self.at),
-                "comment": self.comment}
+        return {
+            "verdict": self.verdict,
+            "by": self.by,
+            "at": iso_z(self.at),
+            "comment": self.comment,
+        }
 
 
 @dataclass(frozen=True)
@@ -62,10 +66,15 @@ class ReviewItem:
 
     def as_dict(self) -> dict[str, Any]:
         """The object of ``review --json``."""
-        return {"filename": self.filename, "product": self.product,
-                "date": self.date.isoformat(), "version": self.version,
-                "review": self.review, "verdicts": [v.as_dict() for v in self.verdicts],
-                "newest": self.newest}
+        return {
+            "filename": self.filename,
+            "product": self.product,
+            "date": self.date.isoformat(),
+            "version": self.version,
+            "review": self.review,
+            "verdicts": [v.as_dict() for v in self.verdicts],
+            "newest": self.newest,
+        }
 
 
 def login_name() -> str:
@@ -79,32 +88,47 @@ def login_name() -> str:
 def _verdicts(session: Session, file_ids: Iterable[int]) -> dict[int, list[Verdict]]:
     found: dict[int, list[Verdict]] = defaultdict(list)
     for batch in chunked(sorted(set(file_ids))):
-        for row in session.scalars(select(ReviewVerdict).where(ReviewVerdict.file_id.in_(batch))
-                                   .order_by(ReviewVerdict.id)):
+        for row in session.scalars(
+            select(ReviewVerdict).where(ReviewVerdict.file_id.in_(batch)).order_by(ReviewVerdict.id)
+        ):
             found[row.file_id].append(Verdict(row.verdict, row.by, row.at, row.comment))
     return found
 
 
 def _items(session: Session, rows: Sequence[tuple[File, str]]) -> list[ReviewItem]:
     verdicts = _verdicts(session, (f.id for f, _ in rows))
-    return [ReviewItem(f.filename, product, f.date, str(f.version), f.review,
-                       tuple(verdicts.get(f.id, ())), bool(f.is_newest)) for f, product in rows]
+    return [
+        ReviewItem(
+            f.filename,
+            product,
+            f.date,
+            str(f.version),
+            f.review,
+            tuple(verdicts.get(f.id, ())),
+            bool(f.is_newest),
+        )
+        for f, product in rows
+    ]
 
 
-def list_reviews(session: Session, *, products: Sequence[str] = (),
-                 state: str | None = "pending") -> list[ReviewItem]:
+def list_reviews(
+    session: Session, *, products: Sequence[str] = (), state: str | None = "pending"
+) -> list[ReviewItem]:
     """Files with a review state (``state`` None: any), by product, date and version."""
     if state is not None and state not in STATES:
         raise UsageError(f"--state {state!r}: use one of {', '.join(STATES)}")
-    stmt = (select(File, Product.name).join(Product, Product.id == File.product_id)
-            .where(File.review.is_not(None))
-            .order_by(Product.name, File.date, File.slot, File.interface, File.quality,
-                      File.revision))
+    stmt = (
+        select(File, Product.name)
+        .join(Product, Product.id == File.product_id)
+        .where(File.review.is_not(None))
+        .order_by(Product.name, File.date, File.slot, File.interface, File.quality, File.revision)
+    )
     if state is not None:
         stmt = stmt.where(File.review == state)
     if products:
-        stmt = stmt.where(File.product_id.in_(
-            [queries.get_product(session, p).id for p in products]))
+        stmt = stmt.where(
+            File.product_id.in_([queries.get_product(session, p).id for p in products])
+        )
     return _items(session, [(f, p) for f, p in session.execute(stmt).all()])
 
 
@@ -116,8 +140,14 @@ def review_history(session: Session, filename: str) -> ReviewItem:
     return _items(session, [(record, product.name)])[0]
 
 
-def record_verdicts(session: Session, filenames: Sequence[str], verdict: str, *,
-                    by: str | None = None, comment: str | None = None) -> list[ReviewItem]:
+def record_verdicts(
+    session: Session,
+    filenames: Sequence[str],
+    verdict: str,
+    *,
+    by: str | None = None,
+    comment: str | None = None,
+) -> list[ReviewItem]:
     """Record ``verdict`` on each file; the caller commits. Every name is checked first,
     so a mistake in one records none."""
     if verdict not in VERDICTS:
@@ -132,15 +162,27 @@ def record_verdicts(session: Session, filenames: Sequence[str], verdict: str, *,
     events = []
     for record, product in files:
         previous = record.review
-        session.add(ReviewVerdict(file_id=record.id, verdict=verdict, by=by, at=now,
-                                  comment=comment))
+        session.add(
+            ReviewVerdict(file_id=record.id, verdict=verdict, by=by, at=now, comment=comment)
+        )
         record.review = verdict
-        queue_dependents(session, record.product_id, record.date, [(record.start, record.stop)],
-                         f"review {verdict} of {record.filename}")
-        events.append(event_row(
-            "review.verdict", filename=record.filename, product=product, date=record.date,
-            version=record.version,
-            detail={"verdict": verdict, "previous": previous, "by": by, "comment": comment}))
+        queue_dependents(
+            session,
+            record.product_id,
+            record.date,
+            [(record.start, record.stop)],
+            f"review {verdict} of {record.filename}",
+        )
+        events.append(
+            event_row(
+                "review.verdict",
+                filename=record.filename,
+                product=product,
+                date=record.date,
+                version=record.version,
+                detail={"verdict": verdict, "previous": previous, "by": by, "comment": comment},
+            )
+        )
     session.flush()
     record_events(session, events)  # last: see dbproc.feed.events
     return [review_history(session, record.filename) for record, _ in files]
@@ -156,10 +198,12 @@ def _reviewable(session: Session, filename: str) -> tuple[File, str]:
         if product.review:
             raise UsageError(
                 f"{filename} was registered before {product.name} had review = true and "
-                "needs no verdict (consumers already use it)")
+                "needs no verdict (consumers already use it)"
+            )
         raise UsageError(
             f"{filename} is a {product.name} file, and {product.name} has no review gate; "
-            f"add review = true to [products.{product.name}] to review its new files")
+            f"add review = true to [products.{product.name}] to review its new files"
+        )
     return record, product.name
 
 
@@ -167,8 +211,11 @@ def pending_count(session: Session) -> int:
     """How many files wait for a verdict (for status pages)."""
     from sqlalchemy import func
 
-    return int(session.execute(select(func.count()).select_from(File)
-                               .where(File.review == "pending")).scalar_one())
+    return int(
+        session.execute(
+            select(func.count()).select_from(File).where(File.review == "pending")
+        ).scalar_one()
+    )
 
 
 def review_notes(session: Session, inputs: Sequence[Any], day: dt.date) -> list[str]:
@@ -182,15 +229,32 @@ def review_notes(session: Session, inputs: Sequence[Any], day: dt.date) -> list[
             continue
         lo = day - dt.timedelta(days=spec.before + 1)
         hi = day + dt.timedelta(days=spec.after + 1)
-        held = session.scalars(select(File).where(
-            File.product_id == product.id, File.is_newest.is_(True), File.date >= lo,
-            File.date <= hi, File.review.in_(("pending", "fail"))).order_by(File.date))
+        held = session.scalars(
+            select(File)
+            .where(
+                File.product_id == product.id,
+                File.is_newest.is_(True),
+                File.date >= lo,
+                File.date <= hi,
+                File.review.in_(("pending", "fail")),
+            )
+            .order_by(File.date)
+        )
         for f in held:
-            passed = session.scalars(select(File).where(
-                File.product_id == product.id, File.date == f.date, File.slot == f.slot,
-                File.review.in_(("pass", "semipass"))).order_by(
-                    File.interface.desc(), File.quality.desc(), File.revision.desc())).first()
-            instead = (f"consumers use {passed.filename} (the newest passed version)"
-                       if passed else "no version has passed review, so it is not used")
+            passed = session.scalars(
+                select(File)
+                .where(
+                    File.product_id == product.id,
+                    File.date == f.date,
+                    File.slot == f.slot,
+                    File.review.in_(("pass", "semipass")),
+                )
+                .order_by(File.interface.desc(), File.quality.desc(), File.revision.desc())
+            ).first()
+            instead = (
+                f"consumers use {passed.filename} (the newest passed version)"
+                if passed
+                else "no version has passed review, so it is not used"
+            )
             lines.append(f"held back by review: {f.filename} is {f.review}; {instead}")
     return lines

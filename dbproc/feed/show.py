@@ -40,14 +40,17 @@ def _runs_that_used(session: Session, record: File) -> list[dict[str, Any]]:
     consumers = session.execute(
         select(ProcessInput.process_id, ProcessInput.before, ProcessInput.after, Process.name)
         .join(Process, Process.id == ProcessInput.process_id)
-        .where(ProcessInput.product_id == record.product_id)).all()
+        .where(ProcessInput.product_id == record.product_id)
+    ).all()
     for pid, before, after, name in consumers:
         lo = record.date - dt.timedelta(days=after + span)
         hi = record.date + dt.timedelta(days=before + span)
-        runs = session.scalars(select(Run).where(Run.process_id == pid, Run.date >= lo,
-                                                 Run.date <= hi).order_by(Run.id))
-        out.extend(_run_summary(session, r, name) for r in runs
-                   if record.id in (r.inputs or []))
+        runs = session.scalars(
+            select(Run)
+            .where(Run.process_id == pid, Run.date >= lo, Run.date <= hi)
+            .order_by(Run.id)
+        )
+        out.extend(_run_summary(session, r, name) for r in runs if record.id in (r.inputs or []))
     return sorted(out, key=lambda r: int(r["id"]))
 
 
@@ -65,8 +68,11 @@ def show_file(session: Session, filename: str) -> dict[str, Any]:
     mission = queries.get_mission(session)
     code = None
     if record.code_id is not None:
-        proc = session.execute(select(Process.name).join(Code, Code.process_id == Process.id)
-                               .where(Code.id == record.code_id)).scalar_one()
+        proc = session.execute(
+            select(Process.name)
+            .join(Code, Code.process_id == Process.id)
+            .where(Code.id == record.code_id)
+        ).scalar_one()
         code = (proc, _code_version(session, record.code_id) or "")
     doc = file_json(record, product.name, Path(mission.root_dir), code)
     history = review_history(session, filename)

@@ -67,9 +67,15 @@ class WatchState:
 class Watcher:
     """The resident loop around :meth:`Archive.run`."""
 
-    def __init__(self, archive: FeedMethods, incoming: Path, *, interval: float = 60.0,
-                 state: WatchState | None = None,
-                 run_pass: Callable[[], Any]) -> None:
+    def __init__(
+        self,
+        archive: FeedMethods,
+        incoming: Path,
+        *,
+        interval: float = 60.0,
+        state: WatchState | None = None,
+        run_pass: Callable[[], Any],
+    ) -> None:
         self.archive = archive
         self.incoming = incoming
         self.interval = interval
@@ -102,20 +108,29 @@ class Watcher:
         try:
             import watchfiles
         except ImportError:
-            logger.info("watch: watchfiles is not installed; scanning %s every %.0f s",
-                        self.incoming, SCAN_SECONDS)
+            logger.info(
+                "watch: watchfiles is not installed; scanning %s every %.0f s",
+                self.incoming,
+                SCAN_SECONDS,
+            )
             return
         wanted = (watchfiles.Change.added, watchfiles.Change.modified)
         while not self.state.stop.is_set():
             try:
-                for changes in watchfiles.watch(self.incoming, stop_event=self.state.stop,
-                                                debounce=500, rust_timeout=1000,
-                                                yield_on_timeout=False, raise_interrupt=False):
+                for changes in watchfiles.watch(
+                    self.incoming,
+                    stop_event=self.state.stop,
+                    debounce=500,
+                    rust_timeout=1000,
+                    yield_on_timeout=False,
+                    raise_interrupt=False,
+                ):
                     if any(change in wanted for change, _ in changes):
                         self.state.trigger("files")
             except (OSError, RuntimeError) as exc:  # folder gone, watches exhausted
-                logger.warning("watch: no file-system events for %s (%s); scanning instead",
-                               self.incoming, exc)
+                logger.warning(
+                    "watch: no file-system events for %s (%s); scanning instead", self.incoming, exc
+                )
                 self.state.stop.wait(SCAN_SECONDS * 6)
 
     def _scan_files(self) -> None:
@@ -124,8 +139,9 @@ class Watcher:
         while not self.state.stop.wait(SCAN_SECONDS if seen is not None else 0):
             try:
                 with os.scandir(self.incoming) as entries:
-                    now = frozenset((e.name, e.stat(follow_symlinks=False).st_mtime_ns)
-                                    for e in entries)
+                    now = frozenset(
+                        (e.name, e.stat(follow_symlinks=False).st_mtime_ns) for e in entries
+                    )
             except OSError:
                 now = frozenset()
             if seen is not None and now - seen:
@@ -139,8 +155,9 @@ class Watcher:
             try:
                 if since is None:
                     since = self.archive.last_event_seq()
-                for event in self.archive.follow_events(since=since, kinds=WAKING_KINDS,
-                                                        stop=self.state.stop):
+                for event in self.archive.follow_events(
+                    since=since, kinds=WAKING_KINDS, stop=self.state.stop
+                ):
                     since = event.seq
                     self.state.trigger(event.kind)
                     backoff = 1.0
@@ -156,8 +173,7 @@ class Watcher:
         self._start(self._watch_files, "dbproc-watch-files")
         self._start(self._scan_files, "dbproc-watch-scan")
         self._start(self._follow_feed, "dbproc-watch-feed")
-        logger.info("watch: watching %s; a pass at least every %g s", self.incoming,
-                    self.interval)
+        logger.info("watch: watching %s; a pass at least every %g s", self.incoming, self.interval)
         self.state.trigger("start")
         backoff = 1.0
         try:

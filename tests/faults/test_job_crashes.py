@@ -143,7 +143,9 @@ def test_sigkill_at_a_crash_point_then_recovery(
 def test_the_matrix_covers_every_pass_and_job_crash_point() -> None:
     covered = {p for p, _ in SCENARIOS}
     ingest = {p for p in CRASH_POINTS if p.startswith(("ingest.", "reject."))}
-    assert covered | ingest == set(CRASH_POINTS)  # ingest points: test_ingest_crashes.py
+    notify = {p for p in CRASH_POINTS if p.startswith("notify.")}  # tests/feed/test_notify.py
+    # ingest points: test_ingest_crashes.py
+    assert covered | ingest | notify == set(CRASH_POINTS)
     assert {p for p, _ in PG_SCENARIOS} == covered
 
 

@@ -28,8 +28,18 @@ def last_seq(log):
 def main(db, log):
     since = last_seq(log)
     follower = subprocess.Popen(
-        [sys.executable, "-m", "dbproc", "--db", db, "events", "--follow", "--json",
-         "--since", str(since)],
+        [
+            sys.executable,
+            "-m",
+            "dbproc",
+            "--db",
+            db,
+            "events",
+            "--follow",
+            "--json",
+            "--since",
+            str(since),
+        ],
         stdout=subprocess.PIPE,
     )
     fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

@@ -50,7 +50,8 @@ def test_every_change_appends_its_event(applied: CliHarness) -> None:
 
     assert events(applied, "--since", str(seqs[2])) == feed[3:]
     assert events(applied, "--kind", "file.rejected", "--kind", "pass.finished") == [
-        e for e in feed if e["kind"] in ("file.rejected", "pass.finished")]
+        e for e in feed if e["kind"] in ("file.rejected", "pass.finished")
+    ]
     assert events(applied, "--limit", "2") == feed[:2]
     text_out = applied.ok("events").stdout.splitlines()
     assert len(text_out) == len(feed) and "pass.finished" in text_out[-1]
@@ -102,9 +103,15 @@ def pg_feed() -> Any:
 
 def _blocked_on_advisory_lock(engine: Any, pid: int) -> bool:
     with engine.connect() as conn:
-        return bool(conn.execute(text(
-            "SELECT count(*) FROM pg_locks WHERE pid = :p AND locktype = 'advisory' "
-            "AND NOT granted"), {"p": pid}).scalar_one())
+        return bool(
+            conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_locks WHERE pid = :p AND locktype = 'advisory' "
+                    "AND NOT granted"
+                ),
+                {"p": pid},
+            ).scalar_one()
+        )
 
 
 def _slow_writer_then_fast_writer(engine: Any) -> tuple[list[int], list[int]]:
@@ -154,8 +161,9 @@ def test_a_writer_that_commits_later_never_hides_behind_a_reader(pg_feed: Any) -
 
 
 @pytest.mark.postgres
-def test_without_the_lock_a_reader_would_skip(pg_feed: Any,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_the_lock_a_reader_would_skip(
+    pg_feed: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The hazard is real: with the lock removed the same interleaving skips an event."""
     monkeypatch.setattr(events_module, "_LOCK", text("SELECT 1"))
     seen, every = _slow_writer_then_fast_writer(pg_feed)
@@ -220,3 +228,53 @@ def test_seq_is_never_reused_after_pruning(db_url: str) -> None:
     with engine.connect() as conn:
         assert [e.seq for e in list_events(conn)] == [4]
     engine.dispose()
+
+
+def test_follow_prints_new_events_and_sigterm_ends_it_with_0(applied: CliHarness) -> None:
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from tests.faults.procs import dbproc_argv
+
+    last = events(applied)[-1]["seq"]
+    proc = subprocess.Popen(
+        dbproc_argv(applied, "events", "--follow", "--json", "--since", str(last)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        applied.ok("run")
+        assert proc.stdout is not None
+        first = json.loads(proc.stdout.readline())  # blocks until the pass's first event
+        assert first["seq"] == last + 1 and first["kind"] == "file.ingested"
+        os.kill(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while proc.poll() is None and time.monotonic() < deadline:
+            proc.stdout.read()
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_retention_prunes_old_events_at_pass_end(applied: CliHarness) -> None:
+    from dbproc.db.engine import create_db_engine
+
+    applied.ok("run")
+    feed = events(applied)
+    old = [e["seq"] for e in feed[:5]]
+    engine = create_db_engine(applied.db)
+    with engine.begin() as conn:  # make five events 400 days old (the default keeps 365)
+        conn.execute(
+            text("UPDATE event SET time = :t WHERE seq <= :s"),
+            {"t": "2000-01-01 00:00:00", "s": old[-1]},
+        )
+    engine.dispose()
+    applied.ok("run")
+    after = [e["seq"] for e in events(applied)]
+    assert not set(old) & set(after)
+    assert after[: len(feed) - 5] == [e["seq"] for e in feed[5:]]

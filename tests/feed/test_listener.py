@@ -22,9 +22,12 @@ LISTENER = Path(__file__).with_name("listener.py")
 
 
 def start_listener(cli: CliHarness, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, str(LISTENER), cli.db, str(log)],
-                            stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, str(LISTENER), cli.db, str(log)],
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def kill9(proc: subprocess.Popen[bytes]) -> None:
@@ -55,8 +58,9 @@ def all_seqs(cli: CliHarness) -> list[int]:
 
 
 @pytest.mark.slow
-def test_a_killed_listener_sees_every_event_once_in_order(applied: CliHarness,
-                                                          tmp_path: Path) -> None:
+def test_a_killed_listener_sees_every_event_once_in_order(
+    applied: CliHarness, tmp_path: Path
+) -> None:
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     log = tmp_path / "listener.log"
@@ -71,8 +75,10 @@ def test_a_killed_listener_sees_every_event_once_in_order(applied: CliHarness,
             pass_proc = spawn(applied, "run")
             while pass_proc.poll() is None:
                 target = before + rng.randint(0, 6)
-                wait_for(lambda t=target, p=pass_proc: lines_in(log) >= t or p.poll() is not None,
-                         timeout=30)
+                wait_for(
+                    lambda t=target, p=pass_proc: lines_in(log) >= t or p.poll() is not None,
+                    timeout=30,
+                )
                 kill9(listener)
                 kills += 1
                 listener = start_listener(applied, log)

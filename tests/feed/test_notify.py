@@ -39,11 +39,25 @@ def failed_seqs(cli: CliHarness) -> list[int]:
 
 
 def test_each_failure_reaches_the_notifier_at_least_once_across_crashes(
-        applied: CliHarness, tmp_path: Path) -> None:
+    applied: CliHarness, tmp_path: Path
+) -> None:
     log = tmp_path / "pager.log"
-    add_notifiers(applied, {"name": "pager", "on": ["run.failed"],
-                            "command": [sys.executable, str(RECORDER), str(log), "{kind}",
-                                        "{filename}", "{date}", "{product}"]})
+    add_notifiers(
+        applied,
+        {
+            "name": "pager",
+            "on": ["run.failed"],
+            "command": [
+                sys.executable,
+                str(RECORDER),
+                str(log),
+                "{kind}",
+                "{filename}",
+                "{date}",
+                "{product}",
+            ],
+        },
+    )
     use_test_code(applied, "L0_to_L1", "fail", when="20160102")
     applied.ok("run", code=3)
     first = delivered(log)
@@ -71,12 +85,19 @@ def test_each_failure_reaches_the_notifier_at_least_once_across_crashes(
 
 
 def test_a_hanging_notifier_is_stopped_at_its_timeout_and_backs_off(
-        applied: CliHarness, tmp_path: Path) -> None:
+    applied: CliHarness, tmp_path: Path
+) -> None:
     pid_file = tmp_path / "hang.pid"
-    hang = ("import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); "
-            "time.sleep(3600)")
-    add_notifiers(applied, {"name": "hang", "on": ["pass.finished"], "timeout": 1,
-                            "command": [sys.executable, "-c", hang, str(pid_file)]})
+    hang = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(3600)"
+    add_notifiers(
+        applied,
+        {
+            "name": "hang",
+            "on": ["pass.finished"],
+            "timeout": 1,
+            "command": [sys.executable, "-c", hang, str(pid_file)],
+        },
+    )
     applied.ok("run")  # the pass itself succeeds
     pid = int(pid_file.read_text())
     assert not Path(f"/proc/{pid}").exists()  # stopped and reaped, not left running
@@ -115,8 +136,9 @@ def hook_url() -> Any:
         server.server_close()
 
 
-def test_a_url_notifier_gets_posts_and_notify_test_sends_one(applied: CliHarness,
-                                                             hook_url: Any) -> None:
+def test_a_url_notifier_gets_posts_and_notify_test_sends_one(
+    applied: CliHarness, hook_url: Any
+) -> None:
     url, received = hook_url
     add_notifiers(applied, {"name": "hook", "on": ["pass.finished", "file.built"], "url": url})
     result = applied.json("notify", "test", "hook")
@@ -129,8 +151,9 @@ def test_a_url_notifier_gets_posts_and_notify_test_sends_one(applied: CliHarness
 
 
 def test_a_failing_notifier_never_fails_the_pass(applied: CliHarness, tmp_path: Path) -> None:
-    add_notifiers(applied, {"name": "broken", "on": ["*"],
-                            "command": [str(tmp_path / "does-not-exist")]})
+    add_notifiers(
+        applied, {"name": "broken", "on": ["*"], "command": [str(tmp_path / "does-not-exist")]}
+    )
     applied.ok("run")
     state = applied.json("notify")[0]
     assert state["failures"] == 1 and "cannot start" in state["last_error"]
@@ -138,15 +161,19 @@ def test_a_failing_notifier_never_fails_the_pass(applied: CliHarness, tmp_path: 
     assert failed.exit_code == 3
 
 
-@pytest.mark.parametrize("table, problem", [
-    ({"on": ["run.failed"]}, "exactly one of command and url"),
-    ({"on": ["run.failed"], "command": "page me"}, "list of strings"),
-    ({"on": [], "url": "https://x"}, "list of event kinds"),
-    ({"on": ["run.failed"], "url": "ftp://x"}, "http(s)"),
-    ({"on": ["run.failed"], "url": "https://x", "shell": True}, "unknown key"),
-])
-def test_bad_notify_tables_are_refused(cli: CliHarness, table: dict[str, Any],
-                                       problem: str) -> None:
+@pytest.mark.parametrize(
+    "table, problem",
+    [
+        ({"on": ["run.failed"]}, "exactly one of command and url"),
+        ({"on": ["run.failed"], "command": "page me"}, "list of strings"),
+        ({"on": [], "url": "https://x"}, "list of event kinds"),
+        ({"on": ["run.failed"], "url": "ftp://x"}, "http(s)"),
+        ({"on": ["run.failed"], "url": "https://x", "shell": True}, "unknown key"),
+    ],
+)
+def test_bad_notify_tables_are_refused(
+    cli: CliHarness, table: dict[str, Any], problem: str
+) -> None:
     def mutate(doc: dict[str, Any]) -> None:
         doc["notify"] = [table]
 
@@ -154,3 +181,27 @@ def test_bad_notify_tables_are_refused(cli: CliHarness, table: dict[str, Any],
     result = cli.ok("config", "apply", str(cli.mission_file), code=2)
     assert problem in result.stderr and "notify" in result.stderr
     assert os.path.exists(cli.mission_file)
+
+
+def test_export_keeps_review_retention_and_notifiers(cli: CliHarness, tmp_path: Path) -> None:
+    def mutate(doc: dict[str, Any]) -> None:
+        doc["products"]["L1"]["review"] = True
+        doc["retention"] = {"events_days": 30}
+        doc["notify"] = [
+            {
+                "name": "pager",
+                "on": ["run.failed"],
+                "command": ["/bin/true", "{kind}"],
+                "timeout": 5,
+            }
+        ]
+
+    edit_mission(cli.mission_file, mutate)
+    cli.ok("config", "apply", str(cli.mission_file))
+    exported = cli.ok("config", "export").stdout
+    assert "review = true" in exported and "events_days = 30" in exported
+    assert "[[notify]]" in exported and 'name = "pager"' in exported
+    again = tmp_path / "exported.toml"
+    again.write_text(exported)
+    result = cli.json("config", "apply", str(again))
+    assert result["changes"] == []

@@ -54,6 +54,7 @@ def test_review_holds_back_consumers_until_a_verdict(gated: CliHarness) -> None:
     assert gated.json("files", "--product", "L2") == []
     listed = gated.json("review")
     assert {i["filename"] for i in listed} == set(l1)
+    assert gated.json("status")["pending_reviews"] == len(l1)
     assert {i["review"] for i in listed} == {"pending"}
     assert by_name(gated.json("files", "--product", "L0_first"))  # no gate: review null
     assert {f["review"] for f in gated.json("files", "--product", "L0_first")} == {None}
@@ -95,7 +96,9 @@ def test_fail_keeps_the_previous_pass_and_pass_rebuilds(gated: CliHarness) -> No
     gated.ok("review", "pass", v2, "--by", "bob", "--comment", "on second look")
     history = gated.json("review", "history", v2)
     assert [(v["verdict"], v["by"], v["comment"]) for v in history["verdicts"]] == [
-        ("fail", "bob", "stripes"), ("pass", "bob", "on second look")]
+        ("fail", "bob", "stripes"),
+        ("pass", "bob", "on second look"),
+    ]
     assert all(v["at"].endswith("Z") for v in history["verdicts"])
     assert history["review"] == "pass"
     listed = by_name(gated.json("review", "--state", "all"))
@@ -111,3 +114,20 @@ def test_a_verdict_on_an_ungated_file_is_refused(gated: CliHarness) -> None:
     assert "no review gate" in result.stderr
     assert gated.ok("review", "pass", "nosuch.cat", code=2)
     assert events(gated, "--kind", "review.verdict") == []
+
+
+def test_migration_keeps_an_archive_with_files(applied: CliHarness) -> None:
+    """0003 up and down on a database holding files, runs and events."""
+    from dbproc.db import schema
+    from dbproc.db.engine import create_db_engine
+
+    applied.ok("run")
+    before = {f["filename"] for f in applied.json("files", "--all-versions")}
+    engine = create_db_engine(applied.db)
+    schema.downgrade(engine, "0001")
+    schema.upgrade(engine)
+    engine.dispose()
+    after = applied.json("files", "--all-versions")
+    assert {f["filename"] for f in after} == before
+    assert {f["review"] for f in after} == {None}
+    assert applied.json("review", "--state", "all") == []

@@ -49,31 +49,37 @@ def gated(cli: CliHarness) -> CliHarness:
 def terminate_app_connections(app_name: str) -> int:
     engine = create_engine(PG_URL)
     with engine.begin() as conn:
-        killed = conn.execute(text(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE application_name = :a AND pid <> pg_backend_pid()"), {"a": app_name}
+        killed = conn.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = :a AND pid <> pg_backend_pid()"
+            ),
+            {"a": app_name},
         ).scalar_one()
     engine.dispose()
     return int(killed)
 
 
 @pytest.mark.slow
-def test_watch_builds_what_arrives_and_what_a_verdict_releases(gated: CliHarness,
-                                                               tmp_path: Path) -> None:
+def test_watch_builds_what_arrives_and_what_a_verdict_releases(
+    gated: CliHarness, tmp_path: Path
+) -> None:
     log = tmp_path / "watch.log"
     app = f"dbproc-watch-{uuid.uuid4().hex[:8]}"
     proc = spawn(gated, "watch", "--interval", "600", log=log, env={"PGAPPNAME": app})
     try:
         # the pass at start: the example's raw files become L1 (held for review)
-        assert wait_for(lambda: dates(gated, "L1") >= {"2016-01-01", "2016-01-04"}), \
-            log.read_text()
+        assert wait_for(lambda: dates(gated, "L1") >= {"2016-01-01", "2016-01-04"}), log.read_text()
         assert names(gated, "L2") == set()
         # a file dropped into incoming is ingested and built without another command
         drop(gated.incoming, "testDB_000_004.raw", "Fifth Part.\n")
         assert wait_for(lambda: "2016-01-05" in dates(gated, "L1")), log.read_text()
         # a verdict releases the consumer
-        first = next(f["filename"] for f in gated.json("files", "--product", "L1")
-                     if f["date"] == "2016-01-01")
+        first = next(
+            f["filename"]
+            for f in gated.json("files", "--product", "L1")
+            if f["date"] == "2016-01-01"
+        )
         gated.ok("review", "pass", first)
         assert wait_for(lambda: "2016-01-01" in dates(gated, "L2")), log.read_text()
 
@@ -98,18 +104,20 @@ def test_watch_refuses_a_bad_interval(applied: CliHarness) -> None:
     assert result.exit_code == 2
 
 
-def test_sigterm_during_a_pass_ends_watch_with_exit_0(applied: CliHarness,
-                                                       tmp_path: Path) -> None:
+def test_sigterm_during_a_pass_ends_watch_with_exit_0(applied: CliHarness, tmp_path: Path) -> None:
     from tests.helpers import use_test_code
 
     use_test_code(applied, "L0_to_L1", "sleep", when="20160101")
     log = tmp_path / "watch.log"
-    proc = spawn(applied, "watch", "--interval", "600", log=log,
-                 env={"BEHAVE_SLEEP": "120"})
+    proc = spawn(applied, "watch", "--interval", "600", log=log, env={"BEHAVE_SLEEP": "120"})
     try:
-        assert wait_for(lambda: "started L0_to_L1 2016-01-01" in log.read_text()
-                        or any(r["status"] == "running" for r in applied.json("runs")),
-                        timeout=60), log.read_text()
+        assert wait_for(
+            lambda: (
+                "started L0_to_L1 2016-01-01" in log.read_text()
+                or any(r["status"] == "running" for r in applied.json("runs"))
+            ),
+            timeout=60,
+        ), log.read_text()
         os.kill(proc.pid, signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
     finally:
