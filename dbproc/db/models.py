@@ -376,3 +376,17 @@ class CoverageDay(Base):
     #: the highest version of the day, and a sortable integer of it
     version: Mapped[str] = mapped_column(String(40))
     version_key: Mapped[int] = mapped_column(BigInteger)
+
+
+class CoverageMonth(Base):
+    """The coverage summary by month (kept with :class:`CoverageDay`), so that totals and
+    the coverage-over-time plot read hundreds of rows, not one per day."""
+
+    __tablename__ = "coverage_month"
+
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), primary_key=True)
+    #: the first day of the month
+    month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    days: Mapped[int] = mapped_column(Integer, default=0)
+    files: Mapped[int] = mapped_column(Integer, default=0)
+    slots: Mapped[int] = mapped_column(Integer, default=0)

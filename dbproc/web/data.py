@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, extract, func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from dbproc.admin import status as status_module
@@ -21,6 +21,7 @@ from dbproc.db.models import (
     FAILED_RUN_STATUSES,
     Code,
     CoverageDay,
+    CoverageMonth,
     File,
     PassRecord,
     Process,
@@ -48,17 +49,37 @@ def overview(
     mission = queries.get_mission(session)
     lock = status_module.lock_state(engine, session)
     passes = session.scalars(select(PassRecord).order_by(PassRecord.id.desc()).limit(8)).all()
+    # totals from the month summary (hundreds of rows); first/last day: index look-ups
+    first_day = (
+        select(func.min(CoverageDay.date))
+        .where(CoverageDay.product_id == Product.id)
+        .scalar_subquery()
+    )
+    last_day = (
+        select(func.max(CoverageDay.date))
+        .where(CoverageDay.product_id == Product.id)
+        .scalar_subquery()
+    )
+    totals = (
+        select(
+            CoverageMonth.product_id,
+            func.sum(CoverageMonth.files).label("files"),
+            func.sum(CoverageMonth.slots).label("slots"),
+            func.sum(CoverageMonth.days).label("days"),
+        )
+        .group_by(CoverageMonth.product_id)
+        .subquery()
+    )
     counts = session.execute(
         select(
             Product.name,
-            func.coalesce(func.sum(CoverageDay.files), 0),
-            func.coalesce(func.sum(CoverageDay.slots), 0),
-            func.count(CoverageDay.date),
-            func.min(CoverageDay.date),
-            func.max(CoverageDay.date),
+            func.coalesce(totals.c.files, 0),
+            func.coalesce(totals.c.slots, 0),
+            func.coalesce(totals.c.days, 0),
+            first_day,
+            last_day,
         )
-        .join(CoverageDay, CoverageDay.product_id == Product.id, isouter=True)
-        .group_by(Product.name, Product.level)
+        .join(totals, totals.c.product_id == Product.id, isouter=True)
         .order_by(Product.level, Product.name)
     ).all()
     rejects = (
@@ -243,9 +264,7 @@ def coverage(
         )
         day += dt.timedelta(days=1)
     per_month = session.execute(
-        select(extract("year", CoverageDay.date), extract("month", CoverageDay.date), func.count())
-        .where(CoverageDay.product_id == record.id)
-        .group_by(extract("year", CoverageDay.date), extract("month", CoverageDay.date))
+        select(CoverageMonth.month, CoverageMonth.days).where(CoverageMonth.product_id == record.id)
     ).all()
     session.rollback()
     return {
@@ -259,7 +278,7 @@ def coverage(
         "present": sum(1 for c in cells if c["state"] in ("present", "failed") and c["files"]),
         "missing": sum(1 for c in cells if c["state"] == "missing"),
         "failed": len(failed),
-        "monthly": sorted((int(y), int(m), int(n)) for y, m, n in per_month),
+        "monthly": sorted((m.year, m.month, int(n)) for m, n in per_month),
     }
 
 
