@@ -230,3 +230,22 @@ def _months(cli: CliHarness) -> dict[tuple[str, str], tuple[int, int, int]]:
         ).all()
     engine.dispose()
     return {(p, m.isoformat()): (d, f, s) for p, m, d, f, s in rows}
+
+
+def test_the_overview_sees_the_pass_lock(built: CliHarness) -> None:
+    """The dashboard's lock look-up (pg_locks on PostgreSQL) agrees with the real lock."""
+    from dbproc.api import Archive
+    from dbproc.control.locking import OsLock
+    from dbproc.web import data
+
+    archive = Archive(built.db)
+    holder = OsLock(archive.engine)
+    try:
+        with archive.session(reading=True) as session:
+            assert data.lock_state(archive.engine, session)["held"] is False
+        assert holder.try_acquire()
+        with archive.session(reading=True) as session:
+            assert data.lock_state(archive.engine, session)["held"] is True
+    finally:
+        holder.release()
+        archive.close()
