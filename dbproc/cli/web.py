@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import click
@@ -61,7 +62,7 @@ def register(cli: click.Group) -> None:
         if token_file is not None and not allow_actions:
             raise UsageError("--token-file is only used with --allow-actions")
         try:
-            from dbproc.web import server
+            server = importlib.import_module("dbproc.web.server")
         except ImportError as exc:
             raise UsageError(f"{INSTALL_HINT} ({exc})") from None
         dashboard = server.dashboard_for(

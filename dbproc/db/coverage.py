@@ -1,21 +1,28 @@
-"""The per-(product, day) coverage summary behind the dashboard's coverage grid.
+"""The per-(product, day) and per-(product, month) coverage summaries behind the
+dashboard's coverage grid, totals and plots.
 
 :func:`record_coverage` is called by :func:`dbproc.db.files.register_file` for every new
-file record, inside the caller's transaction, so the summary is never behind the files.
-A page then reads at most a year of rows of one product instead of scanning ``file``.
+file record, inside the caller's transaction, so the summaries are never behind the
+files. A page then reads at most a year of day rows of one product, or the month rows,
+instead of scanning ``file``. Code that deletes file records recounts the days it
+touched with :func:`recount_coverage`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
+from functools import cache
+from typing import Any
 
-from sqlalchemy import Connection, case, text
+from sqlalchemy import Connection, bindparam, case, delete, text
 from sqlalchemy.dialects import postgresql, sqlite
 
-from dbproc.db.models import CoverageDay, table_of
+from dbproc.db.models import CoverageDay, CoverageMonth, table_of
 from dbproc.version import Version
 
-_COVERAGE = table_of(CoverageDay)
+_DAY = table_of(CoverageDay)
+_MONTH = table_of(CoverageMonth)
 #: version parts are packed into one sortable integer: each part below 2**20
 _PART = 1 << 20
 
@@ -25,40 +32,75 @@ def version_key(version: Version) -> int:
     return (version.interface * _PART + version.quality) * _PART + version.revision
 
 
+@cache
+def _statements(dialect: str) -> tuple[Any, Any]:
+    """The two upserts (day, then month), built once per dialect."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    day_insert = insert(_DAY).values(
+        product_id=bindparam("pid"),
+        date=bindparam("date"),
+        files=1,
+        slots=bindparam("new_slot"),
+        version=bindparam("version"),
+        version_key=bindparam("key"),
+    )
+    higher = day_insert.excluded.version_key > _DAY.c.version_key
+    day = day_insert.on_conflict_do_update(
+        index_elements=[_DAY.c.product_id, _DAY.c.date],
+        set_={
+            "files": _DAY.c.files + 1,
+            "slots": _DAY.c.slots + day_insert.excluded.slots,
+            "version": case((higher, day_insert.excluded.version), else_=_DAY.c.version),
+            "version_key": case(
+                (higher, day_insert.excluded.version_key), else_=_DAY.c.version_key
+            ),
+        },
+    ).returning(_DAY.c.files)
+    month = insert(_MONTH).values(
+        product_id=bindparam("pid"),
+        month=bindparam("month"),
+        days=bindparam("new_day"),
+        files=1,
+        slots=bindparam("new_slot"),
+    )
+    month = month.on_conflict_do_update(
+        index_elements=[_MONTH.c.product_id, _MONTH.c.month],
+        set_={
+            "days": _MONTH.c.days + month.excluded.days,
+            "files": _MONTH.c.files + 1,
+            "slots": _MONTH.c.slots + month.excluded.slots,
+        },
+    )
+    return day, month
+
+
 def record_coverage(
     connection: Connection, product_id: int, date: dt.date, version: Version, *, new_slot: bool
 ) -> None:
-    """Count one new file record of ``product_id`` on ``date`` (one upsert statement)."""
-    key = version_key(version)
-    values = {
-        "product_id": product_id,
-        "date": date,
-        "files": 1,
-        "slots": 1 if new_slot else 0,
-        "version": str(version),
-        "version_key": key,
-    }
-    dialect = connection.dialect.name
-    stmt = (
-        postgresql.insert(_COVERAGE) if dialect == "postgresql" else sqlite.insert(_COVERAGE)
-    ).values(values)
-    higher = stmt.excluded.version_key > _COVERAGE.c.version_key
+    """Count one new file record of ``product_id`` on ``date`` (two upserts)."""
+    day, month = _statements(connection.dialect.name)
+    files = connection.execute(
+        day,
+        {
+            "pid": product_id,
+            "date": date,
+            "new_slot": int(new_slot),
+            "version": str(version),
+            "key": version_key(version),
+        },
+    ).scalar_one()
     connection.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[_COVERAGE.c.product_id, _COVERAGE.c.date],
-            set_={
-                "files": _COVERAGE.c.files + 1,
-                "slots": _COVERAGE.c.slots + stmt.excluded.slots,
-                "version": case((higher, stmt.excluded.version), else_=_COVERAGE.c.version),
-                "version_key": case(
-                    (higher, stmt.excluded.version_key), else_=_COVERAGE.c.version_key
-                ),
-            },
-        )
+        month,
+        {
+            "pid": product_id,
+            "month": date.replace(day=1),
+            "new_day": int(files == 1),
+            "new_slot": int(new_slot),
+        },
     )
 
 
-_REBUILD = f"""
+_DAYS_FROM_FILES = f"""
 INSERT INTO coverage_day (product_id, date, files, slots, version, version_key)
 SELECT product_id, date, n, slots,
        CAST(k / {_PART * _PART} AS VARCHAR(12)) || '.' ||
@@ -68,11 +110,52 @@ SELECT product_id, date, n, slots,
 FROM (SELECT product_id, date, COUNT(*) AS n,
              SUM(CASE WHEN is_newest THEN 1 ELSE 0 END) AS slots,
              MAX((CAST(interface AS BIGINT) * {_PART} + quality) * {_PART} + revision) AS k
-      FROM file GROUP BY product_id, date) AS days
+      FROM file {{where}} GROUP BY product_id, date) AS days
 """
+_MONTHS_FROM_DAYS = """
+INSERT INTO coverage_month (product_id, month, days, files, slots)
+SELECT product_id, {month} AS m, COUNT(*), SUM(files), SUM(slots)
+FROM coverage_day {where} GROUP BY product_id, {month}
+"""
+_MONTH_OF = {
+    "postgresql": "CAST(date_trunc('month', date) AS DATE)",
+    "sqlite": "date(date, 'start of month')",
+}
 
 
 def rebuild_coverage(connection: Connection) -> None:
-    """Recompute the whole summary from ``file`` (the migration, bulk loads, repairs)."""
+    """Recompute both summaries from ``file`` (the migration, bulk loads, repairs)."""
+    month = _MONTH_OF[connection.dialect.name]
+    connection.execute(text("DELETE FROM coverage_month"))
     connection.execute(text("DELETE FROM coverage_day"))
-    connection.execute(text(_REBUILD))
+    connection.execute(text(_DAYS_FROM_FILES.format(where="")))
+    connection.execute(text(_MONTHS_FROM_DAYS.format(month=month, where="")))
+
+
+def recount_coverage(connection: Connection, product_id: int, dates: Iterable[dt.date]) -> None:
+    """Recompute the summaries of some days of a product (after file records were
+    deleted or changed by anything but :func:`record_coverage`)."""
+    days = sorted(set(dates))
+    if not days:
+        return
+    months = sorted({d.replace(day=1) for d in days})
+    month = _MONTH_OF[connection.dialect.name]
+    params = {"pid": product_id, "days": days, "months": months}
+    connection.execute(delete(_DAY).where(_DAY.c.product_id == product_id, _DAY.c.date.in_(days)))
+    connection.execute(
+        text(_DAYS_FROM_FILES.format(where="WHERE product_id = :pid AND date IN :days")).bindparams(
+            bindparam("days", expanding=True)
+        ),
+        params,
+    )
+    connection.execute(
+        delete(_MONTH).where(_MONTH.c.product_id == product_id, _MONTH.c.month.in_(months))
+    )
+    connection.execute(
+        text(
+            _MONTHS_FROM_DAYS.format(
+                month=month, where=f"WHERE product_id = :pid AND {month} IN :months"
+            )
+        ).bindparams(bindparam("months", expanding=True)),
+        params,
+    )

@@ -524,3 +524,17 @@ class DbprocessingImport(Base):
     #: the old process queue was translated into pending rows (done once)
     queue_done: Mapped[bool] = mapped_column(Boolean, default=False)
     report: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+
+
+class CoverageMonth(Base):
+    """The coverage summary by month (kept with :class:`CoverageDay`), so that totals and
+    the coverage-over-time plot read hundreds of rows, not one per day."""
+
+    __tablename__ = "coverage_month"
+
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), primary_key=True)
+    #: the first day of the month
+    month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    days: Mapped[int] = mapped_column(Integer, default=0)
+    files: Mapped[int] = mapped_column(Integer, default=0)
+    slots: Mapped[int] = mapped_column(Integer, default=0)

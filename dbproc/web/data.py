@@ -6,21 +6,24 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, extract, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from dbproc.admin import status as status_module
+from dbproc.control.locking import running_holders
 from dbproc.db import queries
 from dbproc.db.files import MissionPaths, list_versions
 from dbproc.db.models import (
     FAILED_RUN_STATUSES,
     Code,
     CoverageDay,
+    CoverageMonth,
     File,
     PassRecord,
     Process,
@@ -46,19 +49,39 @@ def overview(
 ) -> dict[str, Any]:
     """The front page: mission, lock, last passes, counts, failures, pending reviews."""
     mission = queries.get_mission(session)
-    lock = status_module.lock_state(engine, session)
+    lock = lock_state(engine, session)
     passes = session.scalars(select(PassRecord).order_by(PassRecord.id.desc()).limit(8)).all()
+    # totals from the month summary (hundreds of rows); first/last day: index look-ups
+    first_day = (
+        select(func.min(CoverageDay.date))
+        .where(CoverageDay.product_id == Product.id)
+        .scalar_subquery()
+    )
+    last_day = (
+        select(func.max(CoverageDay.date))
+        .where(CoverageDay.product_id == Product.id)
+        .scalar_subquery()
+    )
+    totals = (
+        select(
+            CoverageMonth.product_id,
+            func.sum(CoverageMonth.files).label("files"),
+            func.sum(CoverageMonth.slots).label("slots"),
+            func.sum(CoverageMonth.days).label("days"),
+        )
+        .group_by(CoverageMonth.product_id)
+        .subquery()
+    )
     counts = session.execute(
         select(
             Product.name,
-            func.coalesce(func.sum(CoverageDay.files), 0),
-            func.coalesce(func.sum(CoverageDay.slots), 0),
-            func.count(CoverageDay.date),
-            func.min(CoverageDay.date),
-            func.max(CoverageDay.date),
+            func.coalesce(totals.c.files, 0),
+            func.coalesce(totals.c.slots, 0),
+            func.coalesce(totals.c.days, 0),
+            first_day,
+            last_day,
         )
-        .join(CoverageDay, CoverageDay.product_id == Product.id, isouter=True)
-        .group_by(Product.name, Product.level)
+        .join(totals, totals.c.product_id == Product.id, isouter=True)
         .order_by(Product.level, Product.name)
     ).all()
     rejects = (
@@ -114,20 +137,17 @@ def _pass_json(p: PassRecord) -> dict[str, Any]:
 
 
 def recent_runs(session: Session) -> list[dict[str, Any]]:
-    """The newest runs (by id, an index walk): day, status, duration, code version."""
-    rows = session.execute(
-        select(
-            Run.id,
-            Run.status,
-            Run.queued_at,
-            Run.duration,
-            Process.name,
-            Code.interface,
-            Code.quality,
-            Code.revision,
+    """The newest runs (an index walk on the run id): day, status, duration, code
+    version; processes and codes come from their own (small) tables, not a join."""
+    processes = dict(session.execute(select(Process.id, Process.name)).all())
+    codes = {
+        i: f"{a}.{b}.{c}"
+        for i, a, b, c in session.execute(
+            select(Code.id, Code.interface, Code.quality, Code.revision)
         )
-        .join(Process, Process.id == Run.process_id)
-        .join(Code, Code.id == Run.code_id)
+    }
+    rows = session.execute(
+        select(Run.id, Run.status, Run.queued_at, Run.duration, Run.process_id, Run.code_id)
         .order_by(Run.id.desc())
         .limit(RECENT_RUNS)
     ).all()
@@ -137,11 +157,47 @@ def recent_runs(session: Session) -> list[dict[str, Any]]:
             "status": r.status,
             "day": r.queued_at.date().isoformat(),
             "duration": r.duration,
-            "process": r.name,
-            "code_version": f"{r.interface}.{r.quality}.{r.revision}",
+            "process": processes.get(r.process_id, "?"),
+            "code_version": codes.get(r.code_id, "?"),
         }
         for r in rows
     ]
+
+
+def lock_state(engine: Engine, session: Session) -> dict[str, Any]:
+    """``status``'s lock object. On PostgreSQL the advisory lock is looked up in
+    ``pg_locks`` through this session instead of a probe on a new connection."""
+    if engine.dialect.name != "postgresql":
+        return status_module.lock_state(engine, session)
+    where = session.execute(
+        text("SELECT current_database() || ':' || coalesce(current_schema(), '')")
+    ).scalar_one()
+    digest = hashlib.sha256(f"dbproc:{where}".encode()).digest()  # as locking.OsLock
+    key = int.from_bytes(digest[:8], "big")
+    held = bool(
+        session.execute(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND classid::bigint = :hi AND objid::bigint = :lo AND objsubid = 1)"
+            ),
+            {"hi": key >> 32, "lo": key & 0xFFFFFFFF},
+        ).scalar()
+    )
+    holders = running_holders(session)
+    return {
+        "held": held,
+        "passes_marked_running": [
+            {
+                "pass_id": h.pass_id,
+                "host": h.host,
+                "pid": h.pid,
+                "command": h.command,
+                "heartbeat_age_seconds": round(h.heartbeat_age, 1),
+            }
+            for h in holders
+        ],
+        "stale": not held and bool(holders),
+    }
 
 
 @dataclass(frozen=True)
@@ -242,9 +298,7 @@ def coverage(
         )
         day += dt.timedelta(days=1)
     per_month = session.execute(
-        select(extract("year", CoverageDay.date), extract("month", CoverageDay.date), func.count())
-        .where(CoverageDay.product_id == record.id)
-        .group_by(extract("year", CoverageDay.date), extract("month", CoverageDay.date))
+        select(CoverageMonth.month, CoverageMonth.days).where(CoverageMonth.product_id == record.id)
     ).all()
     return {
         "product": record.name,
@@ -257,7 +311,7 @@ def coverage(
         "present": sum(1 for c in cells if c["state"] in ("present", "failed") and c["files"]),
         "missing": sum(1 for c in cells if c["state"] == "missing"),
         "failed": len(failed),
-        "monthly": sorted((int(y), int(m), int(n)) for y, m, n in per_month),
+        "monthly": sorted((m.year, m.month, int(n)) for m, n in per_month),
     }
 
 

@@ -36,17 +36,21 @@ def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
     return max(low, min(high, value))
 
 
-def page_routes(dash: Dashboard, page: Page, html: Wrap, api: Wrap) -> list[Route]:
-    """Every route but the live stream and the static files."""
-    archive = dash.archive
+class Pages:
+    """The HTML pages, each reading in one read-only session."""
 
-    def overview(request: Request) -> HTMLResponse:
-        with archive.reading() as session:
-            reviews = dash.review.pending(session, 20)
-            info = data.overview(archive.engine, session, reviews)
+    def __init__(self, dash: Dashboard, page: Page) -> None:
+        self.dash = dash
+        self.archive = dash.archive
+        self.page = page
+
+    def overview(self, request: Request) -> HTMLResponse:
+        with self.archive.reading() as session:
+            reviews = self.dash.review.pending(session, 20)
+            info = data.overview(self.archive.engine, session, reviews)
         runs = info["recent_runs"]
         per_day = [(d, float(n), float(f)) for d, n, f in data.runs_per_day(runs)]
-        return page(
+        return self.page(
             "overview.html",
             request,
             info=info,
@@ -57,12 +61,12 @@ def page_routes(dash: Dashboard, page: Page, html: Wrap, api: Wrap) -> list[Rout
             ),
         )
 
-    def product(request: Request) -> HTMLResponse:
+    def product(self, request: Request) -> HTMLResponse:
         name = request.path_params["name"]
-        with archive.reading() as session:
+        with self.archive.reading() as session:
             info = data.coverage(session, name, request.query_params.get("period"))
         monthly = [(f"{y}-{m:02d}", float(n), 0.0) for y, m, n in info["monthly"]]
-        return page(
+        return self.page(
             "product.html",
             request,
             info=info,
@@ -70,12 +74,12 @@ def page_routes(dash: Dashboard, page: Page, html: Wrap, api: Wrap) -> list[Rout
             coverage_plot=svg.bars(monthly, label="days with files per month", unit="days"),
         )
 
-    def file(request: Request) -> HTMLResponse:
+    def file(self, request: Request) -> HTMLResponse:
         hops = _int(request, "hops", HOPS, 1, MAX_HOPS)
-        with archive.reading() as session:
+        with self.archive.reading() as session:
             info = data.file_page(session, request.path_params["filename"], hops)
-            review = dash.review.state_of(session, info["file"]["filename"])
-        return page(
+            review = self.dash.review.state_of(session, info["file"]["filename"])
+        return self.page(
             "file.html",
             request,
             info=info,
@@ -87,40 +91,46 @@ def page_routes(dash: Dashboard, page: Page, html: Wrap, api: Wrap) -> list[Rout
             graph=svg.lineage_graph(info["lineage"], hops),
         )
 
-    def run(request: Request) -> HTMLResponse:
-        with archive.reading() as session:
+    def run(self, request: Request) -> HTMLResponse:
+        with self.archive.reading() as session:
             info = data.run_page(session, _run_id(request))
-        return page("run.html", request, run=info, title=f"run {info['id']}")
+        return self.page("run.html", request, run=info, title=f"run {info['id']}")
 
-    def day(request: Request) -> HTMLResponse:
+    def day(self, request: Request) -> HTMLResponse:
         name, text = request.path_params["name"], request.path_params["day"]
         from dbproc.web.app import parse_day
 
         when = parse_day(text)
-        rows = archive.files(
+        rows = self.archive.files(
             inventory.FileQuery(products=[name], since=when, until=when, all_versions=True)
         )
-        return page("day.html", request, product=name, day=text, files=rows, title=f"{name} {text}")
+        return self.page(
+            "day.html", request, product=name, day=text, files=rows, title=f"{name} {text}"
+        )
 
-    def failures(request: Request) -> HTMLResponse:
-        with archive.reading() as session:
+    def failures(self, request: Request) -> HTMLResponse:
+        with self.archive.reading() as session:
             info = data.failures(session)
-        return page("failures.html", request, info=info, title="failures")
+        return self.page("failures.html", request, info=info, title="failures")
 
-    def review(request: Request) -> HTMLResponse:
-        with archive.reading() as session:
-            gated = dash.review.gated_products(session)
-            pending = dash.review.pending(session, 500)
-        return page("review.html", request, gated=gated, pending=pending, title="review")
+    def review(self, request: Request) -> HTMLResponse:
+        with self.archive.reading() as session:
+            gated = self.dash.review.gated_products(session)
+            pending = self.dash.review.pending(session, 500)
+        return self.page("review.html", request, gated=gated, pending=pending, title="review")
 
+
+def page_routes(dash: Dashboard, page: Page, html: Wrap, api: Wrap) -> list[Route]:
+    """Every route but the live stream and the static files."""
+    pages = Pages(dash, page)
     return [
-        Route("/", html(overview)),
-        Route("/products/{name}", html(product)),
-        Route("/products/{name}/{day}", html(day)),
-        Route("/files/{filename}", html(file)),
-        Route("/runs/{run_id}", html(run)),
-        Route("/failures", html(failures)),
-        Route("/review", html(review)),
+        Route("/", html(pages.overview)),
+        Route("/products/{name}", html(pages.product)),
+        Route("/products/{name}/{day}", html(pages.day)),
+        Route("/files/{filename}", html(pages.file)),
+        Route("/runs/{run_id}", html(pages.run)),
+        Route("/failures", html(pages.failures)),
+        Route("/review", html(pages.review)),
         *_api_routes(dash, api),
     ]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import signal
 import socket
 import threading
 from pathlib import Path
@@ -67,7 +68,13 @@ def serve(dashboard: Dashboard, host: str, port: int) -> None:
         port,
         "actions allowed" if dashboard.allow_actions else "read-only",
     )
-    uvicorn.Server(_config(dashboard, host, port)).run()
+    # uvicorn stops gracefully on SIGTERM, then raises the signal again for the handler
+    # it found: make that one do nothing, so a stop by systemd or kill exits 0
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        uvicorn.Server(_config(dashboard, host, port)).run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _loopback(host: str) -> bool:

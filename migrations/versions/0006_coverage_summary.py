@@ -30,6 +30,18 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("product_id", "date", name=op.f("pk_coverage_day")),
     )
+    op.create_table(
+        "coverage_month",
+        sa.Column("product_id", sa.Integer(), nullable=False),
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("days", sa.Integer(), nullable=False),
+        sa.Column("files", sa.Integer(), nullable=False),
+        sa.Column("slots", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["product_id"], ["product.id"], name=op.f("fk_coverage_month_product_id_product")
+        ),
+        sa.PrimaryKeyConstraint("product_id", "month", name=op.f("pk_coverage_month")),
+    )
     with op.batch_alter_table("forced_rebuild") as batch:
         batch.add_column(sa.Column("retry_of_run_id", sa.Integer(), nullable=True))
     from dbproc.db.coverage import rebuild_coverage
@@ -40,4 +52,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("forced_rebuild") as batch:
         batch.drop_column("retry_of_run_id")
+    op.drop_table("coverage_month")
     op.drop_table("coverage_day")

@@ -3,6 +3,7 @@ actions need the token (401/403 and nothing changes without it), errors are JSON
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import urllib.error
 import urllib.request
@@ -11,8 +12,9 @@ from typing import Any
 
 from sqlalchemy import create_engine, func, select
 
+from dbproc.db.coverage import rebuild_coverage, recount_coverage
 from dbproc.db.engine import database_url
-from dbproc.db.models import CoverageDay, ForcedRebuild, Product
+from dbproc.db.models import CoverageDay, CoverageMonth, ForcedRebuild, Product
 from dbproc.web.server import BackgroundServer
 from tests.helpers import CliHarness, drop, use_test_code
 from tests.web.conftest import TOKEN, start_dashboard
@@ -196,3 +198,54 @@ def test_coverage_summary_follows_the_files(built: CliHarness) -> None:
             entry[2] = f["version"]
     assert _coverage(built) == {k: tuple(v) for k, v in expected.items()}
     assert _coverage(built)[("L1", "2016-01-03")][0] >= 2
+    months: dict[tuple[str, str], list[int]] = {}
+    for (product, day), (files, slots, _v) in _coverage(built).items():
+        entry = months.setdefault((product, day[:7] + "-01"), [0, 0, 0])
+        entry[0] += 1
+        entry[1] += files
+        entry[2] += slots
+    assert _months(built) == {k: tuple(v) for k, v in months.items()}
+    # recomputing from the file table gives the same summaries
+    before = (_coverage(built), _months(built))
+    engine = create_engine(database_url(built.db))
+    with engine.begin() as conn:
+        rebuild_coverage(conn)
+    with engine.begin() as conn:
+        recount_coverage(conn, 1, [dt.date(2016, 1, 1), dt.date(2016, 1, 5)])
+    engine.dispose()
+    assert (_coverage(built), _months(built)) == before
+
+
+def _months(cli: CliHarness) -> dict[tuple[str, str], tuple[int, int, int]]:
+    engine = create_engine(database_url(cli.db))
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                Product.name,
+                CoverageMonth.month,
+                CoverageMonth.days,
+                CoverageMonth.files,
+                CoverageMonth.slots,
+            ).join(Product, Product.id == CoverageMonth.product_id)
+        ).all()
+    engine.dispose()
+    return {(p, m.isoformat()): (d, f, s) for p, m, d, f, s in rows}
+
+
+def test_the_overview_sees_the_pass_lock(built: CliHarness) -> None:
+    """The dashboard's lock look-up (pg_locks on PostgreSQL) agrees with the real lock."""
+    from dbproc.api import Archive
+    from dbproc.control.locking import OsLock
+    from dbproc.web import data
+
+    archive = Archive(built.db)
+    holder = OsLock(archive.engine)
+    try:
+        with archive.session(reading=True) as session:
+            assert data.lock_state(archive.engine, session)["held"] is False
+        assert holder.try_acquire()
+        with archive.session(reading=True) as session:
+            assert data.lock_state(archive.engine, session)["held"] is True
+    finally:
+        holder.release()
+        archive.close()

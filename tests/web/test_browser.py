@@ -36,10 +36,20 @@ def visit(driver: WebDriver, server: BackgroundServer, path: str) -> None:
     )
 
 
+def text_of(driver: WebDriver, element_id: str) -> str:
+    """An element's text read in one step (live updates swap elements at any moment)."""
+    return str(
+        driver.execute_script(
+            "const e = document.getElementById(arguments[0]); return e ? e.textContent : '';",
+            element_id,
+        )
+    )
+
+
 def wait_live(driver: WebDriver) -> None:
     """Until the page's live stream is connected."""
     WebDriverWait(driver, WAIT).until(
-        lambda d: d.find_element(By.ID, "live-status").text == "live",
+        lambda d: text_of(d, "live-status") == "live",
         message=f"{driver.current_url} never went live: {driver.get_log('browser')}",
     )
 
@@ -94,26 +104,20 @@ def test_overview_updates_itself_while_a_pass_runs(
 ) -> None:
     visit(browser, server, "/")
     wait_live(browser)
-    before = int(browser.find_element(By.ID, "total-files").text)
+    before = int(text_of(browser, "total-files"))
     browser.execute_script("window.__noReload = 'still this page';")
     drop(built.incoming, "testDB_000_004.raw", "day five\n")
     result: dict[str, Any] = {}
     worker = threading.Thread(target=lambda: result.update(r=built.run("run")))
     worker.start()
     try:
-        WebDriverWait(browser, WAIT).until(
-            lambda d: int(d.find_element(By.ID, "total-files").text) > before
-        )
+        WebDriverWait(browser, WAIT).until(lambda d: int(text_of(d, "total-files") or 0) > before)
     finally:
         worker.join(120)
     assert result["r"].exit_code == 0, result["r"].output
     # every record of the pass shows up, without a reload of the page
-    WebDriverWait(browser, WAIT).until(
-        lambda d: (
-            int(d.find_element(By.ID, "total-files").text)
-            == sum(p["files"] for p in built.json("status", "--json")["files"].values())
-        )
-    )
+    total = sum(p["files"] for p in built.json("status", "--json")["files"].values())
+    WebDriverWait(browser, WAIT).until(lambda d: int(text_of(d, "total-files") or 0) == total)
     assert browser.execute_script("return window.__noReload") == "still this page"
     assert console_errors(browser) == []
 
