@@ -9,10 +9,9 @@ import pytest
 
 from dbproc.importing.legacy import LegacyCode, LegacyInput, LegacyMission, LegacyProcess
 from dbproc.importing.legacy_inspector import keywords_of, run_legacy
+from dbproc.importing.processes import _active_codes, code_args
 from dbproc.importing.report import ImportReport
 from dbproc.importing.translate import (
-    _active_codes,
-    code_args,
     parse_arguments,
     resolve_dirs,
     translate_format,
