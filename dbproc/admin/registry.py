@@ -422,10 +422,10 @@ def _apply_code(
             )
         )
         return [f"code {was} -> {wanted}"]
-    if active is not same:
+    if active is not same or any(c.active and c is not same for c in codes):
+        was = ", ".join(str(c.version) for c in codes if c.active) or "none"
         for c in codes:
             c.active = c is same
-        was = str(active.version) if active else "none"
         result.changes.append(
             Change(
                 "update",

@@ -21,12 +21,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-<<<<<<< HEAD
     # plain ADD COLUMN (no table copy: see dbproc.migrations.ops.drop_column)
-=======
-    # plain ALTER TABLE ... ADD COLUMN: batch mode would copy product and file, which
-    # their foreign keys refuse once rows exist
->>>>>>> issue-13
     op.add_column(
         "product", sa.Column("review", sa.Boolean(), server_default=sa.false(), nullable=False)
     )
@@ -94,15 +89,5 @@ def downgrade() -> None:
     with op.batch_alter_table("review_verdict", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_review_verdict_file_id"))
     op.drop_table("review_verdict")
-<<<<<<< HEAD
     drop_column("file", "review")
     drop_column("product", "review")
-=======
-    # ALTER TABLE ... DROP COLUMN (SQLite >= 3.35) rather than batch mode, whose
-    # copy-and-rename of product and file fails on their foreign keys once rows exist
-    for table in ("file", "product"):
-        if op.get_bind().dialect.name == "sqlite":
-            op.execute(f'ALTER TABLE "{table}" DROP COLUMN review')
-        else:
-            op.drop_column(table, "review")
->>>>>>> issue-13

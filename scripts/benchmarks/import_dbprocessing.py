@@ -76,13 +76,25 @@ def build(work: Path, n_files: int) -> Path:
         "data_level, interface_version, quality_version, revision_version, "
         "file_create_date, exists_on_disk, product_id, shasum) VALUES "
         "(?, ?, ?, ?, ?, ?, 1, ?, 0, '2020-01-01 00:00:00.000000', 1, ?, ?)",
-        [(i, n, d.isoformat(), f"{d} 00:00:00.000000",
-          f"{d + dt.timedelta(days=1)} 00:00:00.000000", level, q, p, sha)
-         for i, n, d, q, p, sha, level in rows])
-    conn.executemany("INSERT INTO filefilelink (source_file, resulting_file) VALUES (?, ?)",
-                     links)
-    conn.executemany("INSERT INTO filecodelink (resulting_file, source_code) VALUES (?, ?)",
-                     code_links)
+        [
+            (
+                i,
+                n,
+                d.isoformat(),
+                f"{d} 00:00:00.000000",
+                f"{d + dt.timedelta(days=1)} 00:00:00.000000",
+                level,
+                q,
+                p,
+                sha,
+            )
+            for i, n, d, q, p, sha, level in rows
+        ],
+    )
+    conn.executemany("INSERT INTO filefilelink (source_file, resulting_file) VALUES (?, ?)", links)
+    conn.executemany(
+        "INSERT INTO filecodelink (resulting_file, source_code) VALUES (?, ?)", code_links
+    )
     conn.commit()
     conn.close()
     return db
@@ -110,9 +122,21 @@ def main() -> None:
             c.execute(sa.text(f"CREATE SCHEMA {schema}"))
         engine.dispose()
         target = f"{PG}?options=-csearch_path%3D{schema}"
-    cmd = [sys.executable, "-m", "dbproc", "--db", target, "--json", "import-dbprocessing",
-           "--from", str(db), "--old-root", str(db.parent),
-           "--mission-file", str(args.work / "new" / "mission.toml")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "dbproc",
+        "--db",
+        target,
+        "--json",
+        "import-dbprocessing",
+        "--from",
+        str(db),
+        "--old-root",
+        str(db.parent),
+        "--mission-file",
+        str(args.work / "new" / "mission.toml"),
+    ]
     load = os.getloadavg()
     t0 = time.monotonic()
     out = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -122,12 +146,22 @@ def main() -> None:
         sys.exit(f"import failed ({out.returncode}):\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
     report = json.loads(out.stdout)
     imported = report["counts"]["files imported"]
-    print(json.dumps({"backend": args.backend, "files": imported,
-                      "links": report["counts"].get("file links imported", 0),
-                      "seconds": round(seconds, 1), "files_per_second": round(imported / seconds),
-                      "peak_rss_mb": round(peak_kb / 1024, 1), "build_seconds": round(built, 1),
-                      "loadavg_before": [round(x, 2) for x in load],
-                      "loadavg_after": [round(x, 2) for x in os.getloadavg()]}, indent=2))
+    print(
+        json.dumps(
+            {
+                "backend": args.backend,
+                "files": imported,
+                "links": report["counts"].get("file links imported", 0),
+                "seconds": round(seconds, 1),
+                "files_per_second": round(imported / seconds),
+                "peak_rss_mb": round(peak_kb / 1024, 1),
+                "build_seconds": round(built, 1),
+                "loadavg_before": [round(x, 2) for x in load],
+                "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

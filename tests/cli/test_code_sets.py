@@ -91,6 +91,8 @@ def test_back_to_one_code_retires_the_other(cli: CliHarness) -> None:
     plan = {p["date"]: p for p in cli.json("plan") if p["process"] == "L0_to_L1"}
     assert sorted(plan) == ["2016-01-03", "2016-01-04"]
     assert all(p["reason"] == "code_changed" for p in plan.values())
+    code = tomllib.loads(cli.ok("config", "export").stdout)["processes"]["L0_to_L1"]["code"]
+    assert isinstance(code, dict) and code["version"] == "1.0.0"
 
 
 def test_overlapping_ranges_are_refused_naming_both_codes(cli: CliHarness) -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
+
 from dbproc.importing.legacy import LegacyCode, LegacyInput, LegacyMission, LegacyProcess
 from dbproc.importing.legacy_inspector import keywords_of, run_legacy
+from dbproc.importing.processes import _active_codes, code_args
 from dbproc.importing.report import ImportReport
 from dbproc.importing.translate import (
-    _active_codes,
-    code_args,
     parse_arguments,
     resolve_dirs,
     translate_format,
@@ -117,3 +118,29 @@ def test_legacy_inspector_runs_without_dbprocessing(tmp_path: Path) -> None:
     assert (
         run_legacy("/data/y_20160102.dat", dbprocessing_inspector=str(source), prefix="x") is None
     )
+
+
+def test_old_database_is_opened_as_dbprocessing_opens_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dbproc.errors import UsageError
+    from dbproc.importing.legacy import open_url
+
+    db = tmp_path / "old.sqlite"
+    db.write_bytes(b"")
+    assert open_url(str(db)).drivername == "sqlite"
+    monkeypatch.delenv("PGUSER", raising=False)
+    with pytest.raises(UsageError, match="PGUSER"):
+        open_url("rbsp_mageis")
+    monkeypatch.setenv("PGUSER", "ops")
+    monkeypatch.setenv("PGHOST", "db.example.org")
+    monkeypatch.setenv("PGPORT", "5433")
+    url = open_url("rbsp_mageis")
+    assert (url.username, url.host, url.port, url.database) == (
+        "ops",
+        "db.example.org",
+        5433,
+        "rbsp_mageis",
+    )
+    with pytest.raises(UsageError, match="no such file"):
+        open_url(str(tmp_path / "missing.sqlite"))
