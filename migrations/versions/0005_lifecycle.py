@@ -18,15 +18,24 @@ branch_labels = None
 depends_on = None
 
 
+def _drop_column(table: str, column: str) -> None:
+    """Drop a column in place. On SQLite (3.35+) a plain ALTER TABLE, not Alembic's
+    batch copy: copying ``product`` or ``file`` would drop a table other rows refer to,
+    which the foreign keys dbproc enables refuse."""
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
+    else:
+        op.drop_column(table, column)
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("process", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("early_cutoff", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
-    with op.batch_alter_table("product", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("cadence", sa.String(length=20), nullable=True))
-    with op.batch_alter_table("file", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("purged_at", sa.DateTime(), nullable=True))
+    # plain ADD COLUMN on every backend (no table copy; see _drop_column)
+    op.add_column(
+        "process",
+        sa.Column("early_cutoff", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
+    op.add_column("product", sa.Column("cadence", sa.String(length=20), nullable=True))
+    op.add_column("file", sa.Column("purged_at", sa.DateTime(), nullable=True))
     op.create_table(
         "reproduction",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -81,9 +90,6 @@ def downgrade() -> None:
     with op.batch_alter_table("reproduction", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_reproduction_file_id"))
     op.drop_table("reproduction")
-    with op.batch_alter_table("file", schema=None) as batch_op:
-        batch_op.drop_column("purged_at")
-    with op.batch_alter_table("product", schema=None) as batch_op:
-        batch_op.drop_column("cadence")
-    with op.batch_alter_table("process", schema=None) as batch_op:
-        batch_op.drop_column("early_cutoff")
+    _drop_column("file", "purged_at")
+    _drop_column("product", "cadence")
+    _drop_column("process", "early_cutoff")
