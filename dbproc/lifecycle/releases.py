@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 
 from dbproc.clock import utcnow
 from dbproc.db import queries
-from dbproc.db.files import absolute_path
 from dbproc.db.models import File, Product, Release, ReleaseFile
 from dbproc.errors import NotFound, UsageError
 
@@ -91,17 +90,20 @@ def release_files(session: Session, name: str) -> list[dict[str, Any]]:
     release = get_release(session, name)
     root = Path(queries.get_mission(session).root_dir)
     rows = session.execute(
-        select(File, Product.name)
+        select(File.filename, File.date, File.interface, File.quality, File.revision,
+               File.sha256, File.size, File.path, Product.name.label("product"))
         .join(ReleaseFile, ReleaseFile.file_id == File.id)
         .join(Product, Product.id == File.product_id)
         .where(ReleaseFile.release_id == release.id)
         .order_by(Product.name, File.date, File.filename)
-    ).all()
+    )
+    prefix = f"{root}/"
     return [
-        {"filename": f.filename, "product": product, "date": f.date.isoformat(),
-         "version": str(f.version), "sha256": f.sha256, "size": f.size,
-         "path": str(absolute_path(root, f.path)), "relative_path": f.path}
-        for f, product in rows
+        {"filename": f.filename, "product": f.product, "date": f.date.isoformat(),
+         "version": f"{f.interface}.{f.quality}.{f.revision}", "sha256": f.sha256,
+         "size": f.size, "path": f.path if f.path.startswith("/") else prefix + f.path,
+         "relative_path": f.path}
+        for f in rows
     ]
 
 

@@ -27,6 +27,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--backend", default="sqlite", choices=["sqlite", "postgresql"])
     parser.add_argument("--files", type=int, default=100_000)
+    parser.add_argument("--formats", default="json,provn,xml,rdf",
+                        help="PROV formats of the --all export (rdf takes longest)")
     args = parser.parse_args()
     with workdir(f"lifecycle-{args.backend}") as tmp, scratch_db(args.backend, tmp) as db:
         mission = write_mission(tmp / "mission", hourly=True)
@@ -36,14 +38,13 @@ def main() -> None:
         say(f"{args.backend}: {built.files} files, {built.links} links, {built.runs} runs "
             f"(load {built.seconds:.1f} s); load average {os.getloadavg()[0]:.2f}")
         middle = mission.l2_name(FIRST_DAY + dt.timedelta(days=days // 2))
+        suffix = {"json": "json", "provn": "provn", "xml": "xml", "rdf": "ttl"}
         steps = [
-            ("export prov --all (json)", ["export", "prov", "--all", "-o", str(tmp / "a.json")]),
-            ("export prov --all (provn)", ["export", "prov", "--all", "--format", "provn",
-                                           "-o", str(tmp / "a.provn")]),
-            ("export prov --all (xml)", ["export", "prov", "--all", "--format", "xml",
-                                         "-o", str(tmp / "a.xml")]),
-            ("export prov --all (rdf)", ["export", "prov", "--all", "--format", "rdf",
-                                         "-o", str(tmp / "a.ttl")]),
+            (f"export prov --all ({fmt})", ["export", "prov", "--all", "--format", fmt,
+                                            "-o", str(tmp / f"all.{suffix[fmt]}")])
+            for fmt in args.formats.split(",")
+        ]
+        steps += [
             ("export prov one L2", ["export", "prov", middle, "-o", str(tmp / "one.json")]),
             ("export prov --product L2", ["export", "prov", "--product", "L2",
                                           "-o", str(tmp / "l2.json")]),
