@@ -529,6 +529,7 @@ class Recorder:
         self.session.commit()
         crash_point("job.recorded")
         self._clean(str(run_root(self.paths, result.run_id)))
+        crash_point("job.cleaned")
         logger.info("run %s: %s %s reproduced %s identically (early cutoff)",
                     result.run_id, action.process, action.date, filename)
         outcome = RunOutcome.of(result.run_id, RunStatus.UNCHANGED, action, output=filename)
