@@ -39,11 +39,14 @@ class PurgePlan:
     leftovers: list[dict[str, Any]] = field(default_factory=list)
 
     def as_json(self, applied: bool) -> dict[str, Any]:
-        return {"keep": self.keep, "applied": applied,
-                "delete": [f["filename"] for f in self.delete],
-                "bytes": sum(f["size"] for f in self.delete),
-                "kept": {k: sorted(v) for k, v in self.kept.items()},
-                "files": self.delete}
+        return {
+            "keep": self.keep,
+            "applied": applied,
+            "delete": [f["filename"] for f in self.delete],
+            "bytes": sum(f["size"] for f in self.delete),
+            "kept": {k: sorted(v) for k, v in self.kept.items()},
+            "files": self.delete,
+        }
 
 
 def plan_purge(session: Session, keep: int = 2, products: Sequence[str] = ()) -> PurgePlan:
@@ -52,13 +55,26 @@ def plan_purge(session: Session, keep: int = 2, products: Sequence[str] = ()) ->
         raise UsageError("--keep must be 1 or more: the newest version is always kept")
     plan = PurgePlan(keep)
     root = Path(queries.get_mission(session).root_dir)
-    stmt = select(File.id, File.filename, File.product_id, File.date, File.slot,
-                  File.interface, File.quality, File.revision, File.size, File.path,
-                  File.is_newest, File.on_disk, File.purged_at,
-                  Product.name.label("product")).join(Product, Product.id == File.product_id)
+    stmt = select(
+        File.id,
+        File.filename,
+        File.product_id,
+        File.date,
+        File.slot,
+        File.interface,
+        File.quality,
+        File.revision,
+        File.size,
+        File.path,
+        File.is_newest,
+        File.on_disk,
+        File.purged_at,
+        Product.name.label("product"),
+    ).join(Product, Product.id == File.product_id)
     if products:
-        stmt = stmt.where(File.product_id.in_([queries.get_product(session, p).id
-                                               for p in products]))
+        stmt = stmt.where(
+            File.product_id.in_([queries.get_product(session, p).id for p in products])
+        )
     groups: dict[tuple[int, Any, str], list[Any]] = defaultdict(list)
     for row in session.execute(stmt):
         groups[(row.product_id, row.date, row.slot)].append(row)
@@ -88,24 +104,34 @@ def plan_purge(session: Session, keep: int = 2, products: Sequence[str] = ()) ->
 
 
 def _row(row: Any, path: str) -> dict[str, Any]:
-    return {"id": row.id, "filename": row.filename, "product": row.product,
-            "date": row.date.isoformat(),
-            "version": f"{row.interface}.{row.quality}.{row.revision}",
-            "size": row.size, "path": path}
+    return {
+        "id": row.id,
+        "filename": row.filename,
+        "product": row.product,
+        "date": row.date.isoformat(),
+        "version": f"{row.interface}.{row.quality}.{row.revision}",
+        "size": row.size,
+        "path": path,
+    }
 
 
 def _parents_of_newest(session: Session) -> set[int]:
     """Files a newest version was made from: its links, and the inputs of the builds
     that reproduced it identically (early cutoff)."""
     child = aliased(File)
-    out = set(session.scalars(
-        select(FileLink.parent_id).distinct()
-        .join(child, child.id == FileLink.child_id)
-        .where(child.is_newest.is_(True))
-    ))
+    out = set(
+        session.scalars(
+            select(FileLink.parent_id)
+            .distinct()
+            .join(child, child.id == FileLink.child_id)
+            .where(child.is_newest.is_(True))
+        )
+    )
     for inputs in session.scalars(
-        select(Run.inputs).join(Reproduction, Reproduction.run_id == Run.id)
-        .join(child, child.id == Reproduction.file_id).where(child.is_newest.is_(True))
+        select(Run.inputs)
+        .join(Reproduction, Reproduction.run_id == Run.id)
+        .join(child, child.id == Reproduction.file_id)
+        .where(child.is_newest.is_(True))
     ):
         out.update(int(i) for i in inputs or ())
     return out
@@ -115,8 +141,11 @@ def mark_purged(session: Session, plan: PurgePlan) -> None:
     """Mark the plan's files purged (the caller commits, then calls :func:`delete_files`)."""
     now = utcnow()
     for batch in chunked([f["id"] for f in plan.delete]):
-        session.execute(update(File).where(File.id.in_(batch), File.purged_at.is_(None))
-                        .values(purged_at=now, on_disk=False))
+        session.execute(
+            update(File)
+            .where(File.id.in_(batch), File.purged_at.is_(None))
+            .values(purged_at=now, on_disk=False)
+        )
 
 
 def delete_files(plan: PurgePlan) -> list[str]:

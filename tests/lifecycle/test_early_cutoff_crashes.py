@@ -14,10 +14,10 @@ from tests.helpers import CliHarness, tree_state
 from tests.lifecycle.conftest import set_code
 
 
-@pytest.mark.parametrize(("point", "hit"), [("job.queued", 2), ("job.recorded", 2),
-                                            ("job.cleaned", 3)])
-def test_sigkill_during_an_unchanged_rebuild(applied: CliHarness, point: str, hit: int
-                                             ) -> None:
+@pytest.mark.parametrize(
+    ("point", "hit"), [("job.queued", 2), ("job.recorded", 2), ("job.cleaned", 3)]
+)
+def test_sigkill_during_an_unchanged_rebuild(applied: CliHarness, point: str, hit: int) -> None:
     originals = incoming_files(applied)
     applied.ok("run")
     names = {f["filename"] for f in applied.json("files", "--all-versions")}
@@ -29,8 +29,9 @@ def test_sigkill_during_an_unchanged_rebuild(applied: CliHarness, point: str, hi
     assert recovery.exit_code == 0, recovery.output
     facts = assert_consistent(applied, originals)
     assert {f["filename"] for f in applied.json("files", "--all-versions")} == names
-    rebuilt = [r for r in facts["runs"].values() if r.code_id is not None and r.pass_id
-               and r.pass_id > 1]
+    rebuilt = [
+        r for r in facts["runs"].values() if r.code_id is not None and r.pass_id and r.pass_id > 1
+    ]
     unchanged = Counter(r.date for r in rebuilt if r.status == "unchanged")
     assert set(unchanged.values()) == {1} and len(unchanged) == 4
     assert {r.status for r in rebuilt} <= {"unchanged", "abandoned"}
