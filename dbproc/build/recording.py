@@ -50,11 +50,8 @@ from dbproc.db.files import (
     stored_path,
 )
 from dbproc.db.models import (
-    File,
     ForcedRebuild,
     Pending,
-    Process,
-    Reproduction,
     Run,
     RunStatus,
     table_of,
@@ -65,7 +62,6 @@ from dbproc.faults import crash_point
 from dbproc.feed.hooks import note_run_failed
 from dbproc.ingest.inspection import FileFacts, InspectorSet, ProductRule
 from dbproc.ingest.placement import Digest, Occupied, fsync_file, hash_file, place
-from dbproc.version import Version
 
 logger = logging.getLogger("dbproc.recording")
 
@@ -142,7 +138,7 @@ class Recorder:
         self.consumers: dict[int, list[Consumer]] = {}
         self.widest: dict[int, float] = {}
         self.inspectors = InspectorSet(list(rules.values()), paths.codes)
-        self._early_cutoff: frozenset[str] | None = None
+        self.early_cutoff: frozenset[str] | None = None  # loaded by build.cutoff
 
     def record(
         self, action: BuildAction, result: JobResult, *, settle: bool, pending_max_id: int
@@ -202,9 +198,12 @@ class Recorder:
                 settle,
                 pending_max_id,
             )
-        reproduced = self._reproduces(action, digest)
+        from dbproc.build import cutoff  # early cutoff (lifecycle.md); imports this module
+
+        reproduced = cutoff.reproduces(self, action, digest)
         if reproduced is not None:
-            return self._record_unchanged(action, result, reproduced, settle, pending_max_id)
+            return cutoff.record_unchanged(self, action, result, reproduced, settle,
+                                           pending_max_id)
         dst = destination(self.paths.root, facts.product.dir, facts.date, output.name)
         promoting = {
             "run_dir": result.run_dir,
@@ -322,66 +321,6 @@ class Recorder:
             version=str(facts.version),
             queued=queued,
         )
-
-    def _reproduces(self, action: BuildAction, digest: Digest) -> tuple[int, str, str] | None:
-        """Early cutoff: (id, filename, version) of the newest version when the output has
-        exactly its bytes and the process opted in; None otherwise."""
-        if self._early_cutoff is None:
-            self._early_cutoff = frozenset(
-                self.session.scalars(select(Process.name).where(Process.early_cutoff.is_(True)))
-            )
-        if action.process not in self._early_cutoff or action.previous is None:
-            return None
-        row = self.session.execute(
-            select(File.id, File.filename, File.sha256, File.size, File.interface,
-                   File.quality, File.revision)
-            .where(File.id == action.previous.id, File.is_newest.is_(True))
-        ).first()
-        if row is None or (row.sha256, row.size) != (digest.sha256, digest.size):
-            return None
-        return row.id, row.filename, str(Version(row.interface, row.quality, row.revision))
-
-    def _record_unchanged(
-        self,
-        action: BuildAction,
-        result: JobResult,
-        reproduced: tuple[int, str, str],
-        settle: bool,
-        pending_max_id: int,
-    ) -> RunOutcome:
-        """One transaction: the run is ``unchanged``, the newest version gains a
-        reproduction (this code, these inputs), the work is settled; no file is registered,
-        so no consumer is queued. A crash before the commit leaves the run ``running``,
-        which recovery abandons and queues again, as for any unrecorded run."""
-        file_id, filename, version = reproduced
-        fields = result_fields(result)
-        process_id = self.process_ids[action.process]
-        head = LogHead(result.run_id, process_id, action.date, RunStatus.UNCHANGED,
-                        fields["argv"], result.exit_code, result.signal, None, result.host,
-                        fields["started_at"], fields["ended_at"])
-        log_path = self._keep_log(head, Path(result.run_dir) if result.run_dir else None)
-        self.session.execute(
-            RUN_TABLE.update()
-            .where(RUN_TABLE.c.id == result.run_id)
-            .values(status=RunStatus.UNCHANGED, log_path=log_path, output_filename=filename,
-                    output_version=version, **fields)
-        )
-        self.session.execute(
-            table_of(Reproduction).insert(),
-            {"file_id": file_id, "run_id": result.run_id, "code_id": action.code.id,
-             "reproduced_at": fields["ended_at"] or utcnow()},
-        )
-        self._settle(
-            process_id, action.date, action.slot, settle, pending_max_id, forced_done=True
-        )
-        commit(self.session)
-        crash_point("job.recorded")
-        self._clean(str(run_root(self.paths, result.run_id)))
-        logger.info("run %s: %s %s reproduced %s identically (early cutoff)",
-                    result.run_id, action.process, action.date, filename)
-        outcome = RunOutcome.of(result.run_id, RunStatus.UNCHANGED, action, output=filename)
-        outcome.version = version
-        return outcome
 
     def _succeed_without_output(
         self, action: BuildAction, result: JobResult, settle: bool, pending_max_id: int

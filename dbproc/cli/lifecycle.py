@@ -29,11 +29,15 @@ def release_group() -> None:
 
 @command(release_group, "create")
 @click.argument("name")
-@click.option("--product", "products", multiple=True, metavar="P",
-              help="Only files of product P (repeatable; default every product).")
+@click.option(
+    "--product",
+    "products",
+    multiple=True,
+    metavar="P",
+    help="Only files of product P (repeatable; default every product).",
+)
 @click.option("--note", help="What the release is (kept with it).")
-def release_create(state: AppState, name: str, products: tuple[str, ...],
-                   note: str | None) -> None:
+def release_create(state: AppState, name: str, products: tuple[str, ...], note: str | None) -> None:
     """Freeze the newest version of every (product, date) as release NAME.
 
     A release is immutable: a second `create` of NAME is refused. Its manifest is
@@ -41,25 +45,46 @@ def release_create(state: AppState, name: str, products: tuple[str, ...],
     `cd ROOT && sha256sum -c .dbproc/releases/NAME.sha256`.
     """
     data = state.archive().release_create(name, products, note)
-    state.emit(data, f"release {data['name']}: {data['files']} file(s); manifest "
-                     f"{data['manifest']} (verify: cd {data['root']} && sha256sum -c "
-                     f"{data['manifest']})")
+    state.emit(
+        data,
+        f"release {data['name']}: {data['files']} file(s); manifest "
+        f"{data['manifest']} (verify: cd {data['root']} && sha256sum -c "
+        f"{data['manifest']})",
+    )
 
 
 @command(release_group, "list")
 def release_list(state: AppState) -> None:
     """List the releases, oldest first."""
     rows = state.archive().releases()
-    text = table([(r["name"], r["created_at"], r["files"], ",".join(r["products"]) or "all",
-                   r["note"] or "") for r in rows],
-                 ["name", "created", "files", "products", "note"]) or "no releases"
+    text = (
+        table(
+            [
+                (
+                    r["name"],
+                    r["created_at"],
+                    r["files"],
+                    ",".join(r["products"]) or "all",
+                    r["note"] or "",
+                )
+                for r in rows
+            ],
+            ["name", "created", "files", "products", "note"],
+        )
+        or "no releases"
+    )
     state.emit(rows, text)
 
 
 @command(release_group, "show")
 @click.argument("name")
-@click.option("--format", "fmt", type=click.Choice(["text", "csv", "json", "manifest"]),
-              default="text", help="csv, json (same as --json), or sha256sum manifest text.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "csv", "json", "manifest"]),
+    default="text",
+    help="csv, json (same as --json), or sha256sum manifest text.",
+)
 def release_show(state: AppState, name: str, fmt: str) -> None:
     """List the files of release NAME."""
     archive = state.archive()
@@ -69,8 +94,7 @@ def release_show(state: AppState, name: str, fmt: str) -> None:
     rows = archive.release_files(name)
     if fmt == "csv":
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, RELEASE_COLUMNS, extrasaction="ignore",
-                                lineterminator="\n")
+        writer = csv.DictWriter(buffer, RELEASE_COLUMNS, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
         click.echo(buffer.getvalue(), nl=False)
@@ -78,9 +102,14 @@ def release_show(state: AppState, name: str, fmt: str) -> None:
     if fmt == "json":
         state.json = True
     data = [{k: r[k] for k in RELEASE_COLUMNS} for r in rows]
-    state.emit(data, table([(r["filename"], r["product"], r["date"], r["version"])
-                            for r in rows], ["file", "product", "date", "version"])
-               or f"release {name} holds no file")
+    state.emit(
+        data,
+        table(
+            [(r["filename"], r["product"], r["date"], r["version"]) for r in rows],
+            ["file", "product", "date", "version"],
+        )
+        or f"release {name} holds no file",
+    )
 
 
 @command(release_group, "diff")
@@ -89,8 +118,10 @@ def release_show(state: AppState, name: str, fmt: str) -> None:
 def release_diff(state: AppState, old: str, new: str) -> None:
     """What changed from release OLD to NEW: files added, removed, and changed versions."""
     data = state.archive().release_diff(old, new)
-    lines = [f"{old} -> {new}: {len(data['added'])} added, {len(data['removed'])} removed, "
-             f"{len(data['changed'])} changed, {data['unchanged']} unchanged"]
+    lines = [
+        f"{old} -> {new}: {len(data['added'])} added, {len(data['removed'])} removed, "
+        f"{len(data['changed'])} changed, {data['unchanged']} unchanged"
+    ]
     lines += [f"  + {n}" for n in data["added"]]
     lines += [f"  - {n}" for n in data["removed"]]
     lines += [f"  ~ {c['from']} -> {c['to']}" for c in data["changed"]]
@@ -99,8 +130,10 @@ def release_diff(state: AppState, old: str, new: str) -> None:
 
 def _purge_text(data: dict[str, Any]) -> str:
     verb = "deleted" if data["applied"] else "would delete"
-    lines = [f"{verb} {len(data['delete'])} file(s), {data['bytes']} bytes "
-             f"(keeping the newest {data['keep']} of each product and date)"]
+    lines = [
+        f"{verb} {len(data['delete'])} file(s), {data['bytes']} bytes "
+        f"(keeping the newest {data['keep']} of each product and date)"
+    ]
     lines += [f"  {f['filename']}" for f in data["files"]]
     for why, names in data["kept"].items():
         lines.append(f"kept {len(names)} older file(s): {why.replace('_', ' ')}")
@@ -119,13 +152,30 @@ def export_group() -> None:
 @click.argument("filenames", nargs=-1)
 @click.option("--product", metavar="P", help="Every file of product P (all versions).")
 @click.option("--all", "everything", is_flag=True, help="Every registered file.")
-@click.option("--format", "fmt", type=click.Choice(["json", "provn", "xml", "rdf"]),
-              default="json", show_default=True, help="PROV-JSON, PROV-N, PROV-XML, RDF (Turtle).")
-@click.option("--depth", type=click.IntRange(min=0), default=None,
-              help="Generations of ancestors to include (default: all).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "provn", "xml", "rdf"]),
+    default="json",
+    show_default=True,
+    help="PROV-JSON, PROV-N, PROV-XML, RDF (Turtle).",
+)
+@click.option(
+    "--depth",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Generations of ancestors to include (default: all).",
+)
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to this file.")
-def export_prov(state: AppState, filenames: tuple[str, ...], product: str | None,
-                everything: bool, fmt: str, depth: int | None, output: str | None) -> None:
+def export_prov(
+    state: AppState,
+    filenames: tuple[str, ...],
+    product: str | None,
+    everything: bool,
+    fmt: str,
+    depth: int | None,
+    output: str | None,
+) -> None:
     """Write a W3C PROV document of files and their ancestors.
 
     Files are entities (product, date, version, sha256), runs activities, codes agents
@@ -135,8 +185,9 @@ def export_prov(state: AppState, filenames: tuple[str, ...], product: str | None
         dbproc export prov --all --format provn
         dbproc export prov testDB_20160104_v1.0.0.rot --depth 1 -o prov.json
     """
-    text = state.archive().export_prov(filenames, product=product, everything=everything,
-                                       fmt=fmt, depth=depth)
+    text = state.archive().export_prov(
+        filenames, product=product, everything=everything, fmt=fmt, depth=depth
+    )
     if output:
         with open(output, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -146,13 +197,17 @@ def export_prov(state: AppState, filenames: tuple[str, ...], product: str | None
 
 @command(export_group, "rocrate")
 @click.argument("filename")
-@click.option("--to", "to", required=True, type=click.Path(file_okay=False),
-              help="Folder to write the crate into (created).")
+@click.option(
+    "--to",
+    "to",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder to write the crate into (created).",
+)
 def export_rocrate(state: AppState, filename: str, to: str) -> None:
     """Write an RO-Crate (Process Run Crate profile) of FILENAME and its ancestors."""
     data = state.archive().export_rocrate(filename, to)
-    state.emit(data, f"wrote {data['metadata']}: {data['files']} file(s), "
-                     f"{data['actions']} run(s)")
+    state.emit(data, f"wrote {data['metadata']}: {data['files']} file(s), {data['actions']} run(s)")
 
 
 def register(cli: click.Group) -> None:
@@ -166,10 +221,20 @@ def register(cli: click.Group) -> None:
         cli.add_command(export_group)
 
     @command(cli, "purge")
-    @click.option("--keep", type=click.IntRange(min=1), default=2, show_default=True,
-                  help="Versions of each (product, date) to keep.")
-    @click.option("--product", "products", multiple=True, metavar="P",
-                  help="Only files of product P (repeatable).")
+    @click.option(
+        "--keep",
+        type=click.IntRange(min=1),
+        default=2,
+        show_default=True,
+        help="Versions of each (product, date) to keep.",
+    )
+    @click.option(
+        "--product",
+        "products",
+        multiple=True,
+        metavar="P",
+        help="Only files of product P (repeatable).",
+    )
     @click.option("--apply", "do_apply", is_flag=True, help="Delete (default: only list).")
     def purge(state: AppState, keep: int, products: tuple[str, ...], do_apply: bool) -> None:
         """List (and with --apply delete from disk) versions older than the newest KEEP.

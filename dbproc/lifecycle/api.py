@@ -31,8 +31,13 @@ class LifecycleMixin:
 
     # -- releases ---------------------------------------------------------------------
 
-    def release_create(self, name: str, products: Sequence[str] = (), note: str | None = None,
-                       by: str | None = None) -> dict[str, Any]:
+    def release_create(
+        self,
+        name: str,
+        products: Sequence[str] = (),
+        note: str | None = None,
+        by: str | None = None,
+    ) -> dict[str, Any]:
         """Freeze the newest version of every (product, date) as release ``name``
         (``dbproc release create``) and write its ``sha256sum`` manifest."""
         from dbproc.lifecycle import releases
@@ -77,8 +82,9 @@ class LifecycleMixin:
 
     # -- retention ----------------------------------------------------------------------
 
-    def purge(self, *, keep: int = 2, products: Sequence[str] = (), apply: bool = False
-              ) -> dict[str, Any]:
+    def purge(
+        self, *, keep: int = 2, products: Sequence[str] = (), apply: bool = False
+    ) -> dict[str, Any]:
         """Old versions to delete (``dbproc purge``); with ``apply`` mark them purged,
         commit, then delete their bytes."""
         from dbproc.lifecycle import retention
@@ -96,9 +102,15 @@ class LifecycleMixin:
 
     # -- standard provenance --------------------------------------------------------------
 
-    def export_prov(self, filenames: Sequence[str] = (), *, product: str | None = None,
-                    everything: bool = False, fmt: str = "json", depth: int | None = None
-                    ) -> str:
+    def export_prov(
+        self,
+        filenames: Sequence[str] = (),
+        *,
+        product: str | None = None,
+        everything: bool = False,
+        fmt: str = "json",
+        depth: int | None = None,
+    ) -> str:
         """A W3C PROV document of the files and their ancestors (``dbproc export prov``)."""
         from dbproc.provenance import graph, prov_export
 
@@ -126,11 +138,16 @@ class LifecycleMixin:
             decisions = explain.explain_process(session, process, day)
         if len(decisions) == 1:
             return decisions[0]
-        return {"process": process, "date": day.isoformat(), "decisions": decisions,
-                "up_to_date": all(d["up_to_date"] for d in decisions)}
+        return {
+            "process": process,
+            "date": day.isoformat(),
+            "decisions": decisions,
+            "up_to_date": all(d["up_to_date"] for d in decisions),
+        }
 
-    def missing_slots(self, product: str, since: dt.date | None = None,
-                      until: dt.date | None = None) -> list[dict[str, Any]]:
+    def missing_slots(
+        self, product: str, since: dt.date | None = None, until: dt.date | None = None
+    ) -> list[dict[str, Any]]:
         """Slots of ``product``'s cadence without a file (``files --missing --by hour``)."""
         from dbproc.provenance import coverage
 

@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 
 from dbproc.clock import utcnow
 from dbproc.db import queries
-from dbproc.db.files import absolute_path
 from dbproc.db.models import File, Product, Release, ReleaseFile
 from dbproc.errors import NotFound, UsageError
 
@@ -39,20 +38,32 @@ def get_release(session: Session, name: str) -> Release:
 
 
 def create_release(
-    session: Session, name: str, products: Sequence[str] = (), note: str | None = None,
+    session: Session,
+    name: str,
+    products: Sequence[str] = (),
+    note: str | None = None,
     by: str | None = None,
 ) -> dict[str, Any]:
     """Freeze the newest on-disk version of every (product, date) of ``products`` (all
     products when empty) as release ``name``. A name is used once: releases are immutable."""
     if not RELEASE_NAME.match(name):
-        raise UsageError(f"release name {name!r} is not usable: use letters, digits and "
-                         "'_', '.', '+', '-' (at most 255), starting with a letter or digit")
+        raise UsageError(
+            f"release name {name!r} is not usable: use letters, digits and "
+            "'_', '.', '+', '-' (at most 255), starting with a letter or digit"
+        )
     if session.scalars(select(Release.id).where(Release.name == name)).first() is not None:
-        raise UsageError(f"release {name!r} already exists and releases are immutable; "
-                         "choose a new name (e.g. with a higher number)")
+        raise UsageError(
+            f"release {name!r} already exists and releases are immutable; "
+            "choose a new name (e.g. with a higher number)"
+        )
     product_ids = [queries.get_product(session, p).id for p in products]
-    release = Release(name=name, note=note, created_at=utcnow(),
-                      created_by=by or _login(), products=sorted(products))
+    release = Release(
+        name=name,
+        note=note,
+        created_at=utcnow(),
+        created_by=by or _login(),
+        products=sorted(products),
+    )
     session.add(release)
     session.flush()
     chosen = select(literal(release.id, Integer), File.id).where(
@@ -76,9 +87,14 @@ def summary(session: Session, release: Release) -> dict[str, Any]:
     count = session.scalar(
         select(func.count()).select_from(ReleaseFile).where(ReleaseFile.release_id == release.id)
     )
-    return {"name": release.name, "note": release.note, "created_at": _iso(release.created_at),
-            "created_by": release.created_by, "products": list(release.products or []),
-            "files": int(count or 0)}
+    return {
+        "name": release.name,
+        "note": release.note,
+        "created_at": _iso(release.created_at),
+        "created_by": release.created_by,
+        "products": list(release.products or []),
+        "files": int(count or 0),
+    }
 
 
 def list_releases(session: Session) -> list[dict[str, Any]]:
@@ -91,17 +107,35 @@ def release_files(session: Session, name: str) -> list[dict[str, Any]]:
     release = get_release(session, name)
     root = Path(queries.get_mission(session).root_dir)
     rows = session.execute(
-        select(File, Product.name)
+        select(
+            File.filename,
+            File.date,
+            File.interface,
+            File.quality,
+            File.revision,
+            File.sha256,
+            File.size,
+            File.path,
+            Product.name.label("product"),
+        )
         .join(ReleaseFile, ReleaseFile.file_id == File.id)
         .join(Product, Product.id == File.product_id)
         .where(ReleaseFile.release_id == release.id)
         .order_by(Product.name, File.date, File.filename)
-    ).all()
+    )
+    prefix = f"{root}/"
     return [
-        {"filename": f.filename, "product": product, "date": f.date.isoformat(),
-         "version": str(f.version), "sha256": f.sha256, "size": f.size,
-         "path": str(absolute_path(root, f.path)), "relative_path": f.path}
-        for f, product in rows
+        {
+            "filename": f.filename,
+            "product": f.product,
+            "date": f.date.isoformat(),
+            "version": f"{f.interface}.{f.quality}.{f.revision}",
+            "sha256": f.sha256,
+            "size": f.size,
+            "path": f.path if f.path.startswith("/") else prefix + f.path,
+            "relative_path": f.path,
+        }
+        for f in rows
     ]
 
 
@@ -122,10 +156,18 @@ def diff_releases(session: Session, old: str, new: str) -> dict[str, Any]:
     b = {_identity(f): f["filename"] for f in _with_slots(session, new)}
     added = sorted(b[k] for k in b.keys() - a.keys())
     removed = sorted(a[k] for k in a.keys() - b.keys())
-    changed = sorted(({"from": a[k], "to": b[k]} for k in a.keys() & b.keys() if a[k] != b[k]),
-                     key=lambda c: c["from"])
-    return {"from": old, "to": new, "added": added, "removed": removed, "changed": changed,
-            "unchanged": sum(1 for k in a.keys() & b.keys() if a[k] == b[k])}
+    changed = sorted(
+        ({"from": a[k], "to": b[k]} for k in a.keys() & b.keys() if a[k] != b[k]),
+        key=lambda c: c["from"],
+    )
+    return {
+        "from": old,
+        "to": new,
+        "added": added,
+        "removed": removed,
+        "changed": changed,
+        "unchanged": sum(1 for k in a.keys() & b.keys() if a[k] == b[k]),
+    }
 
 
 def _with_slots(session: Session, name: str) -> list[dict[str, Any]]:
@@ -136,8 +178,10 @@ def _with_slots(session: Session, name: str) -> list[dict[str, Any]]:
         .join(Product, Product.id == File.product_id)
         .where(ReleaseFile.release_id == release.id)
     ).all()
-    return [{"filename": r.filename, "date": r.date.isoformat(), "slot": r.slot,
-             "product": r.name} for r in rows]
+    return [
+        {"filename": r.filename, "date": r.date.isoformat(), "slot": r.slot, "product": r.name}
+        for r in rows
+    ]
 
 
 def released_file_ids(session: Session) -> set[int]:

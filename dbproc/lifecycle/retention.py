@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session, aliased
 
 from dbproc.clock import utcnow
 from dbproc.db import queries
-from dbproc.db.files import absolute_path
 from dbproc.db.models import File, FileLink, Product, Reproduction, Run
 from dbproc.db.queries import chunked
 from dbproc.errors import UsageError
@@ -40,11 +39,14 @@ class PurgePlan:
     leftovers: list[dict[str, Any]] = field(default_factory=list)
 
     def as_json(self, applied: bool) -> dict[str, Any]:
-        return {"keep": self.keep, "applied": applied,
-                "delete": [f["filename"] for f in self.delete],
-                "bytes": sum(f["size"] for f in self.delete),
-                "kept": {k: sorted(v) for k, v in self.kept.items()},
-                "files": self.delete}
+        return {
+            "keep": self.keep,
+            "applied": applied,
+            "delete": [f["filename"] for f in self.delete],
+            "bytes": sum(f["size"] for f in self.delete),
+            "kept": {k: sorted(v) for k, v in self.kept.items()},
+            "files": self.delete,
+        }
 
 
 def plan_purge(session: Session, keep: int = 2, products: Sequence[str] = ()) -> PurgePlan:
@@ -53,52 +55,83 @@ def plan_purge(session: Session, keep: int = 2, products: Sequence[str] = ()) ->
         raise UsageError("--keep must be 1 or more: the newest version is always kept")
     plan = PurgePlan(keep)
     root = Path(queries.get_mission(session).root_dir)
-    stmt = select(File, Product.name).join(Product, Product.id == File.product_id)
+    stmt = select(
+        File.id,
+        File.filename,
+        File.product_id,
+        File.date,
+        File.slot,
+        File.interface,
+        File.quality,
+        File.revision,
+        File.size,
+        File.path,
+        File.is_newest,
+        File.on_disk,
+        File.purged_at,
+        Product.name.label("product"),
+    ).join(Product, Product.id == File.product_id)
     if products:
-        stmt = stmt.where(File.product_id.in_([queries.get_product(session, p).id
-                                               for p in products]))
-    groups: dict[tuple[int, Any, str], list[tuple[File, str]]] = defaultdict(list)
-    for record, product in session.execute(stmt):
-        groups[(record.product_id, record.date, record.slot)].append((record, product))
+        stmt = stmt.where(
+            File.product_id.in_([queries.get_product(session, p).id for p in products])
+        )
+    groups: dict[tuple[int, Any, str], list[Any]] = defaultdict(list)
+    for row in session.execute(stmt):
+        groups[(row.product_id, row.date, row.slot)].append(row)
     released = released_file_ids(session)
     sources = _parents_of_newest(session)
+    prefix = f"{root}/"
     for versions in groups.values():
-        versions.sort(key=lambda item: item[0].version, reverse=True)
-        for rank, (record, product) in enumerate(versions):
-            if record.purged_at is not None:
-                if absolute_path(root, record.path).exists():
-                    plan.leftovers.append(_row(record, product, root))
+        if len(versions) <= keep and not any(r.purged_at for r in versions):
+            continue
+        versions.sort(key=lambda r: (r.interface, r.quality, r.revision), reverse=True)
+        for rank, row in enumerate(versions):
+            path = row.path if row.path.startswith("/") else prefix + row.path
+            if row.purged_at is not None:
+                if Path(path).exists():
+                    plan.leftovers.append(_row(row, path))
                 continue
-            if rank < keep or record.is_newest or not record.on_disk:
+            if rank < keep or row.is_newest or not row.on_disk:
                 continue
-            if record.id in released:
-                plan.kept["in_release"].append(record.filename)
-            elif record.id in sources:
-                plan.kept["parent_of_newest"].append(record.filename)
+            if row.id in released:
+                plan.kept["in_release"].append(row.filename)
+            elif row.id in sources:
+                plan.kept["parent_of_newest"].append(row.filename)
             else:
-                plan.delete.append(_row(record, product, root))
+                plan.delete.append(_row(row, path))
     plan.delete.sort(key=lambda f: (f["product"], f["date"], f["filename"]))
     return plan
 
 
-def _row(record: File, product: str, root: Path) -> dict[str, Any]:
-    return {"id": record.id, "filename": record.filename, "product": product,
-            "date": record.date.isoformat(), "version": str(record.version),
-            "size": record.size, "path": str(absolute_path(root, record.path))}
+def _row(row: Any, path: str) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "filename": row.filename,
+        "product": row.product,
+        "date": row.date.isoformat(),
+        "version": f"{row.interface}.{row.quality}.{row.revision}",
+        "size": row.size,
+        "path": path,
+    }
 
 
 def _parents_of_newest(session: Session) -> set[int]:
     """Files a newest version was made from: its links, and the inputs of the builds
     that reproduced it identically (early cutoff)."""
     child = aliased(File)
-    out = set(session.scalars(
-        select(FileLink.parent_id).distinct()
-        .join(child, child.id == FileLink.child_id)
-        .where(child.is_newest.is_(True))
-    ))
+    out = set(
+        session.scalars(
+            select(FileLink.parent_id)
+            .distinct()
+            .join(child, child.id == FileLink.child_id)
+            .where(child.is_newest.is_(True))
+        )
+    )
     for inputs in session.scalars(
-        select(Run.inputs).join(Reproduction, Reproduction.run_id == Run.id)
-        .join(child, child.id == Reproduction.file_id).where(child.is_newest.is_(True))
+        select(Run.inputs)
+        .join(Reproduction, Reproduction.run_id == Run.id)
+        .join(child, child.id == Reproduction.file_id)
+        .where(child.is_newest.is_(True))
     ):
         out.update(int(i) for i in inputs or ())
     return out
@@ -108,8 +141,11 @@ def mark_purged(session: Session, plan: PurgePlan) -> None:
     """Mark the plan's files purged (the caller commits, then calls :func:`delete_files`)."""
     now = utcnow()
     for batch in chunked([f["id"] for f in plan.delete]):
-        session.execute(update(File).where(File.id.in_(batch), File.purged_at.is_(None))
-                        .values(purged_at=now, on_disk=False))
+        session.execute(
+            update(File)
+            .where(File.id.in_(batch), File.purged_at.is_(None))
+            .values(purged_at=now, on_disk=False)
+        )
 
 
 def delete_files(plan: PurgePlan) -> list[str]:

@@ -20,40 +20,57 @@ from dbproc.mission.tables import cadence_seconds
 MAX_DAYS = 366 * 5
 
 
-def missing_slots(session: Session, product: str, since: dt.date | None = None,
-                  until: dt.date | None = None) -> list[dict[str, Any]]:
+def missing_slots(
+    session: Session, product: str, since: dt.date | None = None, until: dt.date | None = None
+) -> list[dict[str, Any]]:
     """Slots of ``product``'s cadence in [since, until] without a file, oldest first."""
     record = queries.get_product(session, product)
     step = cadence_seconds(record.cadence) if record.cadence else None
     if step is None:
-        raise UsageError(f"product {product!r} declares no cadence; add e.g. "
-                         f'cadence = "1h" to [products.{product}] (or use --by day)')
+        raise UsageError(
+            f"product {product!r} declares no cadence; add e.g. "
+            f'cadence = "1h" to [products.{product}] (or use --by day)'
+        )
     if since is None or until is None:
-        lo, hi = session.execute(select(func.min(File.date), func.max(File.date))
-                                 .where(File.product_id == record.id)).one()
+        lo, hi = session.execute(
+            select(func.min(File.date), func.max(File.date)).where(File.product_id == record.id)
+        ).one()
         since, until = since or lo, until or hi
     if since is None or until is None:
         return []
     if since > until:
         raise UsageError(f"--since {since} is after --until {until}")
     if (until - since).days > MAX_DAYS:
-        raise UsageError(f"--since/--until span {(until - since).days} days; at most "
-                         f"{MAX_DAYS} at a time with --by hour")
+        raise UsageError(
+            f"--since/--until span {(until - since).days} days; at most "
+            f"{MAX_DAYS} at a time with --by hour"
+        )
     start, stop = midnight(since), midnight(until) + dt.timedelta(days=1)
     present: set[int] = set()
-    for begin in session.scalars(select(File.start).where(
-            File.product_id == record.id, File.is_newest.is_(True),
-            File.start >= start, File.start < stop)):
+    for begin in session.scalars(
+        select(File.start).where(
+            File.product_id == record.id,
+            File.is_newest.is_(True),
+            File.start >= start,
+            File.start < stop,
+        )
+    ):
         present.add(int((begin - start).total_seconds()) // step)
     out = []
     for index in range(int((stop - start).total_seconds()) // step):
         if index in present:
             continue
         slot = start + dt.timedelta(seconds=index * step)
-        out.append({"product": product, "date": slot.date().isoformat(),
-                    "start": slot.isoformat(),
-                    "stop": (slot + dt.timedelta(seconds=step)).isoformat(),
-                    "reason": "no_file",
-                    "evidence": [f"no {product} file starts in "
-                                 f"{slot:%Y-%m-%d %H:%M}..+{record.cadence}"]})
+        out.append(
+            {
+                "product": product,
+                "date": slot.date().isoformat(),
+                "start": slot.isoformat(),
+                "stop": (slot + dt.timedelta(seconds=step)).isoformat(),
+                "reason": "no_file",
+                "evidence": [
+                    f"no {product} file starts in {slot:%Y-%m-%d %H:%M}..+{record.cadence}"
+                ],
+            }
+        )
     return out

@@ -87,29 +87,63 @@ class ProvGraph:
         return sorted(self._parents.get(child, ()))
 
 
-def _file_rows(session: Session, ids: Sequence[int] | None, products: dict[int, str],
-               root: Path) -> list[FileNode]:
+def _file_rows(
+    session: Session, ids: Sequence[int] | None, products: dict[int, str], root: Path
+) -> list[FileNode]:
     """File nodes of ``ids`` (None: every file, in one query)."""
     out = []
-    columns = (File.id, File.filename, File.product_id, File.date, File.interface,
-               File.quality, File.revision, File.sha256, File.size, File.path, File.run_id,
-               File.code_id, File.is_newest, File.on_disk, File.purged_at)
-    statements = ([select(*columns)] if ids is None else
-                  [select(*columns).where(File.id.in_(b)) for b in chunked(sorted(ids))])
+    columns = (
+        File.id,
+        File.filename,
+        File.product_id,
+        File.date,
+        File.interface,
+        File.quality,
+        File.revision,
+        File.sha256,
+        File.size,
+        File.path,
+        File.run_id,
+        File.code_id,
+        File.is_newest,
+        File.on_disk,
+        File.purged_at,
+    )
+    statements = (
+        [select(*columns)]
+        if ids is None
+        else [select(*columns).where(File.id.in_(b)) for b in chunked(sorted(ids))]
+    )
     prefix = f"{root}/"
     for stmt in statements:
         for f in session.execute(stmt):
-            state = ("purged" if f.purged_at is not None
-                     else "present" if f.on_disk else "missing")
+            state = "purged" if f.purged_at is not None else "present" if f.on_disk else "missing"
             path = f.path if f.path.startswith("/") else prefix + f.path
-            out.append(FileNode(f.id, f.filename, products[f.product_id], f.date,
-                                f"{f.interface}.{f.quality}.{f.revision}", f.sha256, f.size,
-                                path, f.run_id, f.code_id, bool(f.is_newest), state))
+            out.append(
+                FileNode(
+                    f.id,
+                    f.filename,
+                    products[f.product_id],
+                    f.date,
+                    f"{f.interface}.{f.quality}.{f.revision}",
+                    f.sha256,
+                    f.size,
+                    path,
+                    f.run_id,
+                    f.code_id,
+                    bool(f.is_newest),
+                    state,
+                )
+            )
     return out
 
 
-def select_files(session: Session, filenames: Sequence[str] = (),
-                 product: str | None = None, everything: bool = False) -> list[int]:
+def select_files(
+    session: Session,
+    filenames: Sequence[str] = (),
+    product: str | None = None,
+    everything: bool = False,
+) -> list[int]:
     """Ids of the files an export starts from."""
     if sum(bool(x) for x in (filenames, product, everything)) != 1:
         raise UsageError("give FILENAME..., or --product P, or --all (exactly one of them)")
@@ -121,8 +155,14 @@ def select_files(session: Session, filenames: Sequence[str] = (),
     return [queries.get_file(session, name).id for name in filenames]
 
 
-def load_graph(session: Session, start: Sequence[int], depth: int | None = None,
-               *, run_consumers: bool = True, everything: bool = False) -> ProvGraph:
+def load_graph(
+    session: Session,
+    start: Sequence[int],
+    depth: int | None = None,
+    *,
+    run_consumers: bool = True,
+    everything: bool = False,
+) -> ProvGraph:
     """The graph of ``start`` and its ancestors (``depth`` generations; None: all)."""
     mission = queries.get_mission(session)
     root = Path(mission.root_dir)
@@ -132,16 +172,22 @@ def load_graph(session: Session, start: Sequence[int], depth: int | None = None,
     frontier = set(start)
     level = 0
     if everything:  # every link at once instead of level by level
-        graph.links = {(p, c) for p, c in
-                       session.execute(select(FileLink.parent_id, FileLink.child_id))}
+        graph.links = {
+            (p, c) for p, c in session.execute(select(FileLink.parent_id, FileLink.child_id))
+        }
         frontier = set()
     while frontier and (depth is None or level < depth):
         level += 1
         found: set[tuple[int, int]] = set()
         for batch in chunked(sorted(frontier)):
-            found.update((p, c) for p, c in session.execute(
-                select(FileLink.parent_id, FileLink.child_id)
-                .where(FileLink.child_id.in_(batch))))
+            found.update(
+                (p, c)
+                for p, c in session.execute(
+                    select(FileLink.parent_id, FileLink.child_id).where(
+                        FileLink.child_id.in_(batch)
+                    )
+                )
+            )
         graph.links |= found
         frontier = {p for p, _c in found} - wanted
         wanted |= frontier
@@ -160,37 +206,50 @@ def load_graph(session: Session, start: Sequence[int], depth: int | None = None,
     code_ids |= {f.code_id for f in graph.files.values() if f.code_id is not None}
     for batch in chunked(sorted(code_ids)):
         for code, name in session.execute(
-            select(Code, Process.name).join(Process, Process.id == Code.process_id)
+            select(Code, Process.name)
+            .join(Process, Process.id == Code.process_id)
             .where(Code.id.in_(batch))
         ).tuples():
             path = Path(code.path)
-            graph.codes[code.id] = CodeNode(code.id, name, str(code.version),
-                                            str(path if path.is_absolute() else codes_dir / path),
-                                            code.sha256)
+            graph.codes[code.id] = CodeNode(
+                code.id,
+                name,
+                str(code.version),
+                str(path if path.is_absolute() else codes_dir / path),
+                code.sha256,
+            )
     return graph
 
 
-def _reproductions(session: Session, graph: ProvGraph, everything: bool
-                   ) -> list[tuple[int, int]]:
+def _reproductions(session: Session, graph: ProvGraph, everything: bool) -> list[tuple[int, int]]:
     stmt = select(Reproduction.file_id, Reproduction.run_id).order_by(Reproduction.id)
     if everything:
         return [(f, r) for f, r in session.execute(stmt)]
     out: list[tuple[int, int]] = []
     for batch in chunked(sorted(graph.files)):
-        out.extend((f, r) for f, r in session.execute(stmt.where(
-            Reproduction.file_id.in_(batch))))
+        out.extend((f, r) for f, r in session.execute(stmt.where(Reproduction.file_id.in_(batch))))
     return out
 
 
 def _run_node(run: Run, name: str) -> RunNode:
-    return RunNode(run.id, name, run.code_id, run.date, run.status, run.started_at,
-                   run.ended_at, tuple(run.inputs or ()), tuple(str(a) for a in run.argv or ()))
+    return RunNode(
+        run.id,
+        name,
+        run.code_id,
+        run.date,
+        run.status,
+        run.started_at,
+        run.ended_at,
+        tuple(run.inputs or ()),
+        tuple(str(a) for a in run.argv or ()),
+    )
 
 
 def _load_runs(session: Session, graph: ProvGraph, ids: set[int]) -> None:
     for batch in chunked(sorted(ids)):
         for run, name in session.execute(
-            select(Run, Process.name).join(Process, Process.id == Run.process_id)
+            select(Run, Process.name)
+            .join(Process, Process.id == Run.process_id)
             .where(Run.id.in_(batch))
         ).tuples():
             graph.runs[run.id] = _run_node(run, name)
@@ -199,7 +258,8 @@ def _load_runs(session: Session, graph: ProvGraph, ids: set[int]) -> None:
 def _load_run_consumers(session: Session, graph: ProvGraph) -> None:
     """Successful runs of RUN processes whose inputs are all in the graph."""
     for run, name in session.execute(
-        select(Run, Process.name).join(Process, Process.id == Run.process_id)
+        select(Run, Process.name)
+        .join(Process, Process.id == Run.process_id)
         .where(Process.output_product_id.is_(None), Run.status == RunStatus.SUCCEEDED)
     ).tuples():
         inputs = tuple(run.inputs or ())

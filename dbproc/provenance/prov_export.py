@@ -28,8 +28,9 @@ def _prov() -> Any:
     try:
         import prov.model
     except ImportError:  # pragma: no cover - depends on the installation
-        raise UsageError("exporting PROV needs the `prov` package: "
-                         "pip install 'dbproc[provenance]'") from None
+        raise UsageError(
+            "exporting PROV needs the `prov` package: pip install 'dbproc[provenance]'"
+        ) from None
     return prov.model
 
 
@@ -49,29 +50,52 @@ def build_document(graph: ProvGraph) -> ProvDocument:
     doc.add_namespace("code", base + "code:")
     entities = {}
     for f in graph.files.values():
-        entities[f.id] = doc.entity(f"file:{f.filename}", {
-            "prov:type": terms["File"], "prov:label": f.filename,
-            "dbproc:product": f.product, "dbproc:date": f.date.isoformat(),
-            "dbproc:version": f.version, "dbproc:sha256": f.sha256, "dbproc:size": f.size,
-            "dbproc:path": f.path, "dbproc:newest": f.newest, "dbproc:state": f.state,
-        })
+        entities[f.id] = doc.entity(
+            f"file:{f.filename}",
+            {
+                "prov:type": terms["File"],
+                "prov:label": f.filename,
+                "dbproc:product": f.product,
+                "dbproc:date": f.date.isoformat(),
+                "dbproc:version": f.version,
+                "dbproc:sha256": f.sha256,
+                "dbproc:size": f.size,
+                "dbproc:path": f.path,
+                "dbproc:newest": f.newest,
+                "dbproc:state": f.state,
+            },
+        )
     agents, plans = {}, {}
     for code in graph.codes.values():
         ident = f"{code.process}-{code.version}"
-        agents[code.id] = doc.agent(f"code:{ident}", {
-            "prov:type": prov_ns["SoftwareAgent"], "prov:label": f"{code.process} {code.version}",
-            "dbproc:process": code.process, "dbproc:version": code.version,
-            "dbproc:path": code.path})
+        agents[code.id] = doc.agent(
+            f"code:{ident}",
+            {
+                "prov:type": prov_ns["SoftwareAgent"],
+                "prov:label": f"{code.process} {code.version}",
+                "dbproc:process": code.process,
+                "dbproc:version": code.version,
+                "dbproc:path": code.path,
+            },
+        )
         plan_attrs = {"prov:type": prov_ns["Plan"], "dbproc:path": code.path}
         if code.sha256:
             plan_attrs["dbproc:sha256"] = code.sha256
         plans[code.id] = doc.entity(f"code:{ident}.plan", plan_attrs)
     outputs = {f.run_id: f.id for f in graph.files.values() if f.run_id is not None}
     for run in graph.runs.values():
-        activity = doc.activity(f"run:{run.id}", _utc(run.started), _utc(run.ended), {
-            "prov:type": terms["Run"], "prov:label": f"{run.process} {run.date}",
-            "dbproc:process": run.process, "dbproc:date": run.date.isoformat(),
-            "dbproc:status": run.status})
+        activity = doc.activity(
+            f"run:{run.id}",
+            _utc(run.started),
+            _utc(run.ended),
+            {
+                "prov:type": terms["Run"],
+                "prov:label": f"{run.process} {run.date}",
+                "dbproc:process": run.process,
+                "dbproc:date": run.date.isoformat(),
+                "dbproc:status": run.status,
+            },
+        )
         if run.code_id in agents:
             doc.wasAssociatedWith(activity, agents[run.code_id], plans[run.code_id])
         used = run_inputs(graph, run, outputs.get(run.id))
@@ -85,8 +109,9 @@ def build_document(graph: ProvGraph) -> ProvDocument:
         activity = f"run:{run_id}" if run_id in graph.runs else None
         doc.wasDerivedFrom(entities[child], entities[parent], activity)
     for file_id, run_id in graph.reproductions:  # early cutoff: same bytes, no new entity
-        doc.wasInfluencedBy(entities[file_id], f"run:{run_id}", None,
-                            {"dbproc:role": "reproduced identically"})
+        doc.wasInfluencedBy(
+            entities[file_id], f"run:{run_id}", None, {"dbproc:role": "reproduced identically"}
+        )
     result: ProvDocument = doc
     return result
 
@@ -115,26 +140,45 @@ def json_document(graph: ProvGraph) -> dict[str, Any]:
     """PROV-JSON (https://www.w3.org/submissions/prov-json/) of ``graph``, as a dict."""
     base = f"urn:dbproc:{graph.mission}:"
     doc: dict[str, Any] = {
-        "prefix": {"dbproc": TERMS, "file": base + "file:", "run": base + "run:",
-                   "code": base + "code:"},
-        "entity": {}, "agent": {}, "activity": {}, "used": {}, "wasGeneratedBy": {},
-        "wasDerivedFrom": {}, "wasAssociatedWith": {},
+        "prefix": {
+            "dbproc": TERMS,
+            "file": base + "file:",
+            "run": base + "run:",
+            "code": base + "code:",
+        },
+        "entity": {},
+        "agent": {},
+        "activity": {},
+        "used": {},
+        "wasGeneratedBy": {},
+        "wasDerivedFrom": {},
+        "wasAssociatedWith": {},
     }
     names = {f.id: f"file:{f.filename}" for f in graph.files.values()}
     for f in graph.files.values():
         doc["entity"][names[f.id]] = {
-            "prov:type": _qname("dbproc:File"), "prov:label": f.filename,
-            "dbproc:product": f.product, "dbproc:date": f.date.isoformat(),
-            "dbproc:version": f.version, "dbproc:sha256": f.sha256, "dbproc:size": f.size,
-            "dbproc:path": f.path, "dbproc:newest": f.newest, "dbproc:state": f.state}
+            "prov:type": _qname("dbproc:File"),
+            "prov:label": f.filename,
+            "dbproc:product": f.product,
+            "dbproc:date": f.date.isoformat(),
+            "dbproc:version": f.version,
+            "dbproc:sha256": f.sha256,
+            "dbproc:size": f.size,
+            "dbproc:path": f.path,
+            "dbproc:newest": f.newest,
+            "dbproc:state": f.state,
+        }
     agents = {}
     for code in graph.codes.values():
         ident = f"code:{code.process}-{code.version}"
         agents[code.id] = ident
         doc["agent"][ident] = {
             "prov:type": _qname("prov:SoftwareAgent"),
-            "prov:label": f"{code.process} {code.version}", "dbproc:process": code.process,
-            "dbproc:version": code.version, "dbproc:path": code.path}
+            "prov:label": f"{code.process} {code.version}",
+            "dbproc:process": code.process,
+            "dbproc:version": code.version,
+            "dbproc:path": code.path,
+        }
         plan: dict[str, Any] = {"prov:type": _qname("prov:Plan"), "dbproc:path": code.path}
         if code.sha256:
             plan["dbproc:sha256"] = code.sha256
@@ -144,9 +188,12 @@ def json_document(graph: ProvGraph) -> dict[str, Any]:
     for run in graph.runs.values():
         ident = f"run:{run.id}"
         activity: dict[str, Any] = {
-            "prov:type": _qname("dbproc:Run"), "prov:label": f"{run.process} {run.date}",
-            "dbproc:process": run.process, "dbproc:date": run.date.isoformat(),
-            "dbproc:status": run.status}
+            "prov:type": _qname("dbproc:Run"),
+            "prov:label": f"{run.process} {run.date}",
+            "dbproc:process": run.process,
+            "dbproc:date": run.date.isoformat(),
+            "dbproc:status": run.status,
+        }
         for key, value in (("prov:startTime", run.started), ("prov:endTime", run.ended)):
             if value is not None:
                 activity[key] = _time(value)
@@ -154,8 +201,10 @@ def json_document(graph: ProvGraph) -> dict[str, Any]:
         if run.code_id in agents:
             n += 1
             doc["wasAssociatedWith"][f"_:a{n}"] = {
-                "prov:activity": ident, "prov:agent": agents[run.code_id],
-                "prov:plan": agents[run.code_id] + ".plan"}
+                "prov:activity": ident,
+                "prov:agent": agents[run.code_id],
+                "prov:plan": agents[run.code_id] + ".plan",
+            }
         output = outputs.get(run.id)
         for parent in run_inputs(graph, run, output):
             n += 1
@@ -177,8 +226,10 @@ def json_document(graph: ProvGraph) -> dict[str, Any]:
     for file_id, run_id in graph.reproductions:  # early cutoff: same bytes, no new entity
         n += 1
         doc["wasInfluencedBy"][f"_:i{n}"] = {
-            "prov:influencee": names[file_id], "prov:influencer": f"run:{run_id}",
-            "dbproc:role": "reproduced identically"}
+            "prov:influencee": names[file_id],
+            "prov:influencer": f"run:{run_id}",
+            "dbproc:role": "reproduced identically",
+        }
     return {k: v for k, v in doc.items() if v}
 
 
@@ -195,6 +246,8 @@ def serialize(doc: ProvDocument, fmt: str) -> str:
         else:
             doc.serialize(buffer, format=fmt, indent=2)
     except ImportError as exc:  # lxml for xml, rdflib for rdf
-        raise UsageError(f"--format {fmt} needs {exc.name or 'an optional package'}: "
-                         "pip install 'dbproc[provenance]'") from None
+        raise UsageError(
+            f"--format {fmt} needs {exc.name or 'an optional package'}: "
+            "pip install 'dbproc[provenance]'"
+        ) from None
     return buffer.getvalue()

@@ -15,8 +15,10 @@ from dbproc.errors import UsageError
 from dbproc.provenance.graph import FileNode, ProvGraph, run_inputs
 
 PROFILE = "https://w3id.org/ro/wfrun/process/0.5"
-STATUS = {"succeeded": "http://schema.org/CompletedActionStatus",
-          "unchanged": "http://schema.org/CompletedActionStatus"}
+STATUS = {
+    "succeeded": "http://schema.org/CompletedActionStatus",
+    "unchanged": "http://schema.org/CompletedActionStatus",
+}
 FAILED_STATUS = "http://schema.org/FailedActionStatus"
 
 
@@ -28,16 +30,23 @@ def _rocrate() -> Any:
     try:
         from rocrate import rocrate
     except ImportError:  # pragma: no cover - depends on the installation
-        raise UsageError("exporting an RO-Crate needs the `rocrate` package: "
-                         "pip install 'dbproc[provenance]'") from None
+        raise UsageError(
+            "exporting an RO-Crate needs the `rocrate` package: pip install 'dbproc[provenance]'"
+        ) from None
     return rocrate
 
 
 def _file_properties(f: FileNode) -> dict[str, Any]:
-    return {"name": f.filename, "encodingFormat": "application/octet-stream",
-            "contentSize": str(f.size), "sha256": f.sha256, "version": f.version,
-            "dateCreated": f.date.isoformat(), "about": f.product,
-            "description": f"{f.product} file for {f.date} version {f.version}"}
+    return {
+        "name": f.filename,
+        "encodingFormat": "application/octet-stream",
+        "contentSize": str(f.size),
+        "sha256": f.sha256,
+        "version": f.version,
+        "dateCreated": f.date.isoformat(),
+        "about": f.product,
+        "description": f"{f.product} file for {f.date} version {f.version}",
+    }
 
 
 def write_crate(graph: ProvGraph, target: Path) -> dict[str, Any]:
@@ -51,8 +60,13 @@ def write_crate(graph: ProvGraph, target: Path) -> dict[str, Any]:
     crate.name = f"Provenance of {graph.mission} files"
     crate.description = "Files, the runs that made them and the codes that ran (dbproc)"
     crate.license = "https://spdx.org/licenses/CC-BY-4.0"
-    profile = crate.add(ContextEntity(crate, PROFILE, properties={
-        "@type": "CreativeWork", "name": "Process Run Crate", "version": "0.5"}))
+    profile = crate.add(
+        ContextEntity(
+            crate,
+            PROFILE,
+            properties={"@type": "CreativeWork", "name": "Process Run Crate", "version": "0.5"},
+        )
+    )
     crate.root_dataset["conformsTo"] = profile
     target.mkdir(parents=True, exist_ok=True)
     entities: dict[int, Any] = {}
@@ -60,18 +74,32 @@ def write_crate(graph: ProvGraph, target: Path) -> dict[str, Any]:
         source = Path(f.path)
         if source.is_file():
             dest = f"data/{f.product}/{f.filename}"
-            entities[f.id] = crate.add_file(source, dest_path=dest,
-                                            properties=_file_properties(f))
+            entities[f.id] = crate.add_file(source, dest_path=dest, properties=_file_properties(f))
         else:  # purged or missing: described, not copied
-            entities[f.id] = crate.add(ContextEntity(crate, f"#file-{f.filename}", properties={
-                "@type": "CreativeWork", **_file_properties(f),
-                "creativeWorkStatus": f.state}))
+            entities[f.id] = crate.add(
+                ContextEntity(
+                    crate,
+                    f"#file-{f.filename}",
+                    properties={
+                        "@type": "CreativeWork",
+                        **_file_properties(f),
+                        "creativeWorkStatus": f.state,
+                    },
+                )
+            )
     tools = {}
     for code in graph.codes.values():
-        tools[code.id] = crate.add(SoftwareApplication(
-            crate, f"#code-{code.process}-{code.version}",
-            properties={"name": f"{code.process} {code.version}",
-                        "softwareVersion": code.version, "url": Path(code.path).as_uri()}))
+        tools[code.id] = crate.add(
+            SoftwareApplication(
+                crate,
+                f"#code-{code.process}-{code.version}",
+                properties={
+                    "name": f"{code.process} {code.version}",
+                    "softwareVersion": code.version,
+                    "url": Path(code.path).as_uri(),
+                },
+            )
+        )
     outputs = {f.run_id: f.id for f in graph.files.values() if f.run_id is not None}
     actions = 0
     for run in sorted(graph.runs.values(), key=lambda r: r.id):
@@ -80,17 +108,24 @@ def write_crate(graph: ProvGraph, target: Path) -> dict[str, Any]:
         output = outputs.get(run.id)
         properties: dict[str, Any] = {
             "name": f"{run.process} {run.date} (run {run.id})",
-            "actionStatus": STATUS.get(run.status, FAILED_STATUS)}
+            "actionStatus": STATUS.get(run.status, FAILED_STATUS),
+        }
         if run.started:
             properties["startTime"] = _iso(run.started)
         if run.ended:
             properties["endTime"] = _iso(run.ended)
         crate.add_action(
-            tools[run.code_id], identifier=f"#run-{run.id}",
+            tools[run.code_id],
+            identifier=f"#run-{run.id}",
             object=[entities[i] for i in run_inputs(graph, run, output)],
             result=[entities[output]] if output is not None else [],
-            properties=properties)
+            properties=properties,
+        )
         actions += 1
     crate.write(target)
-    return {"metadata": str(target / "ro-crate-metadata.json"), "files": len(entities),
-            "actions": actions, "profile": PROFILE}
+    return {
+        "metadata": str(target / "ro-crate-metadata.json"),
+        "files": len(entities),
+        "actions": actions,
+        "profile": PROFILE,
+    }

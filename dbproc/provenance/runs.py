@@ -40,8 +40,7 @@ def reproduced_by(session: Session, file_id: int) -> list[dict[str, Any]]:
         {
             "run": row.run_id,
             "at": _iso(row.reproduced_at),
-            "code": {"process": row.name, "version": str(row.Code.version),
-                     "path": row.Code.path},
+            "code": {"process": row.name, "version": str(row.Code.version), "path": row.Code.path},
             "inputs": sorted(names.get(i, f"file #{i}") for i in row.inputs or ()),
         }
         for row in rows
@@ -63,20 +62,38 @@ def run_consumers(session: Session, file_id: int) -> list[dict[str, Any]]:
         first = record.start.date() - dt.timedelta(days=after + 1)
         last = record.stop.date() + dt.timedelta(days=before + 1)
         runs = session.execute(
-            select(Run.id, Run.date, Run.status, Run.inputs, Run.started_at, Run.ended_at,
-                   Code.interface, Code.quality, Code.revision)
+            select(
+                Run.id,
+                Run.date,
+                Run.status,
+                Run.inputs,
+                Run.started_at,
+                Run.ended_at,
+                Code.interface,
+                Code.quality,
+                Code.revision,
+            )
             .join(Code, Code.id == Run.code_id)
-            .where(Run.process_id == process_id, Run.date >= first, Run.date <= last,
-                   Run.status == RunStatus.SUCCEEDED)
+            .where(
+                Run.process_id == process_id,
+                Run.date >= first,
+                Run.date <= last,
+                Run.status == RunStatus.SUCCEEDED,
+            )
             .order_by(Run.id)
         ).all()
         for run in runs:
             if file_id not in (run.inputs or ()):
                 continue
-            out.append({
-                "run": run.id, "process": name, "date": run.date.isoformat(),
-                "status": run.status,
-                "code_version": f"{run.interface}.{run.quality}.{run.revision}",
-                "started": _iso(run.started_at), "ended": _iso(run.ended_at),
-            })
+            out.append(
+                {
+                    "run": run.id,
+                    "process": name,
+                    "date": run.date.isoformat(),
+                    "status": run.status,
+                    "code_version": f"{run.interface}.{run.quality}.{run.revision}",
+                    "started": _iso(run.started_at),
+                    "ended": _iso(run.ended_at),
+                }
+            )
     return out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from dbproc.migrations.ops import drop_column
 from sqlalchemy.dialects import postgresql
 
 JSON_TYPE = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
@@ -19,14 +20,13 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("process", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("early_cutoff", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
-    with op.batch_alter_table("product", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("cadence", sa.String(length=20), nullable=True))
-    with op.batch_alter_table("file", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("purged_at", sa.DateTime(), nullable=True))
+    # plain ADD COLUMN on every backend (no table copy; see dbproc.migrations.ops)
+    op.add_column(
+        "process",
+        sa.Column("early_cutoff", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
+    op.add_column("product", sa.Column("cadence", sa.String(length=20), nullable=True))
+    op.add_column("file", sa.Column("purged_at", sa.DateTime(), nullable=True))
     op.create_table(
         "reproduction",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -81,9 +81,6 @@ def downgrade() -> None:
     with op.batch_alter_table("reproduction", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_reproduction_file_id"))
     op.drop_table("reproduction")
-    with op.batch_alter_table("file", schema=None) as batch_op:
-        batch_op.drop_column("purged_at")
-    with op.batch_alter_table("product", schema=None) as batch_op:
-        batch_op.drop_column("cadence")
-    with op.batch_alter_table("process", schema=None) as batch_op:
-        batch_op.drop_column("early_cutoff")
+    drop_column("file", "purged_at")
+    drop_column("product", "cadence")
+    drop_column("process", "early_cutoff")

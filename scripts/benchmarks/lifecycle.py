@@ -27,31 +27,45 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--backend", default="sqlite", choices=["sqlite", "postgresql"])
     parser.add_argument("--files", type=int, default=100_000)
+    parser.add_argument(
+        "--formats",
+        default="json,provn,xml,rdf",
+        help="PROV formats of the --all export (rdf takes longest)",
+    )
     args = parser.parse_args()
     with workdir(f"lifecycle-{args.backend}") as tmp, scratch_db(args.backend, tmp) as db:
         mission = write_mission(tmp / "mission", hourly=True)
         dbproc(db, "-q", "config", "apply", str(mission.toml))
         days = archive.days_for(args.files, PER_DAY)
         built = archive.load(db, mission, first_day=FIRST_DAY, days=days, per_day=PER_DAY)
-        say(f"{args.backend}: {built.files} files, {built.links} links, {built.runs} runs "
-            f"(load {built.seconds:.1f} s); load average {os.getloadavg()[0]:.2f}")
+        say(
+            f"{args.backend}: {built.files} files, {built.links} links, {built.runs} runs "
+            f"(load {built.seconds:.1f} s); load average {os.getloadavg()[0]:.2f}"
+        )
         middle = mission.l2_name(FIRST_DAY + dt.timedelta(days=days // 2))
+        suffix = {"json": "json", "provn": "provn", "xml": "xml", "rdf": "ttl"}
         steps = [
-            ("export prov --all (json)", ["export", "prov", "--all", "-o", str(tmp / "a.json")]),
-            ("export prov --all (provn)", ["export", "prov", "--all", "--format", "provn",
-                                           "-o", str(tmp / "a.provn")]),
-            ("export prov --all (xml)", ["export", "prov", "--all", "--format", "xml",
-                                         "-o", str(tmp / "a.xml")]),
-            ("export prov --all (rdf)", ["export", "prov", "--all", "--format", "rdf",
-                                         "-o", str(tmp / "a.ttl")]),
+            (
+                f"export prov --all ({fmt})",
+                ["export", "prov", "--all", "--format", fmt, "-o", str(tmp / f"all.{suffix[fmt]}")],
+            )
+            for fmt in args.formats.split(",")
+        ]
+        steps += [
             ("export prov one L2", ["export", "prov", middle, "-o", str(tmp / "one.json")]),
-            ("export prov --product L2", ["export", "prov", "--product", "L2",
-                                          "-o", str(tmp / "l2.json")]),
-            ("export rocrate one L2", ["--json", "export", "rocrate", middle,
-                                       "--to", str(tmp / "crate")]),
+            (
+                "export prov --product L2",
+                ["export", "prov", "--product", "L2", "-o", str(tmp / "l2.json")],
+            ),
+            (
+                "export rocrate one L2",
+                ["--json", "export", "rocrate", middle, "--to", str(tmp / "crate")],
+            ),
             ("release create r1", ["--json", "release", "create", "r1"]),
-            ("release create r2 --product L2", ["--json", "release", "create", "r2",
-                                                "--product", "L2"]),
+            (
+                "release create r2 --product L2",
+                ["--json", "release", "create", "r2", "--product", "L2"],
+            ),
             ("release diff r1 r2", ["--json", "release", "diff", "r1", "r2"]),
             ("purge (dry run)", ["--json", "purge"]),
         ]
@@ -61,8 +75,10 @@ def main() -> None:
             out = argv[argv.index("-o") + 1] if "-o" in argv else None
             if out:
                 size = f", {os.path.getsize(out) / 1e6:.1f} MB"
-            say(f"  {label}: {m.wall:.2f} s, peak {m.maxrss_kb / 1024:.0f} MB{size}; "
-                f"load {os.getloadavg()[0]:.2f}")
+            say(
+                f"  {label}: {m.wall:.2f} s, peak {m.maxrss_kb / 1024:.0f} MB{size}; "
+                f"load {os.getloadavg()[0]:.2f}"
+            )
 
 
 if __name__ == "__main__":

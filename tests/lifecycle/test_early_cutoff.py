@@ -6,13 +6,13 @@ from __future__ import annotations
 from tests.helpers import CliHarness
 from tests.lifecycle.conftest import run_statuses, set_code
 
-APPEND = '''import sys
+APPEND = """import sys
 *inputs, output = sys.argv[1:]
 with open(output, "wb") as out:
     for name in inputs:
         out.write(open(name, "rb").read())
     out.write(b"calibrated\\n")
-'''
+"""
 
 
 def _names(cli: CliHarness, product: str) -> set[str]:
@@ -95,11 +95,14 @@ def test_prov_export_shows_the_reproduction(built: CliHarness) -> None:
     target = "testDB_20160102_v1.0.0.cat"
     run = built.json("lineage", target)["reproduced_by"][0]["run"]
     doc = prov.read(io.StringIO(built.ok("export", "prov", target).stdout), format="json")
-    influences = [(r.args[0].localpart, r.args[1].localpart)
-                  for r in doc.get_records(prov_model.ProvInfluence)]
+    influences = [
+        (r.args[0].localpart, r.args[1].localpart)
+        for r in doc.get_records(prov_model.ProvInfluence)
+    ]
     assert influences == [(target, str(run))]
     with Archive(built.db) as archive, archive.session(reading=True) as session:
-        loaded = graph.load_graph(session, graph.select_files(session, everything=True),
-                                  everything=True)
+        loaded = graph.load_graph(
+            session, graph.select_files(session, everything=True), everything=True
+        )
     ours = prov.read(io.StringIO(prov_export.export(loaded, "json")), format="json")
     assert ours == prov_export.build_document(loaded)

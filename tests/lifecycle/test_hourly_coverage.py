@@ -8,8 +8,12 @@ from tests.helpers import CliHarness, drop, edit_mission
 
 
 def _hourly(doc: dict[str, Any]) -> None:
-    doc["products"]["HK"] = {"level": 0, "dir": "HK", "format": "hk_{Y}{m}{d}{H}.dat",
-                             "cadence": "1h"}
+    doc["products"]["HK"] = {
+        "level": 0,
+        "dir": "HK",
+        "format": "hk_{Y}{m}{d}{H}.dat",
+        "cadence": "1h",
+    }
 
 
 def test_missing_hours(cli: CliHarness) -> None:
@@ -20,8 +24,18 @@ def test_missing_hours(cli: CliHarness) -> None:
             drop(cli.incoming, f"hk_20160101{hour:02d}.dat", f"{hour}\n")
     drop(cli.incoming, "hk_2016010200.dat", "0\n")
     cli.ok("ingest")
-    rows = cli.json("files", "--product", "HK", "--missing", "--by", "hour",
-                    "--since", "2016-01-01", "--until", "2016-01-01")
+    rows = cli.json(
+        "files",
+        "--product",
+        "HK",
+        "--missing",
+        "--by",
+        "hour",
+        "--since",
+        "2016-01-01",
+        "--until",
+        "2016-01-01",
+    )
     assert [r["start"] for r in rows] == [f"2016-01-01T{h:02d}:00:00" for h in (3, 4, 17)]
     both = cli.json("files", "--product", "HK", "--missing", "--by", "hour")
     assert len(both) == 3 + 23  # the second day has only its first hour

@@ -36,8 +36,9 @@ def test_release_create_show_list_and_immutability(built: CliHarness) -> None:
     again = built.run("release", "create", "v1")
     assert again.exit_code == 2 and "immutable" in again.stderr
     assert [r["name"] for r in built.json("release", "list")] == ["v1"]
-    rows = list(csv.DictReader(io.StringIO(built.ok("release", "show", "v1", "--format",
-                                                    "csv").stdout)))
+    rows = list(
+        csv.DictReader(io.StringIO(built.ok("release", "show", "v1", "--format", "csv").stdout))
+    )
     assert {r["filename"] for r in rows} == newest
     only_l2 = built.json("release", "create", "l2-only", "--product", "L2")
     assert only_l2["files"] == len(_newest(built, "L2"))
@@ -48,15 +49,24 @@ def test_release_create_show_list_and_immutability(built: CliHarness) -> None:
 def test_manifest_verifies_with_sha256sum(built: CliHarness) -> None:
     made = built.json("release", "create", "v1")
     manifest = Path(made["manifest"])
-    assert manifest.read_text() == built.ok("release", "show", "v1", "--format",
-                                            "manifest").stdout
-    ok = subprocess.run(["sha256sum", "-c", str(manifest)], cwd=made["root"],
-                        capture_output=True, text=True, check=False)
+    assert manifest.read_text() == built.ok("release", "show", "v1", "--format", "manifest").stdout
+    ok = subprocess.run(
+        ["sha256sum", "-c", str(manifest)],
+        cwd=made["root"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     first = manifest.read_text().splitlines()[0].split("  ", 1)[1]
     (Path(made["root"]) / first).write_text("tampered\n")
-    bad = subprocess.run(["sha256sum", "-c", str(manifest)], cwd=made["root"],
-                         capture_output=True, text=True, check=False)
+    bad = subprocess.run(
+        ["sha256sum", "-c", str(manifest)],
+        cwd=made["root"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert bad.returncode != 0 and "FAILED" in bad.stdout
 
 
@@ -65,12 +75,16 @@ def test_release_diff(built: CliHarness) -> None:
     _add_raw(built, 4)
     built.ok("release", "create", "v2")
     diff = built.json("release", "diff", "v1", "v2")
-    assert diff["added"] == ["testDB_000_004.raw", "testDB_20160105_v1.0.0.cat",
-                             "testDB_20160105_v1.0.0.rot"]
+    assert diff["added"] == [
+        "testDB_000_004.raw",
+        "testDB_20160105_v1.0.0.cat",
+        "testDB_20160105_v1.0.0.rot",
+    ]
     assert diff["removed"] == []
     assert diff["changed"] == [
         {"from": f"testDB_2016010{d}_v1.0.0.{ext}", "to": f"testDB_2016010{d}_v1.1.0.{ext}"}
-        for d in (3, 4) for ext in ("cat", "rot")
+        for d in (3, 4)
+        for ext in ("cat", "rot")
     ]
     text = built.ok("release", "diff", "v1", "v2").stdout
     assert "3 added, 0 removed, 4 changed" in text
@@ -91,12 +105,18 @@ def aged(built: CliHarness) -> CliHarness:
 def test_purge_deletes_exactly_the_expected_files(aged: CliHarness) -> None:
     before = {f["filename"]: f for f in aged.json("files", "--all-versions")}
     dry = aged.json("purge", "--keep", "1")
-    expected = ["testDB_20160104_v1.1.0.cat", "testDB_20160104_v1.1.0.rot",
-                "testDB_20160105_v1.0.0.cat", "testDB_20160105_v1.0.0.rot"]
+    expected = [
+        "testDB_20160104_v1.1.0.cat",
+        "testDB_20160104_v1.1.0.rot",
+        "testDB_20160105_v1.0.0.cat",
+        "testDB_20160105_v1.0.0.rot",
+    ]
     assert sorted(dry["delete"]) == expected
     assert dry["applied"] is False
-    assert sorted(dry["kept"]["parent_of_newest"]) == ["testDB_20160105_v1.1.0.cat",
-                                                       "testDB_20160106_v1.0.0.cat"]
+    assert sorted(dry["kept"]["parent_of_newest"]) == [
+        "testDB_20160105_v1.1.0.cat",
+        "testDB_20160106_v1.0.0.cat",
+    ]
     assert "testDB_20160104_v1.0.0.cat" in dry["kept"]["in_release"]
     assert all(Path(before[n]["path"]).exists() for n in expected)  # a dry run deletes nothing
     assert sorted(aged.json("purge")["delete"]) == ["testDB_20160105_v1.0.0.cat"]  # keep 2

@@ -35,14 +35,20 @@ def test_prov_json_of_the_whole_mission_matches_lineage(built: CliHarness) -> No
     text = built.ok("export", "prov", "--all").stdout
     doc = prov.read(io.StringIO(text), format="json")
     files = {f["filename"]: f for f in built.json("files", "--all-versions")}
-    entities = {_local(e.identifier): e for e in doc.get_records(prov_model.ProvEntity)
-                if _local(e.identifier) in files}
+    entities = {
+        _local(e.identifier): e
+        for e in doc.get_records(prov_model.ProvEntity)
+        if _local(e.identifier) in files
+    }
     assert set(entities) == set(files)
     for name, entity in entities.items():
         attrs = {str(k.localpart): v for k, v in entity.attributes}
         assert (attrs["product"], attrs["date"], attrs["version"], attrs["sha256"]) == (
-            files[name]["product"], files[name]["date"], files[name]["version"],
-            files[name]["sha256"])
+            files[name]["product"],
+            files[name]["date"],
+            files[name]["version"],
+            files[name]["sha256"],
+        )
     assert _relations(doc, prov_model.ProvDerivation) == _lineage_edges(built)
     generated = _relations(doc, prov_model.ProvGeneration)
     built_files = {n for n, f in files.items() if f["made_by"] is not None}
@@ -74,10 +80,14 @@ def test_prov_xml_and_rdf_read_back(built: CliHarness, fmt: str) -> None:
 
 def test_prov_of_one_file_with_depth_and_provn(built: CliHarness) -> None:
     target = "testDB_20160104_v1.0.0.rot"
-    doc = prov.read(io.StringIO(built.ok("export", "prov", target, "--depth", "1").stdout),
-                    format="json")
-    names = {_local(e.identifier) for e in doc.get_records(prov_model.ProvEntity)
-             if not _local(e.identifier).endswith(".plan")}
+    doc = prov.read(
+        io.StringIO(built.ok("export", "prov", target, "--depth", "1").stdout), format="json"
+    )
+    names = {
+        _local(e.identifier)
+        for e in doc.get_records(prov_model.ProvEntity)
+        if not _local(e.identifier).endswith(".plan")
+    }
     assert names == {target, "testDB_20160104_v1.0.0.cat"}
     provn = built.ok("export", "prov", target, "--format", "provn").stdout
     assert provn.startswith("document") and "wasDerivedFrom(file:" in provn
@@ -112,20 +122,32 @@ def _warm_validator_cache(cache: Path) -> None:
             response.status_code, response.reason = 200, "OK"
             response.headers["Content-Type"] = "application/ld+json"
             response.raw = urllib3.HTTPResponse(
-                body=io.BytesIO(body), headers=dict(response.headers), status=200,
-                preload_content=False, request_url=request.url)
+                body=io.BytesIO(body),
+                headers=dict(response.headers),
+                status=200,
+                preload_content=False,
+                request_url=request.url,
+            )
             response.url, response.request = request.url, request
             return response
 
         def close(self) -> None:
             pass
 
-    session = requests_cache.CachedSession(str(cache), backend="sqlite", expire_after=-1,
-                                           allowable_codes=(200, 302, 404),
-                                           allowable_methods=("GET",))
+    session = requests_cache.CachedSession(
+        str(cache),
+        backend="sqlite",
+        expire_after=-1,
+        allowable_codes=(200, 302, 404),
+        allowable_methods=("GET",),
+    )
     session.mount("https://", Vendored())
-    assert session.get(CONTEXT_11, headers={"Accept": "application/ld+json, application/json"}
-                       ).status_code == 200
+    assert (
+        session.get(
+            CONTEXT_11, headers={"Accept": "application/ld+json, application/json"}
+        ).status_code
+        == 200
+    )
     session.close()
 
 
@@ -134,15 +156,17 @@ def test_rocrate_is_a_valid_process_run_crate(built: CliHarness, tmp_path: Path)
     target = "testDB_20160104_v1.0.0.rot"
     crate = tmp_path / "crate"
     made = built.json("export", "rocrate", target, "--to", str(crate))
-    graph = {e["@id"]: e for e in json.loads((crate / "ro-crate-metadata.json").read_text())
-             ["@graph"]}
+    graph = {
+        e["@id"]: e for e in json.loads((crate / "ro-crate-metadata.json").read_text())["@graph"]
+    }
     actions = [e for e in graph.values() if e["@type"] == "CreateAction"]
     lineage = built.json("lineage", target, "--up", "--all")
     made_by_code = [a for a in lineage["ancestors"] if a["code"]] + [lineage]
     assert len(actions) == made["actions"] == len(made_by_code)
     for action in actions:
-        assert {"instrument", "object", "result", "startTime", "endTime", "actionStatus"} \
-            <= set(action)
+        assert {"instrument", "object", "result", "startTime", "endTime", "actionStatus"} <= set(
+            action
+        )
         assert graph[action["instrument"]["@id"]]["@type"] == "SoftwareApplication"
     results = {graph[r["@id"]]["name"] for a in actions for r in a["result"]}
     assert results == {a["filename"] for a in made_by_code}
@@ -154,8 +178,12 @@ def test_rocrate_is_a_valid_process_run_crate(built: CliHarness, tmp_path: Path)
     cache = tmp_path / "validator-cache"
     _warm_validator_cache(cache)
     settings = services.ValidationSettings(
-        rocrate_uri=str(crate), profile_identifier="process-run-crate",
-        requirement_severity=models.Severity.REQUIRED, offline=True, cache_path=cache)
+        rocrate_uri=str(crate),
+        profile_identifier="process-run-crate",
+        requirement_severity=models.Severity.REQUIRED,
+        offline=True,
+        cache_path=cache,
+    )
     result = services.validate(settings)
     assert not result.has_issues(), [i.message for i in result.get_issues()]
 
