@@ -408,4 +408,4 @@ class Archive(FeedMethods, LifecycleMixin):
                                 Path(config) if config is not None else None,
                                 Path(old_root) if old_root is not None else None, dry_run,
                                 batch)
-        return run_import(lambda: self.engine, options, progress)
+        return run_import(lambda: self.open_engine(create=True), options, progress)

@@ -97,33 +97,40 @@ def register(cli: click.Group) -> None:
         _run_pass(state, "run", jobs, executor, scheduler, retry_failed)
 
     @command(cli, "plan")
+    @click.option("--chain", "chain", is_flag=True,
+                  help="The whole chain, level by level: what the pass would build in all.")
     @click.option("--next", "next_only", is_flag=True,
-                  help="Only the builds that can start now (level 1), not what follows.")
+                  help="Only the builds that can start now (the default).")
     @click.option("--all", "everything", is_flag=True,
                   help="Plan every date of every process, not just what changed.")
     @click.option("--retry-failed", is_flag=True, help="Include builds whose last run failed.")
-    @click.option("--cascade", is_flag=True, hidden=True,
-                  help="The whole chain (now the default; kept for old scripts).")
-    def plan(state: AppState, next_only: bool, everything: bool, retry_failed: bool,
-             cascade: bool) -> None:
-        """Show what `dbproc run` would build, with output names, versions and why.
+    @click.option("--cascade", is_flag=True, hidden=True, help="The same as --chain.")
+    def plan(state: AppState, chain: bool, next_only: bool, everything: bool,
+             retry_failed: bool, cascade: bool) -> None:
+        """Show what `dbproc process` would build now, with output names, versions and why.
 
-        Changes nothing (database and files). The whole chain is shown, level by level:
-        level 1 can start now, level 2 once level 1 is built, and so on (predicted by
-        assuming each build succeeds). --next shows level 1 only. While a pass is
-        running, the builds it already holds are marked.
+        Changes nothing (database and files). By default the builds that can start now
+        (level 1), with a line saying how many more follow downstream once they are
+        built; --chain shows the whole chain, level by level (predicted by assuming each
+        build succeeds). While a pass is running, the builds it already holds are marked.
 
         Example:
 
         \b
             dbproc plan
-            dbproc plan --next --json
+            dbproc plan --chain --json
         """
-        if cascade and next_only:
-            raise UsageError("--cascade (the whole chain) and --next (level 1) exclude each "
+        chain = chain or cascade
+        if chain and next_only:
+            raise UsageError("--chain (the whole chain) and --next (level 1) exclude each "
                              "other; give one")
-        data = state.archive().plan_chain(next_only=next_only, everything=everything,
-                                          retry_failed=retry_failed)
+        # the text says how many builds follow downstream, so it needs the chain too
+        data = state.archive().plan_chain(next_only=not chain and state.json,
+                                          everything=everything, retry_failed=retry_failed)
+        if not chain:
+            later = sum(1 for b in data["builds"] if b["level"] > 1)
+            data = {**data, "builds": [b for b in data["builds"] if b["level"] == 1],
+                    "later": later}
         state.emit(data["builds"], _plan_text(data))
 
     @command(cli, "status")
@@ -198,6 +205,9 @@ def _plan_text(data: dict[str, Any]) -> str:
     levels = max(r["level"] for r in rows)
     lines.append(f"{len(rows)} build(s)" + (f" in {levels} levels (level 1 can start now)"
                                              if levels > 1 else ""))
+    if data.get("later"):
+        lines.append(f"and {data['later']} more build(s) downstream once these are built "
+                     "(`dbproc plan --chain` lists them)")
     return "\n".join(lines)
 
 

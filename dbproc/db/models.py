@@ -490,28 +490,6 @@ class CoverageDay(Base):
     #: the highest version of the day, and a sortable integer of it
     version: Mapped[str] = mapped_column(String(40))
     version_key: Mapped[int] = mapped_column(BigInteger)
-class DbprocessingRelease(Base):
-    """A release (``release_num``) imported from a dbprocessing database."""
-
-    __tablename__ = "dbprocessing_release"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(100), unique=True)
-    source: Mapped[str | None] = mapped_column(Text)
-    imported_at: Mapped[dt.datetime] = mapped_column(DateTime)
-
-
-class DbprocessingReleaseFile(Base):
-    """A file tagged into an imported dbprocessing release."""
-
-    __tablename__ = "dbprocessing_release_file"
-
-    release_id: Mapped[int] = mapped_column(
-        ForeignKey("dbprocessing_release.id"), primary_key=True
-    )
-    file_id: Mapped[int] = mapped_column(ForeignKey("file.id"), primary_key=True, index=True)
-
-
 class DbprocessingImport(Base):
     """One ``dbproc import-dbprocessing`` of this database: what it read, how far it got."""
 

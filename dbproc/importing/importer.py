@@ -32,12 +32,12 @@ from dbproc.db.files import queue_dependents
 from dbproc.db.models import (
     Code,
     DbprocessingImport,
-    DbprocessingRelease,
-    DbprocessingReleaseFile,
     File,
     Pending,
     Process,
     Product,
+    Release,
+    ReleaseFile,
     table_of,
 )
 from dbproc.db.unit import commit
@@ -272,29 +272,32 @@ def _context(
 def _releases(
     session: Session, legacy: LegacyDatabase, ctx: FileContext, source: str, report: ImportReport
 ) -> None:
+    """dbprocessing's ``release`` rows become dbproc releases (``dbproc release list``),
+    one per ``release_num``. A rerun adds what an interrupted import left out of its own
+    releases, and never touches a release somebody made by hand."""
+    note = f"imported from dbprocessing {source}"
     by_name: dict[str, set[int]] = {}
     for old, name in legacy.releases():
         new = ctx.map_id(old)
         if new:
             by_name.setdefault(name, set()).add(new)
     for name, ids in sorted(by_name.items()):
-        release = session.scalars(
-            select(DbprocessingRelease).where(DbprocessingRelease.name == name)
-        ).first()
+        release = session.scalars(select(Release).where(Release.name == name)).first()
         if release is None:
-            release = DbprocessingRelease(name=name, source=source, imported_at=utcnow())
+            release = Release(name=name, note=note, created_at=utcnow(),
+                              created_by="import-dbprocessing", products=[])
             session.add(release)
             session.flush()
-        have = set(
-            session.scalars(
-                select(DbprocessingReleaseFile.file_id).where(
-                    DbprocessingReleaseFile.release_id == release.id
-                )
-            )
-        )
+        elif release.note != note:
+            report.note("release", name, "a dbproc release of that name exists already",
+                        f"compare it with the old release: `dbproc release show {name}`",
+                        "its dbprocessing files were not added")
+            continue
+        have = set(session.scalars(select(ReleaseFile.file_id)
+                                   .where(ReleaseFile.release_id == release.id)))
         rows = [{"release_id": release.id, "file_id": i} for i in sorted(ids - have)]
         if rows:
-            session.execute(insert(table_of(DbprocessingReleaseFile)), rows)
+            session.execute(insert(table_of(ReleaseFile)), rows)
         report.count("releases", 1)
         report.count("release files", len(ids))
     commit(session)

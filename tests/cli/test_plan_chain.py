@@ -1,5 +1,5 @@
-"""``dbproc plan``: the whole chain by default (levels marked), ``--next`` for level 1,
-and what a running pass already holds."""
+"""``dbproc plan``: what can start now by default (contract section 7), saying how many
+builds follow; ``--chain`` for the whole chain, levels marked; what a running pass holds."""
 
 from __future__ import annotations
 
@@ -28,15 +28,18 @@ with open(output, "wb") as out:
 
 def test_plan_shows_the_chain_that_run_builds(applied: CliHarness) -> None:
     applied.ok("ingest")
-    chain = applied.json("plan")
+    chain = applied.json("plan", "--chain")
     assert [(p["level"], p["process"]) for p in chain] == (
         [(1, "L0_to_L1")] * 4 + [(2, "L1_to_L2")] * 4 + [(3, "L2_log")] * 4)
     assert all(p["in_flight"] is None for p in chain)
-    text = applied.ok("plan").stdout
+    text = applied.ok("plan", "--chain").stdout
     assert "12 build(s) in 3 levels (level 1 can start now)" in text
     assert "a pass is running" not in text
-    first = applied.json("plan", "--next")
+    first = applied.json("plan")
     assert first == [p for p in chain if p["level"] == 1]
+    assert applied.json("plan", "--next") == first
+    # the default says what follows, so a plan after `config apply` is never a surprise
+    assert "and 8 more build(s) downstream" in applied.ok("plan").stdout
     report = applied.json("process")
     made = {(r["process"], r["date"], r["output"], r["version"]) for r in
             report["process"]["runs"]}

@@ -147,9 +147,18 @@ def test_a_new_day_continues_the_version_sequences(
 def test_releases_are_kept(cli: CliHarness, old: OldArchive, tmp_path: Path) -> None:
     report = _imported(cli, old, tmp_path)
     assert report["counts"]["releases"] == 1 and report["counts"]["release files"] == 14
-    dump = dump_database(cli.db)
-    assert len(dump["dbprocessing_release"]) == 1
-    assert len(dump["dbprocessing_release_file"]) == 14
+    expected = {
+        name: sorted(f for f, n in old.rows(
+            "SELECT file.filename, release.release_num FROM release "
+            "JOIN file ON file.file_id = release.file_id") if n == name)
+        for (name,) in old.rows("SELECT DISTINCT release_num FROM release")}
+    releases = cli.json("release", "list")
+    assert sorted(r["name"] for r in releases) == sorted(expected)
+    for name, filenames in expected.items():  # dbprocessing's releases are dbproc releases
+        shown = cli.json("release", "show", name)
+        assert sorted(f["filename"] for f in shown) == filenames
+    # immutable like any release: making it again is refused
+    assert cli.run("release", "create", next(iter(expected))).exit_code == 2
 
 
 def test_an_interrupted_import_resumes_and_a_rerun_changes_nothing(
