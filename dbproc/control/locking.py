@@ -21,7 +21,7 @@ import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, select, text, update
 from sqlalchemy.orm import Session
@@ -32,7 +32,9 @@ from dbproc.db.engine import read_only, sqlite_path
 from dbproc.db.models import PassRecord, PassState
 from dbproc.errors import DatabaseError, LockHeld
 from dbproc.faults import crash_point
-from dbproc.mission import LockSettings
+
+if TYPE_CHECKING:  # (a type only: reading the lock needs no mission-file code)
+    from dbproc.mission import LockSettings
 
 logger = logging.getLogger("dbproc.locking")
 
