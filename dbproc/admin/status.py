@@ -8,7 +8,6 @@ from sqlalchemy import Engine, case, func, select
 from sqlalchemy.orm import Session
 
 from dbproc.build.planner import BuildAction, Decision, PlanKey, plan
-from dbproc.build.preview import cascade
 from dbproc.build.snapshot import PLAN_CHUNK, SnapshotLoader, load_catalogue, pending_work
 from dbproc.clock import iso_utc, utcnow
 from dbproc.control.locking import OsLock, running_holders
@@ -54,6 +53,8 @@ def preview(session: Session, *, retry_failed: bool = False) -> list[BuildAction
     loader = SnapshotLoader(session, catalogue)
     keys = pending_work(session, catalogue, retry_failed=retry_failed).keys
     first = plan(loader.load(keys, retry_failed=retry_failed), keys)
+    from dbproc.build.preview import cascade  # (not imported for `status`: it needs no cascade)
+
     actions = cascade(loader, first)
     return actions
 

@@ -23,7 +23,7 @@ import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, select, text, update
 from sqlalchemy.orm import Session
@@ -38,7 +38,9 @@ from dbproc.db.unit import commit
 from dbproc.errors import DatabaseError, LockHeld
 from dbproc.faults import crash_point
 from dbproc.feed.hooks import note_pass_finished
-from dbproc.mission import LockSettings
+
+if TYPE_CHECKING:  # (a type only: reading the lock needs no mission-file code)
+    from dbproc.mission import LockSettings
 
 logger = logging.getLogger("dbproc.locking")
 
