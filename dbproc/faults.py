@@ -45,7 +45,7 @@ def _target() -> tuple[str, int] | None:
 
 def crash_point(name: str) -> None:
     """SIGKILL this process at the configured hit of ``name`` (tests only)."""
-    if _HANG_AT == name:
+    if name == _HANG_AT:
         import threading
 
         threading.Event().wait()
