@@ -15,6 +15,7 @@ ENV_VAR = "DBPROC_CRASH_AT"
 #: ``DBPROC_HANG_AT=name``: the process stops for good at that point instead (a hung
 #: read of a network filesystem, say), keeping its lock and its threads
 HANG_VAR = "DBPROC_HANG_AT"
+_HANG_AT = os.environ.get(HANG_VAR)  # read once: a process hangs or it does not
 
 #: Every crash point, in the order a pass reaches them (documented in docs/reliability.md).
 CRASH_POINTS = (
@@ -46,7 +47,7 @@ def _target() -> tuple[str, int] | None:
 
 def crash_point(name: str) -> None:
     """SIGKILL this process at the configured hit of ``name`` (tests only)."""
-    if os.environ.get(HANG_VAR) == name:
+    if name == _HANG_AT:
         import threading
 
         threading.Event().wait()
