@@ -31,7 +31,7 @@ def register(cli: click.Group) -> None:
 
         Example:
 
-        \\b
+        \b
             dbproc runs prune --failed --older-than 30
         """
         report = state.archive().prune_runs(failed=failed, older_than_days=days)

@@ -51,7 +51,7 @@ def register(cli: click.Group) -> None:
 
         Example:
 
-        \\b
+        \b
             dbproc serve --db mission.sqlite
             dbproc serve --db mission.sqlite --allow-actions --token-file ~/.dbproc-token
         """

@@ -684,6 +684,7 @@ def test_incoming_on_another_file_system_is_copied_safely(
         doc["mission"]["incoming"] = str(remote)
 
     edit_mission(cli.mission_file, mutate)
+    remote.mkdir()  # outside the root: dbproc never creates it (contract section 10)
     cli.ok("config", "apply", str(cli.mission_file))
     for name in RAW:
         drop(remote, name, (EXAMPLE / name).read_bytes())

@@ -64,7 +64,7 @@ def test_plan_changes_nothing(applied: CliHarness) -> None:
     db_before, tree_before = dump_database(applied.db), tree_state(applied.mission_dir)
     plan = applied.json("plan", "--next")
     assert len(plan) == 4 and {p["reason"] for p in plan} == {"new"}
-    chain = applied.json("plan")  # the default: the whole chain, level by level
+    chain = applied.json("plan", "--chain")  # the whole chain, level by level
     assert [p["level"] for p in chain] == [1] * 4 + [2] * 4 + [3] * 4
     assert plan[0] | {"inputs": None} == plan[0] | {"inputs": None}  # shape check below
     assert set(plan[0]) >= {"process", "date", "output", "version", "inputs", "reason"}

@@ -82,7 +82,7 @@ def test_plan_cascade_predicts_exactly_what_run_does(built: CliHarness) -> None:
     drop(built.incoming, "testDB_000_004.raw", "Fifth Part.\n")
     built.ok("ingest")
     predicted = {(p["process"], p["date"], p["output"], p["version"], p["reason"])
-                 for p in built.json("plan")}
+                 for p in built.json("plan", "--chain")}
     report = built.json("process")
     made = {(r["process"], r["date"], r["output"], r["version"], r["reason"])
             for r in report["process"]["runs"]}
