@@ -62,7 +62,8 @@ else:
     (run_check,) = lazy_names("dbproc.admin.check", "run_check")
     (plan_view,) = lazy_names("dbproc.admin.plan_view", "plan_view")
     retention_from_json, stored_settings = lazy_names(
-        "dbproc.admin.registry", "retention_from_json", "stored_settings")
+        "dbproc.admin.registry", "retention_from_json", "stored_settings"
+    )
     (prune_run_logs,) = lazy_names("dbproc.admin.run_logs", "prune_run_logs")
     (summarize,) = lazy_names("dbproc.build.preview", "summarize")
     locking = lazy_module("dbproc.control.locking")
@@ -185,8 +186,12 @@ class Archive(FeedMethods, LifecycleMixin):
                 result.builds = summarize(status_module.preview(session))
         for change in result.changes:
             # the log file keeps the record; the terminal shows the result once, on stdout
-            logger.info("config apply%s: %s", " (dry run)" if dry_run else "",
-                        change.describe(), extra={"dbproc_log_file_only": True})
+            logger.info(
+                "config apply%s: %s",
+                " (dry run)" if dry_run else "",
+                change.describe(),
+                extra={"dbproc_log_file_only": True},
+            )
         if not dry_run:
             for folder in (config.mission.root, config.mission.incoming, config.mission.errors):
                 folder.mkdir(parents=True, exist_ok=True)
@@ -224,27 +229,33 @@ class Archive(FeedMethods, LifecycleMixin):
         """Ingest, then process: what cron calls (``dbproc run``)."""
         return self._pass("run", PassOptions(ingest=True, process=True, **options))
 
-    def plan(self, *, retry_failed: bool = False, everything: bool = False
-             ) -> list[dict[str, Any]]:
+    def plan(self, *, retry_failed: bool = False, everything: bool = False) -> list[dict[str, Any]]:
         """What ``process`` would run now, with output names, versions and reasons.
 
         Changes nothing. ``everything`` plans every date of every process instead of
         only what changed since the last pass.
         """
         with self.reading() as session:
-            decisions = status_module.plan_now(session, retry_failed=retry_failed,
-                                               everything=everything)
+            decisions = status_module.plan_now(
+                session, retry_failed=retry_failed, everything=everything
+            )
         return [status_module.decision_json(d) for d in decisions if d.action is not None]
 
-    def plan_chain(self, *, next_only: bool = False, everything: bool = False,
-                   retry_failed: bool = False) -> dict[str, Any]:
+    def plan_chain(
+        self, *, next_only: bool = False, everything: bool = False, retry_failed: bool = False
+    ) -> dict[str, Any]:
         """What ``dbproc plan`` shows: every build the next pass would make, downstream
         included, each with its ``level`` (1 = can start now) and ``in_flight`` (the run
         of a pass running now that already holds it), and that pass (``"pass"``, or None).
         ``next_only`` keeps level 1. Changes nothing."""
         with self.reading() as session:
-            return plan_view(self.engine, session, next_only=next_only, everything=everything,
-                             retry_failed=retry_failed)
+            return plan_view(
+                self.engine,
+                session,
+                next_only=next_only,
+                everything=everything,
+                retry_failed=retry_failed,
+            )
 
     def status(self) -> dict[str, Any]:
         """The lock, recent passes, file counts, failures and pending builds."""
@@ -258,14 +269,14 @@ class Archive(FeedMethods, LifecycleMixin):
         result = locking.unlock(self.engine, lock_settings, force=force)
         return [h.describe() for h in result.cleared]
 
-    def runs(self, query: inventory.RunQuery | None = None, **filters: Any
-             ) -> list[dict[str, Any]]:
+    def runs(self, query: inventory.RunQuery | None = None, **filters: Any) -> list[dict[str, Any]]:
         """Run records, newest first (``dbproc runs``)."""
         with self.reading() as session:
             return inventory.list_runs(session, query or inventory.RunQuery(**filters))
 
-    def prune_runs(self, *, failed: bool = False, older_than_days: float | None = None
-                   ) -> PruneReport:
+    def prune_runs(
+        self, *, failed: bool = False, older_than_days: float | None = None
+    ) -> PruneReport:
         """Remove old run logs (``dbproc runs prune``); see :mod:`dbproc.admin.run_logs`."""
         with self.writing() as session:
             mission = get_mission(session)
@@ -283,8 +294,10 @@ class Archive(FeedMethods, LifecycleMixin):
         """Every build the next pass would make, downstream included, predicted by
         assuming each build succeeds (``dbproc plan --cascade``). Changes nothing."""
         with self.reading() as session:
-            return [status_module.action_json(a)
-                    for a in status_module.preview(session, retry_failed=retry_failed)]
+            return [
+                status_module.action_json(a)
+                for a in status_module.preview(session, retry_failed=retry_failed)
+            ]
 
     def reprocess(self, *, dry_run: bool = False, **filters: Any) -> dict[str, Any]:
         """Force rebuilds of matching outputs (``dbproc reprocess``).
@@ -305,8 +318,9 @@ class Archive(FeedMethods, LifecycleMixin):
         data["builds"] = builds
         return data
 
-    def lineage(self, filename: str, *, depth: int | None = 1, direction: str = "both"
-                ) -> dict[str, Any]:
+    def lineage(
+        self, filename: str, *, depth: int | None = 1, direction: str = "both"
+    ) -> dict[str, Any]:
         """Parents and children of a file with the code and run that made each
         (``dbproc lineage``); ``depth=None`` walks the whole graph; ``direction`` is
         ``both``, ``up`` or ``down``."""
@@ -321,14 +335,20 @@ class Archive(FeedMethods, LifecycleMixin):
     def recall_reprocess(self, filename: str, *, bump: str = "revision") -> dict[str, Any]:
         """Force rebuilds of the newest files derived from ``filename``."""
         found = self.recall(filename)
-        names = [f["filename"] for p in found["by_product"].values() for f in p["files"]
-                 if f["newest"]]
+        names = [
+            f["filename"] for p in found["by_product"].values() for f in p["files"] if f["newest"]
+        ]
         if not names:
             return {"queued": 0, "already_queued": 0, "targets": [], "builds": {}}
         return self.reprocess(files=names, bump=bump)
 
-    def explain(self, filename: str | None = None, *, product: str | None = None,
-                date: dt.date | None = None) -> dict[str, Any]:
+    def explain(
+        self,
+        filename: str | None = None,
+        *,
+        product: str | None = None,
+        date: dt.date | None = None,
+    ) -> dict[str, Any]:
         """Why a file, or a product on a date, is (or is not) up to date (``dbproc explain``)."""
         with self.reading() as session:
             if filename is not None:
@@ -338,11 +358,16 @@ class Archive(FeedMethods, LifecycleMixin):
             decisions = explain_module.explain_key(session, product, date)
         if len(decisions) == 1:
             return decisions[0]
-        return {"product": product, "date": date.isoformat(), "decisions": decisions,
-                "up_to_date": all(d["up_to_date"] for d in decisions)}
+        return {
+            "product": product,
+            "date": date.isoformat(),
+            "decisions": decisions,
+            "up_to_date": all(d["up_to_date"] for d in decisions),
+        }
 
-    def missing(self, product: str, since: dt.date | None = None, until: dt.date | None = None
-                ) -> list[dict[str, Any]]:
+    def missing(
+        self, product: str, since: dt.date | None = None, until: dt.date | None = None
+    ) -> list[dict[str, Any]]:
         """Dates where an expected file of ``product`` does not exist, and why
         (``dbproc files --missing``)."""
         with self.reading() as session:
@@ -352,8 +377,7 @@ class Archive(FeedMethods, LifecycleMixin):
         """Compare disk and database (``dbproc check``); ``repair`` fixes what is safe,
         under the pass lock. ``checksums`` re-hashes every file (slow on big archives)."""
         self.require_schema()
-        return run_check(self.engine, self.store.factory, repair=repair,
-                         checksums=checksums)
+        return run_check(self.engine, self.store.factory, repair=repair, checksums=checksums)
 
     # -- looking at things ----------------------------------------------------------------
 
@@ -396,16 +420,27 @@ class Archive(FeedMethods, LifecycleMixin):
             "detail": verdict.detail,
         }
 
-    def import_dbprocessing(self, source: str, mission_file: str | Path, *,
-                            config: str | Path | None = None,
-                            old_root: str | Path | None = None, dry_run: bool = False,
-                            progress: Any = None, batch: int = 1000) -> Any:
+    def import_dbprocessing(
+        self,
+        source: str,
+        mission_file: str | Path,
+        *,
+        config: str | Path | None = None,
+        old_root: str | Path | None = None,
+        dry_run: bool = False,
+        progress: Any = None,
+        batch: int = 1000,
+    ) -> Any:
         """Import a dbprocessing database (``dbproc import-dbprocessing``); see
         :mod:`dbproc.importing`. Returns an :class:`~dbproc.importing.report.ImportReport`."""
         from dbproc.importing.importer import ImportOptions, run_import
 
-        options = ImportOptions(source, Path(mission_file),
-                                Path(config) if config is not None else None,
-                                Path(old_root) if old_root is not None else None, dry_run,
-                                batch)
+        options = ImportOptions(
+            source,
+            Path(mission_file),
+            Path(config) if config is not None else None,
+            Path(old_root) if old_root is not None else None,
+            dry_run,
+            batch,
+        )
         return run_import(lambda: self.open_engine(create=True), options, progress)

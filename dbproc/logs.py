@@ -58,7 +58,11 @@ def configure(verbosity: int = 0, log_file: str | Path | None = None) -> None:
         path = Path(log_file).expanduser()
         path.parent.mkdir(parents=True, exist_ok=True)
         rotating = logging.handlers.TimedRotatingFileHandler(
-            path, when="midnight", utc=True, backupCount=0, encoding="utf-8",
+            path,
+            when="midnight",
+            utc=True,
+            backupCount=0,
+            encoding="utf-8",
             errors="backslashreplace",  # a non-UTF-8 file name never breaks a log line
         )
         rotating.setLevel(logging.DEBUG if verbosity > 0 else logging.INFO)
@@ -91,8 +95,9 @@ class TerminalHandler(logging.StreamHandler):  # type: ignore[type-arg]
 def print_through(printer: Callable[[str], None]) -> Iterator[None]:
     """While inside, the terminal's log lines are printed by ``printer`` (a live
     progress display's console prints them above the bar instead of onto it)."""
-    handlers = [h for h in logging.getLogger(LOGGER_NAME).handlers
-                if isinstance(h, TerminalHandler)]
+    handlers = [
+        h for h in logging.getLogger(LOGGER_NAME).handlers if isinstance(h, TerminalHandler)
+    ]
     for handler in handlers:
         handler.printer = printer
     try:

@@ -371,6 +371,7 @@ def _time_from_fields(raw: Mapping[str, str]) -> tuple[int, int, int] | None:
         raise ValueError("bad time of day")
     return (h, mi, s)
 
+
 def make_slot(keywords: Mapping[str, str], time_of_day: tuple[int, int, int] | None) -> str:
     """The identity of a file within its (product, date) besides its version."""
     text = ";".join(f"{k}={keywords[k]}" for k in sorted(keywords))

@@ -80,8 +80,9 @@ def tree_state(folder: Path) -> dict[str, tuple[int, bytes]]:
 DATA = Path(__file__).resolve().parent / "data"
 
 
-def edit_mission(mission_file: Path, mutate: Callable[[dict[str, Any]], None],
-                 name: str | None = None) -> Path:
+def edit_mission(
+    mission_file: Path, mutate: Callable[[dict[str, Any]], None], name: str | None = None
+) -> Path:
     """Write a changed copy of a mission file (beside it, or over it when ``name`` is None)."""
     doc = tomllib.loads(mission_file.read_text())
     mutate(doc)
@@ -90,8 +91,7 @@ def edit_mission(mission_file: Path, mutate: Callable[[dict[str, Any]], None],
     return target
 
 
-def use_test_code(cli: CliHarness, process: str, mode: str, when: str = "all",
-                  **code: Any) -> None:
+def use_test_code(cli: CliHarness, process: str, mode: str, when: str = "all", **code: Any) -> None:
     """Make ``process`` run tests/data/codes/behave.py in ``mode`` and apply the mission."""
     import shutil
 

@@ -15,7 +15,8 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 def test_cli_reference_is_current() -> None:
     assert (DOCS / "cli-reference.md").read_text() == render_reference(), (
         "docs/cli-reference.md is stale: run `python -m dbproc.cli.reference > "
-        "docs/cli-reference.md`")
+        "docs/cli-reference.md`"
+    )
 
 
 @pytest.mark.parametrize("path", command_paths(cli), ids=" ".join)

@@ -54,8 +54,12 @@ class Problem:
 
     def as_json(self) -> dict[str, Any]:
         """JSON shape."""
-        return {"kind": self.kind, "path": self.path, "detail": self.detail,
-                "repaired": self.repaired}
+        return {
+            "kind": self.kind,
+            "path": self.path,
+            "detail": self.detail,
+            "repaired": self.repaired,
+        }
 
 
 @dataclass
@@ -83,21 +87,32 @@ class CheckReport:
         counts: dict[str, int] = {}
         for p in self.problems:
             counts[p.kind] = counts.get(p.kind, 0) + 1
-        return {"files_checked": self.files_checked, "repair": self.repair,
-                "pass_running": self.pass_running,
-                "problems": [p.as_json() for p in self.problems], "counts": counts,
-                "needs_attention": len(self.needs_attention), "exit_code": self.exit_code}
+        return {
+            "files_checked": self.files_checked,
+            "repair": self.repair,
+            "pass_running": self.pass_running,
+            "problems": [p.as_json() for p in self.problems],
+            "counts": counts,
+            "needs_attention": len(self.needs_attention),
+            "exit_code": self.exit_code,
+        }
 
     def summary(self) -> str:
         """One screen for a person."""
-        running = (["a pass is at work: its runs, staging and the files it is placing "
-                    "were not checked"] if self.pass_running else [])
+        running = (
+            ["a pass is at work: its runs, staging and the files it is placing were not checked"]
+            if self.pass_running
+            else []
+        )
         if not self.problems:
-            return "\n".join([*running, f"check: {self.files_checked} files checked, "
-                               "everything is consistent"])
-        lines = [*running,
-                 f"check: {self.files_checked} files checked, {len(self.problems)} problem(s), "
-                 f"{len(self.needs_attention)} need attention"]
+            return "\n".join(
+                [*running, f"check: {self.files_checked} files checked, everything is consistent"]
+            )
+        lines = [
+            *running,
+            f"check: {self.files_checked} files checked, {len(self.problems)} problem(s), "
+            f"{len(self.needs_attention)} need attention",
+        ]
         for p in self.problems[:40]:
             mark = "repaired" if p.repaired else "OPEN"
             lines.append(f"  [{mark}] {p.kind}: {p.path}: {p.detail}")
@@ -106,18 +121,31 @@ class CheckReport:
         return "\n".join(lines)
 
 
-def check(session: Session, paths: MissionPaths, *, repair: bool = False,
-          checksums: bool = True, pass_id: int | None = None) -> CheckReport:
+def check(
+    session: Session,
+    paths: MissionPaths,
+    *,
+    repair: bool = False,
+    checksums: bool = True,
+    pass_id: int | None = None,
+) -> CheckReport:
     """Compare disk and database; with ``repair`` the caller holds the pass lock."""
     report = CheckReport(repair=repair)
     if repair:
         recovery = recover(session, paths, pass_id)
         for run_id in recovery.rolled_forward:
-            report.problems.append(Problem("unfinished_run", f"run {run_id}",
-                                           "finished output recorded", True))
+            report.problems.append(
+                Problem("unfinished_run", f"run {run_id}", "finished output recorded", True)
+            )
         for run_id in recovery.abandoned:
-            report.problems.append(Problem("unfinished_run", f"run {run_id}",
-                                           "marked abandoned; it will be planned again", True))
+            report.problems.append(
+                Problem(
+                    "unfinished_run",
+                    f"run {run_id}",
+                    "marked abandoned; it will be planned again",
+                    True,
+                )
+            )
         for path in recovery.staging_removed:
             report.problems.append(Problem("leftover_staging", path, "removed", True))
     else:
@@ -132,25 +160,47 @@ def check(session: Session, paths: MissionPaths, *, repair: bool = False,
 
 def _unfinished_runs(session: Session, report: CheckReport) -> None:
     for run in session.scalars(select(Run).where(Run.status.in_(list(ACTIVE_RUN_STATUSES)))):
-        report.problems.append(Problem("unfinished_run", f"run {run.id}",
-                                       f"left {run.status}; the next pass (or check --repair) "
-                                       "recovers it"))
+        report.problems.append(
+            Problem(
+                "unfinished_run",
+                f"run {run.id}",
+                f"left {run.status}; the next pass (or check --repair) recovers it",
+            )
+        )
 
 
 def _staging(paths: MissionPaths, report: CheckReport) -> None:
     if paths.staging.is_dir():
         for entry in sorted(paths.staging.iterdir()):
-            report.problems.append(Problem("leftover_staging", str(entry),
-                                           "left by an interrupted pass; --repair removes it"))
+            report.problems.append(
+                Problem(
+                    "leftover_staging",
+                    str(entry),
+                    "left by an interrupted pass; --repair removes it",
+                )
+            )
 
 
-def _check_records(session: Session, paths: MissionPaths, report: CheckReport, *,
-                   repair: bool, checksums: bool) -> set[str]:
+def _check_records(
+    session: Session, paths: MissionPaths, report: CheckReport, *, repair: bool, checksums: bool
+) -> set[str]:
     """Check every record's file; return the absolute paths of registered files."""
     registered: set[str] = set()
-    rows = session.execute(select(File.id, File.filename, File.path, File.size, File.sha256,
-                                  File.on_disk, File.product_id, File.date, File.start,
-                                  File.stop, File.purged_at)).all()
+    rows = session.execute(
+        select(
+            File.id,
+            File.filename,
+            File.path,
+            File.size,
+            File.sha256,
+            File.on_disk,
+            File.product_id,
+            File.date,
+            File.start,
+            File.stop,
+            File.purged_at,
+        )
+    ).all()
     release(session)
     missing: list[Any] = []
     for row in rows:
@@ -164,31 +214,54 @@ def _check_records(session: Session, paths: MissionPaths, report: CheckReport, *
                 missing.append(row)
             continue
         if not row.on_disk:
-            report.problems.append(Problem("back_on_disk", str(path),
-                                           "marked missing but present again"))
+            report.problems.append(
+                Problem("back_on_disk", str(path), "marked missing but present again")
+            )
             if repair:
                 session.execute(update(File).where(File.id == row.id).values(on_disk=True))
-                queue_dependents(session, row.product_id, row.date, [(row.start, row.stop)],
-                                 f"file {row.filename} is back on disk")
+                queue_dependents(
+                    session,
+                    row.product_id,
+                    row.date,
+                    [(row.start, row.stop)],
+                    f"file {row.filename} is back on disk",
+                )
                 commit(session)
                 report.problems[-1].repaired = True
             continue
         size = path.stat().st_size
         if size != row.size or (checksums and hash_file(path).sha256 != row.sha256):
-            report.problems.append(Problem(
-                "checksum_mismatch", str(path),
-                f"its bytes differ from the registered ones (size {size} vs {row.size}); "
-                "restore the file from a copy, or deliver a new version"))
+            report.problems.append(
+                Problem(
+                    "checksum_mismatch",
+                    str(path),
+                    f"its bytes differ from the registered ones (size {size} vs {row.size}); "
+                    "restore the file from a copy, or deliver a new version",
+                )
+            )
     for row in missing:
         path = absolute_path(paths.root, row.path)
-        problem = Problem("missing_file", str(path), f"{row.filename} is registered but its "
-                          "file is gone" + ("; marked missing, its outputs will be replanned"
-                                            if repair else "; --repair marks it missing"))
+        problem = Problem(
+            "missing_file",
+            str(path),
+            f"{row.filename} is registered but its "
+            "file is gone"
+            + (
+                "; marked missing, its outputs will be replanned"
+                if repair
+                else "; --repair marks it missing"
+            ),
+        )
         report.problems.append(problem)
         if repair:
             session.execute(update(File).where(File.id == row.id).values(on_disk=False))
-            queue_dependents(session, row.product_id, row.date, [(row.start, row.stop)],
-                             f"file {row.filename} went missing")
+            queue_dependents(
+                session,
+                row.product_id,
+                row.date,
+                [(row.start, row.stop)],
+                f"file {row.filename} went missing",
+            )
             commit(session)
             problem.repaired = True
     return registered
@@ -211,20 +284,31 @@ def _product_roots(paths: MissionPaths, dirs: list[str]) -> list[Path]:
     return out
 
 
-def _orphans(session: Session, paths: MissionPaths, registered: set[str], report: CheckReport,
-             *, repair: bool) -> None:
+def _orphans(
+    session: Session,
+    paths: MissionPaths,
+    registered: set[str],
+    report: CheckReport,
+    *,
+    repair: bool,
+) -> None:
     rules = product_rules(session)
     release(session)
-    skip = {paths.incoming.resolve(), paths.errors.resolve(), paths.staging.resolve(),
-            (paths.root / ".dbproc").resolve()}
+    skip = {
+        paths.incoming.resolve(),
+        paths.errors.resolve(),
+        paths.staging.resolve(),
+        (paths.root / ".dbproc").resolve(),
+    }
     inspectors = InspectorSet(rules, paths.codes)
     for top in _product_roots(paths, [r.dir for r in rules]):
         if not top.is_dir():
             continue
         for dirpath, dirnames, filenames in os.walk(top):
             here = Path(dirpath)
-            dirnames[:] = sorted(d for d in dirnames if (here / d).resolve() not in skip
-                                 and not d.startswith("."))
+            dirnames[:] = sorted(
+                d for d in dirnames if (here / d).resolve() not in skip and not d.startswith(".")
+            )
             for name in sorted(filenames):
                 path = here / name
                 if str(path) in registered or name.startswith("."):
@@ -234,21 +318,42 @@ def _orphans(session: Session, paths: MissionPaths, registered: set[str], report
                 _orphan(session, paths, inspectors, path, report, repair=repair)
 
 
-def _orphan(session: Session, paths: MissionPaths, inspectors: InspectorSet, path: Path,
-            report: CheckReport, *, repair: bool) -> None:
+def _orphan(
+    session: Session,
+    paths: MissionPaths,
+    inspectors: InspectorSet,
+    path: Path,
+    report: CheckReport,
+    *,
+    repair: bool,
+) -> None:
     verdict = inspectors.identify(path)
     facts = verdict.facts
     if facts is None:
-        report.problems.append(Problem("orphan_unidentified", str(path),
-                                       f"not registered and not identifiable: {verdict.message}"))
+        report.problems.append(
+            Problem(
+                "orphan_unidentified",
+                str(path),
+                f"not registered and not identifiable: {verdict.message}",
+            )
+        )
         return
     if destination(paths.root, facts.product.dir, facts.date, path.name) != path:
-        report.problems.append(Problem("orphan_unidentified", str(path),
-                                       f"looks like {facts.product.name} {facts.date} but is not "
-                                       "in that product's folder; move it to incoming"))
+        report.problems.append(
+            Problem(
+                "orphan_unidentified",
+                str(path),
+                f"looks like {facts.product.name} {facts.date} but is not "
+                "in that product's folder; move it to incoming",
+            )
+        )
         return
-    problem = Problem("orphan", str(path), f"a {facts.product.name} file with no record"
-                      + ("; registered" if repair else "; --repair registers it"))
+    problem = Problem(
+        "orphan",
+        str(path),
+        f"a {facts.product.name} file with no record"
+        + ("; registered" if repair else "; --repair registers it"),
+    )
     report.problems.append(problem)
     if not repair:
         return
@@ -257,13 +362,22 @@ def _orphan(session: Session, paths: MissionPaths, inspectors: InspectorSet, pat
     if known is not None or any(e.version == facts.version for e in existing):
         release(session)
         problem.kind = "orphan_unidentified"
-        problem.detail = (f"a {facts.product.name} file with no record, but its name or "
-                          "identity is registered for another file; look at it")
+        problem.detail = (
+            f"a {facts.product.name} file with no record, but its name or "
+            "identity is registered for another file; look at it"
+        )
         return
     digest = hash_file(path)
-    register_file(session, facts, filename=path.name, path=stored_path(paths.root, path),
-                  sha256=digest.sha256, size=digest.size, existing=existing,
-                  cause=f"check registered orphan {path.name}")
+    register_file(
+        session,
+        facts,
+        filename=path.name,
+        path=stored_path(paths.root, path),
+        sha256=digest.sha256,
+        size=digest.size,
+        existing=existing,
+        cause=f"check registered orphan {path.name}",
+    )
     commit(session)
     problem.repaired = True
 
@@ -276,9 +390,12 @@ def _rejects(session: Session, paths: MissionPaths, report: CheckReport, *, repa
         stored.add(row.stored_name)
         if path.exists() or path.is_symlink():
             continue
-        problem = Problem("reject_without_file", str(path),
-                          f"the reject record of {row.filename} has no file"
-                          + ("; record closed" if repair else "; --repair closes the record"))
+        problem = Problem(
+            "reject_without_file",
+            str(path),
+            f"the reject record of {row.filename} has no file"
+            + ("; record closed" if repair else "; --repair closes the record"),
+        )
         report.problems.append(problem)
         if repair:
             row.retried_at = utcnow()
@@ -291,16 +408,21 @@ def _rejects(session: Session, paths: MissionPaths, report: CheckReport, *, repa
                 continue
             retried = session.scalar(select(Reject.id).where(Reject.stored_name == entry.name))
             if retried is None:
-                report.problems.append(Problem(
-                    "reject_without_record", str(entry),
-                    "in the rejected folder without a record (a pass died while rejecting "
-                    "it); `dbproc rejects retry` cannot see it: move it to incoming by hand",
-                    repaired=False))
+                report.problems.append(
+                    Problem(
+                        "reject_without_record",
+                        str(entry),
+                        "in the rejected folder without a record (a pass died while rejecting "
+                        "it); `dbproc rejects retry` cannot see it: move it to incoming by hand",
+                        repaired=False,
+                    )
+                )
     release(session)
 
 
-def run_check(engine: Engine, session_factory: Callable[[], Session], *, repair: bool,
-              checksums: bool) -> CheckReport:
+def run_check(
+    engine: Engine, session_factory: Callable[[], Session], *, repair: bool, checksums: bool
+) -> CheckReport:
     """Check; with ``repair``, under the pass lock (exit 4 while a pass runs)."""
     from dbproc.admin.registry import stored_settings
     from dbproc.control.locking import PassLock

@@ -135,8 +135,9 @@ def stored_settings(session: Session) -> StoredSettings:
     """Read the registered mission's folders and settings (raises if none is applied)."""
     mission = queries.get_mission(session)
     data = mission.settings or {}
-    return StoredSettings(MissionPaths.of(mission), *settings_from_json(data),
-                          retention=retention_from_json(data))
+    return StoredSettings(
+        MissionPaths.of(mission), *settings_from_json(data), retention=retention_from_json(data)
+    )
 
 
 def _diff(obj: object, wanted: Mapping[str, Any]) -> list[str]:
@@ -214,7 +215,9 @@ def _product_fields(p: ProductConfig) -> dict[str, Any]:
 
 
 def _apply_products(
-    session: Session, configs: Mapping[str, ProductConfig], result: ApplyResult,
+    session: Session,
+    configs: Mapping[str, ProductConfig],
+    result: ApplyResult,
     root: Path | None = None,
 ) -> dict[str, Product]:
     existing = {p.name: p for p in session.scalars(select(Product))}
@@ -225,7 +228,8 @@ def _apply_products(
             raise ConfigError(
                 f"product {name!r} differs from the registered product "
                 f"{folded[name.casefold()]!r} only by case; product names must differ by "
-                "more than case: use the registered name, or another name")
+                "more than case: use the registered name, or another name"
+            )
         if row is None:
             row = Product(name=name, active=True, max_span_seconds=86400.0, **_product_fields(cfg))
             session.add(row)
@@ -234,9 +238,17 @@ def _apply_products(
             continue
         before = (row.dir, row.format)
         details = _diff(row, _product_fields(cfg))
-        drift = None if root is None else drift_warning(
-            session, row, root, dir_changed=before[0] != row.dir,
-            format_changed=before[1] != row.format)
+        drift = (
+            None
+            if root is None
+            else drift_warning(
+                session,
+                row,
+                root,
+                dir_changed=before[0] != row.dir,
+                format_changed=before[1] != row.format,
+            )
+        )
         if not row.active:
             row.active = True
             result.changes.append(Change("revive", "product", name, tuple(details)))
@@ -327,8 +339,7 @@ def _apply_processes(
             if not cfg.codes
             else apply_code_set(session, row, cfg, config, now, result)
         )
-        rebuild_worthy = [d for d in details
-                          if not d.startswith(("description", "early_cutoff"))]
+        rebuild_worthy = [d for d in details if not d.startswith(("description", "early_cutoff"))]
         if details:
             result.changes.append(Change("update", "process", name, tuple(details)))
         if rebuild_worthy or code_details:

@@ -41,8 +41,14 @@ class ReprocessFilter:
 
     def is_empty(self) -> bool:
         """No filter at all (which would rebuild everything)."""
-        return not (self.products or self.processes or self.instruments or self.files
-                    or self.since or self.until)
+        return not (
+            self.products
+            or self.processes
+            or self.instruments
+            or self.files
+            or self.since
+            or self.until
+        )
 
 
 @dataclass
@@ -55,8 +61,7 @@ class ReprocessResult:
 
     def as_json(self) -> dict[str, Any]:
         """JSON shape."""
-        return {"queued": self.queued, "already_queued": self.already,
-                "targets": self.targets}
+        return {"queued": self.queued, "already_queued": self.already, "targets": self.targets}
 
 
 def _processes(session: Session, flt: ReprocessFilter) -> list[tuple[Process, Product | None]]:
@@ -68,16 +73,20 @@ def _processes(session: Session, flt: ReprocessFilter) -> list[tuple[Process, Pr
         product = queries.get_product(session, name)
         wanted_products.add(product.name)
         if not any(p.output_product_id == product.id for p in procs):
-            raise UsageError(f"product {name!r} is not made by any process, so it cannot be "
-                             "rebuilt; to rebuild what was made from its files use "
-                             "`dbproc recall FILE --reprocess`")
+            raise UsageError(
+                f"product {name!r} is not made by any process, so it cannot be "
+                "rebuilt; to rebuild what was made from its files use "
+                "`dbproc recall FILE --reprocess`"
+            )
     for name in flt.processes:
         queries.get_process(session, name)
     instruments = set(flt.instruments)
     known = {p.instrument for p in products.values()}
     for name in instruments - known:
-        raise UsageError(f"no product has instrument {name!r}; known: "
-                         f"{', '.join(sorted(i for i in known if i)) or 'none'}")
+        raise UsageError(
+            f"no product has instrument {name!r}; known: "
+            f"{', '.join(sorted(i for i in known if i)) or 'none'}"
+        )
     for proc in procs:
         output = products.get(proc.output_product_id) if proc.output_product_id else None
         if flt.products and (output is None or output.name not in wanted_products):
@@ -100,17 +109,21 @@ def find_targets(session: Session, flt: ReprocessFilter) -> list[dict[str, Any]]
         raise UsageError(f"--since {flt.since} is after --until {flt.until}")
     names = set(flt.files)
     if names:
-        found = {f for (f,) in session.execute(select(File.filename)
-                                               .where(File.filename.in_(sorted(names))))}
+        found = {
+            f
+            for (f,) in session.execute(
+                select(File.filename).where(File.filename.in_(sorted(names)))
+            )
+        }
         missing = names - found
         if missing:
             raise UsageError(f"no registered file called {', '.join(sorted(missing))}")
     targets: list[dict[str, Any]] = []
     for proc, output in _processes(session, flt):
         if output is not None:
-            stmt = select(File.filename, File.date, File.slot, File.interface, File.quality,
-                          File.revision).where(File.product_id == output.id,
-                                               File.is_newest.is_(True))
+            stmt = select(
+                File.filename, File.date, File.slot, File.interface, File.quality, File.revision
+            ).where(File.product_id == output.id, File.is_newest.is_(True))
             if flt.since:
                 stmt = stmt.where(File.date >= flt.since)
             if flt.until:
@@ -118,24 +131,41 @@ def find_targets(session: Session, flt: ReprocessFilter) -> list[dict[str, Any]]
             if names:
                 stmt = stmt.where(File.filename.in_(sorted(names)))
             for row in session.execute(stmt.order_by(File.date, File.slot)):
-                targets.append({"process": proc.name, "date": row.date, "slot": row.slot,
-                                "replaces": row.filename,
-                                "version": f"{row.interface}.{row.quality}.{row.revision}"})
+                targets.append(
+                    {
+                        "process": proc.name,
+                        "date": row.date,
+                        "slot": row.slot,
+                        "replaces": row.filename,
+                        "version": f"{row.interface}.{row.quality}.{row.revision}",
+                    }
+                )
         elif not names:
-            runs = select(Run.date, Run.slot).distinct().where(
-                Run.process_id == proc.id, Run.status == RunStatus.SUCCEEDED)
+            runs = (
+                select(Run.date, Run.slot)
+                .distinct()
+                .where(Run.process_id == proc.id, Run.status == RunStatus.SUCCEEDED)
+            )
             if flt.since:
                 runs = runs.where(Run.date >= flt.since)
             if flt.until:
                 runs = runs.where(Run.date <= flt.until)
             for day, slot in session.execute(runs.order_by(Run.date)):
-                targets.append({"process": proc.name, "date": day, "slot": slot,
-                                "replaces": None, "version": None})
+                targets.append(
+                    {
+                        "process": proc.name,
+                        "date": day,
+                        "slot": slot,
+                        "replaces": None,
+                        "version": None,
+                    }
+                )
     return targets
 
 
-def queue_rebuilds(session: Session, flt: ReprocessFilter, *, dry_run: bool = False
-                   ) -> ReprocessResult:
+def queue_rebuilds(
+    session: Session, flt: ReprocessFilter, *, dry_run: bool = False
+) -> ReprocessResult:
     """Record a forced rebuild for every target (the caller commits)."""
     targets = find_targets(session, flt)
     result = ReprocessResult()
@@ -153,8 +183,16 @@ def queue_rebuilds(session: Session, flt: ReprocessFilter, *, dry_run: bool = Fa
             continue
         result.queued += 1
         if not dry_run:
-            session.add(ForcedRebuild(process_id=key[0], date=key[1], slot=key[2],
-                                      bump=flt.bump, requested_at=now, note=flt.note))
+            session.add(
+                ForcedRebuild(
+                    process_id=key[0],
+                    date=key[1],
+                    slot=key[2],
+                    bump=flt.bump,
+                    requested_at=now,
+                    note=flt.note,
+                )
+            )
     session.flush()
     return result
 

@@ -26,8 +26,9 @@ from dbproc.db.queries import chunked
 from dbproc.feed.review import pending_count
 
 
-def plan_now(session: Session, *, retry_failed: bool = False, everything: bool = False
-             ) -> list[Decision]:
+def plan_now(
+    session: Session, *, retry_failed: bool = False, everything: bool = False
+) -> list[Decision]:
     """The decisions with a build: what ``dbproc process`` would run now (read only).
     ``everything`` considers every date of every process instead of just what changed.
     Dates are planned in chunks and only decisions with a build are kept, so memory
@@ -89,15 +90,27 @@ def lock_state(engine: Engine, session: Session) -> dict[str, Any]:
     if free:
         probe.release()
     holders = running_holders(session)
-    doing = {row.id: row.activity for row in session.execute(
-        select(PassRecord.id, PassRecord.activity)
-        .where(PassRecord.id.in_([h.pass_id for h in holders])))}
+    doing = {
+        row.id: row.activity
+        for row in session.execute(
+            select(PassRecord.id, PassRecord.activity).where(
+                PassRecord.id.in_([h.pass_id for h in holders])
+            )
+        )
+    }
     return {
         "held": not free,
         "passes_marked_running": [
-            {"pass_id": h.pass_id, "host": h.host, "pid": h.pid, "command": h.command,
-             "heartbeat_age_seconds": round(h.heartbeat_age, 1),
-             "activity": doing.get(h.pass_id)} for h in holders],
+            {
+                "pass_id": h.pass_id,
+                "host": h.host,
+                "pid": h.pid,
+                "command": h.command,
+                "heartbeat_age_seconds": round(h.heartbeat_age, 1),
+                "activity": doing.get(h.pass_id),
+            }
+            for h in holders
+        ],
         "stale": free and bool(holders),
         # what the running pass says it does ("inspecting X for 12 s", "running 2 codes")
         "activity": doing.get(holders[-1].pass_id) if holders and not free else None,
@@ -110,33 +123,57 @@ def status(engine: Engine, session: Session, *, passes: int = 5) -> dict[str, An
     now = utcnow()
     recent = session.scalars(select(PassRecord).order_by(PassRecord.id.desc()).limit(passes))
     counts = session.execute(
-        select(Product.name, func.count(File.id),
-               func.sum(case((File.is_newest.is_(True), 1), else_=0)))
+        select(
+            Product.name,
+            func.count(File.id),
+            func.sum(case((File.is_newest.is_(True), 1), else_=0)),
+        )
         .join(File, File.product_id == Product.id, isouter=True)
-        .group_by(Product.name).order_by(Product.name)).all()
-    latest = (select(Run.process_id, Run.date, Run.slot, func.max(Run.id).label("last"))
-              .group_by(Run.process_id, Run.date, Run.slot).subquery())
+        .group_by(Product.name)
+        .order_by(Product.name)
+    ).all()
+    latest = (
+        select(Run.process_id, Run.date, Run.slot, func.max(Run.id).label("last"))
+        .group_by(Run.process_id, Run.date, Run.slot)
+        .subquery()
+    )
     failed = session.execute(
-        select(Process.name, func.count()).select_from(latest)
-        .join(Run, Run.id == latest.c.last).join(Process, Process.id == Run.process_id)
+        select(Process.name, func.count())
+        .select_from(latest)
+        .join(Run, Run.id == latest.c.last)
+        .join(Process, Process.id == Run.process_id)
         .where(Run.status.in_([s.value for s in FAILED_RUN_STATUSES]))
-        .group_by(Process.name)).all()
+        .group_by(Process.name)
+    ).all()
     pending_keys = session.scalar(select(func.count()).select_from(Pending)) or 0
-    rejects = session.scalar(select(func.count()).select_from(Reject)
-                             .where(Reject.retried_at.is_(None))) or 0
+    rejects = (
+        session.scalar(select(func.count()).select_from(Reject).where(Reject.retried_at.is_(None)))
+        or 0
+    )
     lock = lock_state(engine, session)
     builds = [d for d in plan_now(session) if d.action is not None]
     return {
         "mission": mission.name,
         "lock": lock,
-        "passes": [{"id": p.id, "command": p.command, "host": p.host, "pid": p.pid,
-                    "started_at": iso_utc(p.started_at),
-                    "ended_at": iso_utc(p.ended_at),
-                    "state": p.state, "outcome": p.outcome,
-                    "heartbeat_age_seconds": round((now - p.heartbeat_at).total_seconds(), 1),
-                    "summary": p.summary} for p in recent],
-        "files": {name: {"files": int(total), "newest": int(newest or 0)}
-                  for name, total, newest in counts},
+        "passes": [
+            {
+                "id": p.id,
+                "command": p.command,
+                "host": p.host,
+                "pid": p.pid,
+                "started_at": iso_utc(p.started_at),
+                "ended_at": iso_utc(p.ended_at),
+                "state": p.state,
+                "outcome": p.outcome,
+                "heartbeat_age_seconds": round((now - p.heartbeat_at).total_seconds(), 1),
+                "summary": p.summary,
+            }
+            for p in recent
+        ],
+        "files": {
+            name: {"files": int(total), "newest": int(newest or 0)}
+            for name, total, newest in counts
+        },
         "failed_builds": {name: int(n) for name, n in failed},
         "pending_builds": len(builds),
         "pending_by_process": _count(d.process for d in builds),

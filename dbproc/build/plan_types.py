@@ -82,6 +82,7 @@ class FileRecord:
     def usable(self) -> bool:
         """May consumers read this version (no review needed, or passed)?"""
         return self.review is None or self.review in PASSED_REVIEWS
+
     #: early cutoff: when a later build reproduced it byte for byte (``code_id`` and
     #: ``parents`` are then that build's)
     reproduced_at: dt.datetime | None = None
@@ -248,14 +249,18 @@ class Snapshot:
                     held[f.identity] = f
         for f in held.values():
             newest = self.outputs.get(f.identity)
-            if newest is None or newest.id == f.id or not (newest.review is None
-                                                          and newest.on_disk):
+            if (
+                newest is None
+                or newest.id == f.id
+                or not (newest.review is None and newest.on_disk)
+            ):
                 out[f.product].append(f)
         return {k: tuple(sorted(v, key=lambda f: (f.start, f.filename))) for k, v in out.items()}
 
     @cached_property
-    def _index(self) -> Mapping[str, tuple[list[dt.datetime], dt.timedelta,
-                                            Mapping[dt.date, list[FileRecord]]]]:
+    def _index(
+        self,
+    ) -> Mapping[str, tuple[list[dt.datetime], dt.timedelta, Mapping[dt.date, list[FileRecord]]]]:
         out = {}
         for product, files in self.newest_by_product.items():
             span = max((f.stop - f.start for f in files), default=dt.timedelta(0))
@@ -265,8 +270,7 @@ class Snapshot:
             out[product] = ([f.start for f in files], span, dates)
         return out
 
-    def overlapping(self, product: str, start: dt.datetime, stop: dt.datetime
-                    ) -> list[FileRecord]:
+    def overlapping(self, product: str, start: dt.datetime, stop: dt.datetime) -> list[FileRecord]:
         """Newest files of ``product`` whose interval meets ``[start, stop)`` (bisected)."""
         files = self.newest_by_product.get(product)
         if not files:

@@ -36,10 +36,28 @@ from dbproc.naming import FormatError, make_slot
 from dbproc.version import Version, VersionPart
 
 __all__ = [
-    "DAY", "FAILED_STATUSES", "REASON_PRIORITY", "BuildAction", "CodeSpec", "Decision",
-    "FileRecord", "ForcedRequest", "InputSpec", "PlanKey", "ProcessSpec", "Reason",
-    "RunRecord", "Snapshot", "Status", "actions", "build_key", "candidate_dates", "decide",
-    "next_version", "plan", "sort_inputs",
+    "DAY",
+    "FAILED_STATUSES",
+    "REASON_PRIORITY",
+    "BuildAction",
+    "CodeSpec",
+    "Decision",
+    "FileRecord",
+    "ForcedRequest",
+    "InputSpec",
+    "PlanKey",
+    "ProcessSpec",
+    "Reason",
+    "RunRecord",
+    "Snapshot",
+    "Status",
+    "actions",
+    "build_key",
+    "candidate_dates",
+    "decide",
+    "next_version",
+    "plan",
+    "sort_inputs",
 ]
 
 # -- planning ----------------------------------------------------------------------------
@@ -107,9 +125,7 @@ def _decide_daily(snapshot: Snapshot, process: ProcessSpec, day: dt.date) -> Dec
     expected = False
     for spec in process.inputs:
         start, stop = _window(day, spec)
-        files = [
-            f for f in snapshot.overlapping(spec.product, start, stop)
-        ]
+        files = [f for f in snapshot.overlapping(spec.product, start, stop)]
         if not spec.optional and any(f.overlaps(day_start, day_stop) for f in files):
             expected = True
         if not files and not spec.optional:
@@ -147,9 +163,7 @@ def _decide_file(snapshot: Snapshot, process: ProcessSpec, day: dt.date) -> list
     if not process.required:
         return []
     trigger_spec = process.required[0]
-    triggers = [
-        f for f in snapshot.dated(trigger_spec.product, day, day)
-    ]
+    triggers = [f for f in snapshot.dated(trigger_spec.product, day, day)]
     decisions: list[Decision] = []
     taken: dict[str, str] = {}
     fmt = process.format
@@ -200,9 +214,7 @@ def _decide_file(snapshot: Snapshot, process: ProcessSpec, day: dt.date) -> list
                 continue
             first, last = day - spec.before * DAY, day + spec.after * DAY
             files = [
-                f
-                for f in snapshot.dated(spec.product, first, last)
-                if _keywords_agree(f, keywords)
+                f for f in snapshot.dated(spec.product, first, last) if _keywords_agree(f, keywords)
             ]
             if not files and not spec.optional:
                 missing.append(f"required input {spec.product} has no file dated {first}..{last}")
@@ -372,8 +384,10 @@ def _evaluate(
         what = existing.filename if existing is not None else f"the last run of {process.name}"
         made = f"was made by code {code.version}"
         if existing is not None and existing.reproduced_at is not None:
-            made = (f"is up to date: reproduced identically by code {code.version} on "
-                    f"{existing.reproduced_at:%Y-%m-%dT%H:%M:%SZ}")
+            made = (
+                f"is up to date: reproduced identically by code {code.version} on "
+                f"{existing.reproduced_at:%Y-%m-%dT%H:%M:%SZ}"
+            )
         return replace(
             base,
             status=Status.UP_TO_DATE,

@@ -42,23 +42,32 @@ def _readers(processes: Mapping[str, ProcessSpec]) -> dict[str, list[_Reader]]:
         first = proc.required[0].product if proc.required else None
         for spec in proc.inputs:
             trigger = proc.timebase == "FILE" and spec.product == first
-            out[spec.product].append(_Reader(proc.name, Consumer(
-                proc.id, proc.timebase, spec.before, spec.after, trigger)))
+            out[spec.product].append(
+                _Reader(
+                    proc.name, Consumer(proc.id, proc.timebase, spec.before, spec.after, trigger)
+                )
+            )
     return out
 
 
-def _overlay(snapshot: Snapshot, simulated: Mapping[tuple[str, dt.date, str], FileRecord]
-             ) -> Snapshot:
-    files = [replace(f, is_newest=False) if f.is_newest and f.identity in simulated else f
-             for f in snapshot.files]
+def _overlay(
+    snapshot: Snapshot, simulated: Mapping[tuple[str, dt.date, str], FileRecord]
+) -> Snapshot:
+    files = [
+        replace(f, is_newest=False) if f.is_newest and f.identity in simulated else f
+        for f in snapshot.files
+    ]
     files.extend(simulated.values())
     parents = dict(snapshot.parents)
     parents.update({f.id: f for f in simulated.values()})
     return replace(snapshot, files=tuple(files), parents=parents)
 
 
-def cascade(loader: SnapshotLoader, first: Iterable[Decision],
-            levels: dict[tuple[str, dt.date, str], int] | None = None) -> list[BuildAction]:
+def cascade(
+    loader: SnapshotLoader,
+    first: Iterable[Decision],
+    levels: dict[tuple[str, dt.date, str], int] | None = None,
+) -> list[BuildAction]:
     """Every build, in the order of the waves they would run in (see module docstring).
     ``levels``, when given, receives each build's wave: 1 = can start now."""
     processes = loader.catalogue.processes
@@ -82,17 +91,26 @@ def cascade(loader: SnapshotLoader, first: Iterable[Decision],
             start = midnight(action.date)
             if action.inputs and processes[action.process].timebase == "FILE":
                 start = action.inputs[0].start
-            record = FileRecord(id=next_id, product=output, filename=action.output_filename or "",
-                                date=action.date, start=start, stop=start + dt.timedelta(days=1),
-                                version=action.output_version, slot=action.slot,
-                                keywords=action.keywords, code_id=action.code.id,
-                                parents=frozenset(f.id for f in action.inputs))
+            record = FileRecord(
+                id=next_id,
+                product=output,
+                filename=action.output_filename or "",
+                date=action.date,
+                start=start,
+                stop=start + dt.timedelta(days=1),
+                version=action.output_version,
+                slot=action.slot,
+                keywords=action.keywords,
+                code_id=action.code.id,
+                parents=frozenset(f.id for f in action.inputs),
+            )
             next_id -= 1
             simulated[record.identity] = record
             sim_key[action.key] = record.identity
             for reader in readers.get(output, ()):
-                for day in affected_dates(reader.consumer, record.date,
-                                          [(record.start, record.stop)]):
+                for day in affected_dates(
+                    reader.consumer, record.date, [(record.start, record.stop)]
+                ):
                     keys.add((reader.process, day))
         if not keys:
             break
@@ -100,8 +118,9 @@ def cascade(loader: SnapshotLoader, first: Iterable[Decision],
             if (key[0], key[1]) in keys:  # planned again: forget the earlier prediction
                 simulated.pop(sim_key.pop(key), None)
                 final.pop(key, None)
-        snapshot = _overlay(loader.load(sorted(keys, key=lambda k: (k[0], k[1] or dt.date.min))),
-                            simulated)
+        snapshot = _overlay(
+            loader.load(sorted(keys, key=lambda k: (k[0], k[1] or dt.date.min))), simulated
+        )
         frontier = [d.action for d in plan(snapshot, keys) if d.action is not None]
     return sorted(final.values(), key=lambda a: (a.process, a.date, a.slot))
 
@@ -112,8 +131,11 @@ def summarize(actions: Iterable[BuildAction]) -> dict[str, dict[str, Any]]:
     for action in actions:
         groups[action.process].append(action)
     return {
-        name: {"builds": len(items), "first_date": min(a.date for a in items).isoformat(),
-               "last_date": max(a.date for a in items).isoformat(),
-               "reasons": dict(Counter(a.reason.value for a in items))}
+        name: {
+            "builds": len(items),
+            "first_date": min(a.date for a in items).isoformat(),
+            "last_date": max(a.date for a in items).isoformat(),
+            "reasons": dict(Counter(a.reason.value for a in items)),
+        }
         for name, items in sorted(groups.items())
     }

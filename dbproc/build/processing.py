@@ -36,8 +36,9 @@ logger = logging.getLogger("dbproc.processing")
 
 Progress = Callable[[int, int, int], None]  # (done, total known, failed)
 #: decisions after which a forced rebuild of the key is dropped: nothing can be built
-UNBUILDABLE = frozenset({Status.NOT_EXPECTED, Status.MISSING_INPUT, Status.OUTSIDE_VALIDITY,
-                         Status.NO_CODE})
+UNBUILDABLE = frozenset(
+    {Status.NOT_EXPECTED, Status.MISSING_INPUT, Status.OUTSIDE_VALIDITY, Status.NO_CODE}
+)
 Fence = Callable[[], None]
 
 
@@ -287,12 +288,13 @@ class Processor:
             if day is not None and name not in everything:
                 dated.setdefault(name, set()).add(day)
         queries = [(name, None) for name in sorted(everything)] + [
-            (name, batch) for name, days in sorted(dated.items())
-            for batch in chunked(sorted(days))]
+            (name, batch) for name, days in sorted(dated.items()) for batch in chunked(sorted(days))
+        ]
         seen: dict[PlanKey, int] = {}
         for name, batch in queries:
             stmt = select(Pending.date, func.max(Pending.id)).where(
-                Pending.process_id == self.catalogue.process_ids[name])
+                Pending.process_id == self.catalogue.process_ids[name]
+            )
             if batch is not None:
                 stmt = stmt.where(Pending.date.in_(batch))
             for day, top in self.session.execute(stmt.group_by(Pending.date)):
@@ -348,8 +350,12 @@ class Processor:
                 }
             )
 
-    def _settle(self, keys: set[tuple[str, dt.date]], seen: dict[PlanKey, int],
-                unbuildable: set[tuple[str, dt.date, str]] | None = None) -> None:
+    def _settle(
+        self,
+        keys: set[tuple[str, dt.date]],
+        seen: dict[PlanKey, int],
+        unbuildable: set[tuple[str, dt.date, str]] | None = None,
+    ) -> None:
         """Delete pending rows (up to what the plan saw) of keys with nothing left to do,
         and forced rebuilds that cannot happen (no input, outside validity), in one
         transaction."""
@@ -368,12 +374,19 @@ class Processor:
                 )
             )
         for name, day, slot in unbuildable or ():
-            deleted = self.session.execute(delete(ForcedRebuild).where(
-                ForcedRebuild.process_id == self.catalogue.process_ids[name],
-                ForcedRebuild.date == day, ForcedRebuild.slot == slot))
+            deleted = self.session.execute(
+                delete(ForcedRebuild).where(
+                    ForcedRebuild.process_id == self.catalogue.process_ids[name],
+                    ForcedRebuild.date == day,
+                    ForcedRebuild.slot == slot,
+                )
+            )
             if getattr(deleted, "rowcount", 0):
-                logger.warning("dropped the forced rebuild of %s %s: nothing can be built "
-                               "for it now", name, day)
+                logger.warning(
+                    "dropped the forced rebuild of %s %s: nothing can be built for it now",
+                    name,
+                    day,
+                )
         commit(self.session)
 
     def _submit(self, freed: int = 0) -> None:

@@ -91,27 +91,6 @@ _FORCED_DONE = _FORCED.delete().where(
 )
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 class Recorder:
     """Records results of one pass's runs; the caller's loop owns the session."""
 
@@ -202,8 +181,7 @@ class Recorder:
 
         reproduced = cutoff.reproduces(self, action, digest)
         if reproduced is not None:
-            return cutoff.record_unchanged(self, action, result, reproduced, settle,
-                                           pending_max_id)
+            return cutoff.record_unchanged(self, action, result, reproduced, settle, pending_max_id)
         dst = destination(self.paths.root, facts.product.dir, facts.date, output.name)
         promoting = {
             "run_dir": result.run_dir,
@@ -286,8 +264,19 @@ class Recorder:
                 run_id, process, day, f"the output {dst.name} is already registered ({exc})"
             )
         ended_at = run.ended_at or utcnow()
-        head = LogHead(run_id, run.process_id, run.date, RunStatus.SUCCEEDED, run.argv,
-                        run.exit_code, run.signal, None, run.host, run.started_at, ended_at)
+        head = LogHead(
+            run_id,
+            run.process_id,
+            run.date,
+            RunStatus.SUCCEEDED,
+            run.argv,
+            run.exit_code,
+            run.signal,
+            None,
+            run.host,
+            run.started_at,
+            ended_at,
+        )
         self.session.execute(
             RUN_TABLE.update()
             .where(RUN_TABLE.c.id == run_id)
@@ -327,18 +316,26 @@ class Recorder:
     ) -> RunOutcome:
         fields = result_fields(result)
         process_id = self.process_ids[action.process]
-        head = LogHead(result.run_id, process_id, action.date, RunStatus.SUCCEEDED,
-                        fields["argv"], result.exit_code, result.signal, None, result.host,
-                        fields["started_at"], fields["ended_at"])
+        head = LogHead(
+            result.run_id,
+            process_id,
+            action.date,
+            RunStatus.SUCCEEDED,
+            fields["argv"],
+            result.exit_code,
+            result.signal,
+            None,
+            result.host,
+            fields["started_at"],
+            fields["ended_at"],
+        )
         log_path = self._keep_log(head, Path(result.run_dir) if result.run_dir else None)
         self.session.execute(
             RUN_TABLE.update()
             .where(RUN_TABLE.c.id == result.run_id)
             .values(status=RunStatus.SUCCEEDED, log_path=log_path, **fields)
         )
-        self._settle(
-            process_id, action.date, action.slot, settle, pending_max_id, forced_done=True
-        )
+        self._settle(process_id, action.date, action.slot, settle, pending_max_id, forced_done=True)
         commit(self.session)
         crash_point("job.recorded")
         self._clean(str(run_root(self.paths, result.run_id)))
@@ -440,8 +437,9 @@ class Recorder:
             else:
                 folder.mkdir()
             run.error = error
-            write_log(folder / "run.log", LogHead.of(run), folder,
-                      self._process_name(run.process_id))
+            write_log(
+                folder / "run.log", LogHead.of(run), folder, self._process_name(run.process_id)
+            )
         except OSError as exc:
             logger.warning("could not keep the failed run %s under %s: %s", run.id, folder, exc)
             return None
@@ -468,16 +466,6 @@ class Recorder:
         if self._cleaner is not None:
             self._cleaner.shutdown(wait=True)
             self._cleaner = None
-
-
-
-
-
-
-
-
-
-
 
 
 def _worker_digest(result: JobResult, output: Path) -> Digest | None:

@@ -254,7 +254,9 @@ class SnapshotLoader:
         self.queries += 1
         first_day, last_day, first_start, last_stop = self.session.execute(
             select(
-                func.min(File.date), func.max(File.date), func.min(File.start),
+                func.min(File.date),
+                func.max(File.date),
+                func.min(File.start),
                 func.max(File.stop),
             ).where(File.product_id.in_(ids), File.is_newest.is_(True))
         ).one()
@@ -316,8 +318,9 @@ class SnapshotLoader:
 
     def _read_inputs(self, product: str, want: _Wanted) -> list[FileRecord]:
         product_id = self.catalogue.product_ids[product]
-        base = select(*FILE_COLUMNS).where(File.product_id == product_id,
-                                           reviewed_versions(self.catalogue, product_id))
+        base = select(*FILE_COLUMNS).where(
+            File.product_id == product_id, reviewed_versions(self.catalogue, product_id)
+        )
         if want.everything:
             return [self._record(r) for r in self._execute(base)]
         span = dt.timedelta(seconds=self.catalogue.max_span.get(product_id, 86400.0))
@@ -371,8 +374,12 @@ class SnapshotLoader:
         out: dict[int, tuple[int, tuple[int, ...], dt.datetime]] = {}
         for batch in chunked(ids):
             for file_id, code_id, inputs, at in self._execute(
-                select(Reproduction.file_id, Reproduction.code_id, Run.inputs,
-                       Reproduction.reproduced_at)
+                select(
+                    Reproduction.file_id,
+                    Reproduction.code_id,
+                    Run.inputs,
+                    Reproduction.reproduced_at,
+                )
                 .join(Run, Run.id == Reproduction.run_id)
                 .where(Reproduction.file_id.in_(batch))
                 .order_by(Reproduction.id)
@@ -411,8 +418,11 @@ class SnapshotLoader:
         statuses = [
             s.value
             for s in (
-                *FAILED_RUN_STATUSES, RunStatus.SUCCEEDED, RunStatus.ABANDONED,
-                RunStatus.CANCELLED, RunStatus.UNCHANGED,
+                *FAILED_RUN_STATUSES,
+                RunStatus.SUCCEEDED,
+                RunStatus.ABANDONED,
+                RunStatus.CANCELLED,
+                RunStatus.UNCHANGED,
             )
         ]
         for batch in chunked(self._run_condition(by_process), RANGES_PER_QUERY):
@@ -519,5 +529,4 @@ def reviewed_versions(catalogue: Catalogue, product_id: int) -> ColumnElement[bo
     product also the older ones that passed (or never needed) review (§13)."""
     if product_id not in catalogue.reviewed:
         return File.is_newest.is_(True)
-    return or_(File.is_newest.is_(True), File.review.is_(None),
-               File.review.in_(PASSED_REVIEWS))
+    return or_(File.is_newest.is_(True), File.review.is_(None), File.review.in_(PASSED_REVIEWS))

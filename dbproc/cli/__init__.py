@@ -26,8 +26,9 @@ logger = logging.getLogger("dbproc.cli")
 #: is a new process); a name not listed here makes every module register (_register)
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("config", "db", "example"), ("dbproc.cli.admin",)),
-    **dict.fromkeys(("check", "ingest", "plan", "process", "run", "status", "unlock"),
-                    ("dbproc.cli.passes",)),
+    **dict.fromkeys(
+        ("check", "ingest", "plan", "process", "run", "status", "unlock"), ("dbproc.cli.passes",)
+    ),
     **dict.fromkeys(("explain", "lineage", "recall", "reprocess"), ("dbproc.cli.provenance",)),
     **dict.fromkeys(("files", "inspect", "rejects"), ("dbproc.cli.reports",)),
     "runs": ("dbproc.cli.reports", "dbproc.cli.runs_prune"),  # prune joins the `runs` group
@@ -61,8 +62,13 @@ class DbprocGroup(click.Group):
     Commands are registered lazily: only the module of the command being run is imported.
     """
 
-    def make_context(self, info_name: str | None, args: list[str],
-                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
         as_json = funnel.wants_json(args)
         argv = list(args)
         try:
@@ -168,7 +174,6 @@ def cli(
 def main() -> None:
     """Console entry point."""
     cli.main(prog_name="dbproc")
-
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -145,9 +145,11 @@ def example(folder: Path, no_data: bool) -> None:
     if folder.exists() and any(folder.iterdir()):
         raise UsageError(f"{folder} is not empty; give a new or empty folder")
     mission_file = write_example(folder, with_incoming=not no_data)
-    click.echo(f"wrote {mission_file} with codes/ and data/incoming/; next:\n"
-               f"  dbproc --db {folder / 'mission.sqlite'} config apply {mission_file}\n"
-               f"  dbproc --db {folder / 'mission.sqlite'} run")
+    click.echo(
+        f"wrote {mission_file} with codes/ and data/incoming/; next:\n"
+        f"  dbproc --db {folder / 'mission.sqlite'} config apply {mission_file}\n"
+        f"  dbproc --db {folder / 'mission.sqlite'} run"
+    )
 
 
 def register(cli: click.Group) -> None:

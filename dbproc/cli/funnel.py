@@ -66,8 +66,11 @@ def add_hints(exc: click.ClickException, argv: Sequence[str]) -> click.ClickExce
         name = next((a for a in argv if a.startswith(exc.option_name) and _file_like(a)), None)
         if name is not None:
             where = exc.ctx.command_path if exc.ctx is not None else "dbproc COMMAND"
-            exc.message = (f"{exc.message} {name!r} looks like a file name starting with "  # type: ignore[misc]
-                           f"'-': put -- before it ({where} [OPTIONS] -- {name})")
+            hint = (
+                f"{exc.message} {name!r} looks like a file name starting with "
+                f"'-': put -- before it ({where} [OPTIONS] -- {name})"
+            )
+            exc.message = hint  # type: ignore[misc]
     return exc
 
 
@@ -86,9 +89,13 @@ def failure_of(exc: BaseException, db: str | None) -> Failure:
         return Failure(exc.format_message(), exc.exit_code, "usage")
     if isinstance(exc, KeyboardInterrupt):  # Ctrl-C; SIGTERM/SIGHUP during a pass
         signum = int(getattr(exc, "signum", signal.SIGINT))
-        return Failure(f"interrupted by {signal.Signals(signum).name}: running codes were "
-                       "stopped (runs recorded cancelled), the pass recorded interrupted, "
-                       "the lock released", 128 + signum, "failed")
+        return Failure(
+            f"interrupted by {signal.Signals(signum).name}: running codes were "
+            "stopped (runs recorded cancelled), the pass recorded interrupted, "
+            "the lock released",
+            128 + signum,
+            "failed",
+        )
     if _is_sqlalchemy_error(exc):
         return _database_failure(exc, db)
     return Failure(

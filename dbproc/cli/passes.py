@@ -15,28 +15,53 @@ from dbproc.executors import EXECUTORS
 
 
 def _execution_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    func = click.option("--retry-failed", is_flag=True,
-                        help="Also retry builds whose last run failed with the same inputs.")(func)
-    func = click.option("--scheduler", metavar="ADDRESS",
-                        help="Dask scheduler, e.g. tcp://host:8786 (with --executor dask).")(func)
-    func = click.option("--executor", type=click.Choice(EXECUTORS),
-                        help="Where codes run (default: [execution] of the mission, else "
-                             "local).")(func)
-    func = click.option("-j", "--jobs", type=click.IntRange(min=1), metavar="N",
-                        help="Codes run at once (default: one per core).")(func)
+    func = click.option(
+        "--retry-failed",
+        is_flag=True,
+        help="Also retry builds whose last run failed with the same inputs.",
+    )(func)
+    func = click.option(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Dask scheduler, e.g. tcp://host:8786 (with --executor dask).",
+    )(func)
+    func = click.option(
+        "--executor",
+        type=click.Choice(EXECUTORS),
+        help="Where codes run (default: [execution] of the mission, else local).",
+    )(func)
+    func = click.option(
+        "-j",
+        "--jobs",
+        type=click.IntRange(min=1),
+        metavar="N",
+        help="Codes run at once (default: one per core).",
+    )(func)
     return func
 
 
-def _run_pass(state: AppState, method: str, jobs: int | None, executor: str | None,
-              scheduler: str | None, retry_failed: bool) -> None:
+def _run_pass(
+    state: AppState,
+    method: str,
+    jobs: int | None,
+    executor: str | None,
+    scheduler: str | None,
+    retry_failed: bool,
+) -> None:
     archive = state.archive()
     with progress_bar("runs", enabled=not state.json) as bar:
+
         def progress(done: int, total: int, failed: int) -> None:
             if bar is not None:
                 bar(done, total)
 
-        kwargs: dict[str, Any] = dict(jobs=jobs, executor=executor, scheduler=scheduler,
-                                      retry_failed=retry_failed, process_progress=progress)
+        kwargs: dict[str, Any] = dict(
+            jobs=jobs,
+            executor=executor,
+            scheduler=scheduler,
+            retry_failed=retry_failed,
+            process_progress=progress,
+        )
         report = getattr(archive, method)(**kwargs)
     data = report.as_json()
     state.finish(data, report.summary(), report.exit_code, pass_problem(data))
@@ -66,8 +91,13 @@ def register(cli: click.Group) -> None:
 
     @command(cli, "process")
     @_execution_options
-    def process(state: AppState, jobs: int | None, executor: str | None,
-                scheduler: str | None, retry_failed: bool) -> None:
+    def process(
+        state: AppState,
+        jobs: int | None,
+        executor: str | None,
+        scheduler: str | None,
+        retry_failed: bool,
+    ) -> None:
         """Build everything buildable, until nothing is left (one locked pass).
 
         Exit 3 when a run failed (its log is under <errors>/runs/<run id>/), 4 when
@@ -82,8 +112,13 @@ def register(cli: click.Group) -> None:
 
     @command(cli, "run")
     @_execution_options
-    def run(state: AppState, jobs: int | None, executor: str | None, scheduler: str | None,
-            retry_failed: bool) -> None:
+    def run(
+        state: AppState,
+        jobs: int | None,
+        executor: str | None,
+        scheduler: str | None,
+        retry_failed: bool,
+    ) -> None:
         """Ingest, then process: the command cron calls.
 
         Exit 0 when all went well, 3 when files were rejected or runs failed, 4 when
@@ -97,16 +132,34 @@ def register(cli: click.Group) -> None:
         _run_pass(state, "run", jobs, executor, scheduler, retry_failed)
 
     @command(cli, "plan")
-    @click.option("--chain", "chain", is_flag=True,
-                  help="The whole chain, level by level: what the pass would build in all.")
-    @click.option("--next", "next_only", is_flag=True,
-                  help="Only the builds that can start now (the default).")
-    @click.option("--all", "everything", is_flag=True,
-                  help="Plan every date of every process, not just what changed.")
+    @click.option(
+        "--chain",
+        "chain",
+        is_flag=True,
+        help="The whole chain, level by level: what the pass would build in all.",
+    )
+    @click.option(
+        "--next",
+        "next_only",
+        is_flag=True,
+        help="Only the builds that can start now (the default).",
+    )
+    @click.option(
+        "--all",
+        "everything",
+        is_flag=True,
+        help="Plan every date of every process, not just what changed.",
+    )
     @click.option("--retry-failed", is_flag=True, help="Include builds whose last run failed.")
     @click.option("--cascade", is_flag=True, hidden=True, help="The same as --chain.")
-    def plan(state: AppState, chain: bool, next_only: bool, everything: bool,
-             retry_failed: bool, cascade: bool) -> None:
+    def plan(
+        state: AppState,
+        chain: bool,
+        next_only: bool,
+        everything: bool,
+        retry_failed: bool,
+        cascade: bool,
+    ) -> None:
         """Show what `dbproc process` would build now, with output names, versions and why.
 
         Changes nothing (database and files). By default the builds that can start now
@@ -122,15 +175,20 @@ def register(cli: click.Group) -> None:
         """
         chain = chain or cascade
         if chain and next_only:
-            raise UsageError("--chain (the whole chain) and --next (level 1) exclude each "
-                             "other; give one")
+            raise UsageError(
+                "--chain (the whole chain) and --next (level 1) exclude each other; give one"
+            )
         # the text says how many builds follow downstream, so it needs the chain too
-        data = state.archive().plan_chain(next_only=not chain and state.json,
-                                          everything=everything, retry_failed=retry_failed)
+        data = state.archive().plan_chain(
+            next_only=not chain and state.json, everything=everything, retry_failed=retry_failed
+        )
         if not chain:
             later = sum(1 for b in data["builds"] if b["level"] > 1)
-            data = {**data, "builds": [b for b in data["builds"] if b["level"] == 1],
-                    "later": later}
+            data = {
+                **data,
+                "builds": [b for b in data["builds"] if b["level"] == 1],
+                "later": later,
+            }
         state.emit(data["builds"], _plan_text(data))
 
     @command(cli, "status")
@@ -146,10 +204,10 @@ def register(cli: click.Group) -> None:
         state.emit(data, _status_text(data))
 
     @command(cli, "check")
-    @click.option("--repair", is_flag=True,
-                  help="Fix what is safe (under the pass lock) and report the rest.")
-    @click.option("--quick", is_flag=True,
-                  help="Compare sizes only; do not re-hash every file.")
+    @click.option(
+        "--repair", is_flag=True, help="Fix what is safe (under the pass lock) and report the rest."
+    )
+    @click.option("--quick", is_flag=True, help="Compare sizes only; do not re-hash every file.")
     def check(state: AppState, repair: bool, quick: bool) -> None:
         """Compare the disk with the database: orphans, missing or changed files, leftovers.
 
@@ -162,12 +220,19 @@ def register(cli: click.Group) -> None:
             dbproc check --repair --json
         """
         report = state.archive().check(repair=repair, checksums=not quick)
-        state.finish(report.as_json(), report.summary(), report.exit_code,
-                     "check found something a person must look at (see needs_attention)")
+        state.finish(
+            report.as_json(),
+            report.summary(),
+            report.exit_code,
+            "check found something a person must look at (see needs_attention)",
+        )
 
     @command(cli, "unlock")
-    @click.option("--force", is_flag=True,
-                  help="Also clear a pass of another host whose heartbeat is still fresh.")
+    @click.option(
+        "--force",
+        is_flag=True,
+        help="Also clear a pass of another host whose heartbeat is still fresh.",
+    )
     def unlock(state: AppState, force: bool) -> None:
         """Clear the flag of a pass whose process is gone (refused while it is alive).
 
@@ -180,8 +245,10 @@ def register(cli: click.Group) -> None:
             dbproc unlock
         """
         cleared = state.archive().unlock(force=force)
-        state.emit({"cleared": cleared},
-                   "\n".join(f"cleared {c}" for c in cleared) or "no pass flag was set")
+        state.emit(
+            {"cleared": cleared},
+            "\n".join(f"cleared {c}" for c in cleared) or "no pass flag was set",
+        )
 
 
 def _plan_text(data: dict[str, Any]) -> str:
@@ -190,24 +257,41 @@ def _plan_text(data: dict[str, Any]) -> str:
     running = data["pass"]
     if running is not None:
         holds = running.get("holds", [])
-        lines.append(f"a pass is running (pass {running.get('pass_id') or '?'}"
-                     + (f" on {running['host']} pid {running['pid']}" if "host" in running
-                        else "")
-                     + f"); it already holds {len(holds)} build(s)"
-                     + (", marked * below" if holds else ""))
+        lines.append(
+            f"a pass is running (pass {running.get('pass_id') or '?'}"
+            + (f" on {running['host']} pid {running['pid']}" if "host" in running else "")
+            + f"); it already holds {len(holds)} build(s)"
+            + (", marked * below" if holds else "")
+        )
     if not rows:
         lines.append("nothing to build")
         return "\n".join(lines)
-    lines.append(table(
-        [(r["level"], ("* " if r["in_flight"] else "") + r["process"], r["date"],
-          r["output"] or "(RUN)", r["version"] or "", r["reason"]) for r in rows],
-        ["level", "process", "date", "output", "version", "reason"]))
+    lines.append(
+        table(
+            [
+                (
+                    r["level"],
+                    ("* " if r["in_flight"] else "") + r["process"],
+                    r["date"],
+                    r["output"] or "(RUN)",
+                    r["version"] or "",
+                    r["reason"],
+                )
+                for r in rows
+            ],
+            ["level", "process", "date", "output", "version", "reason"],
+        )
+    )
     levels = max(r["level"] for r in rows)
-    lines.append(f"{len(rows)} build(s)" + (f" in {levels} levels (level 1 can start now)"
-                                             if levels > 1 else ""))
+    lines.append(
+        f"{len(rows)} build(s)"
+        + (f" in {levels} levels (level 1 can start now)" if levels > 1 else "")
+    )
     if data.get("later"):
-        lines.append(f"and {data['later']} more build(s) downstream once these are built "
-                     "(`dbproc plan --chain` lists them)")
+        lines.append(
+            f"and {data['later']} more build(s) downstream once these are built "
+            "(`dbproc plan --chain` lists them)"
+        )
     return "\n".join(lines)
 
 
@@ -216,28 +300,46 @@ def _status_text(data: dict[str, Any]) -> str:
     lines = [f"mission {data['mission']}"]
     if lock["held"]:
         holders = lock["passes_marked_running"]
-        who = (f"pass {holders[0]['pass_id']} on {holders[0]['host']} pid {holders[0]['pid']}, "
-               f"heartbeat {holders[0]['heartbeat_age_seconds']:.0f} s ago" if holders
-               else "a dbproc process")
+        who = (
+            f"pass {holders[0]['pass_id']} on {holders[0]['host']} pid {holders[0]['pid']}, "
+            f"heartbeat {holders[0]['heartbeat_age_seconds']:.0f} s ago"
+            if holders
+            else "a dbproc process"
+        )
         lines.append(f"lock: held by {who}")
     elif lock["stale"]:
-        lines.append("lock: free, but a pass is marked running (it crashed; the next pass "
-                     "recovers it, or run `dbproc unlock`)")
+        lines.append(
+            "lock: free, but a pass is marked running (it crashed; the next pass "
+            "recovers it, or run `dbproc unlock`)"
+        )
     else:
         lines.append("lock: free")
     if data["passes"]:
         lines.append("last passes:")
-        lines.append(table([(p["id"], p["command"], p["started_at"][:19], p["state"],
-                             p["outcome"] or "") for p in data["passes"]],
-                           ["pass", "command", "started (UTC)", "state", "outcome"]))
+        lines.append(
+            table(
+                [
+                    (p["id"], p["command"], p["started_at"][:19], p["state"], p["outcome"] or "")
+                    for p in data["passes"]
+                ],
+                ["pass", "command", "started (UTC)", "state", "outcome"],
+            )
+        )
     lines.append("files:")
-    lines.append(table([(name, c["newest"], c["files"]) for name, c in data["files"].items()],
-                       ["product", "newest", "all versions"]))
+    lines.append(
+        table(
+            [(name, c["newest"], c["files"]) for name, c in data["files"].items()],
+            ["product", "newest", "all versions"],
+        )
+    )
     failed = data["failed_builds"]
-    lines.append("failed builds: " + (", ".join(f"{k} {v}" for k, v in failed.items())
-                                      if failed else "none"))
+    lines.append(
+        "failed builds: " + (", ".join(f"{k} {v}" for k, v in failed.items()) if failed else "none")
+    )
     pending = data["pending_by_process"]
-    lines.append(f"pending builds: {data['pending_builds']}" + (
-        " (" + ", ".join(f"{k} {v}" for k, v in pending.items()) + ")" if pending else ""))
+    lines.append(
+        f"pending builds: {data['pending_builds']}"
+        + (" (" + ", ".join(f"{k} {v}" for k, v in pending.items()) + ")" if pending else "")
+    )
     lines.append(f"rejected files waiting: {data['rejects']}")
     return "\n".join(lines)

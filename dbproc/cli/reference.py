@@ -29,8 +29,10 @@ def render_reference() -> str:
     from dbproc.cli import cli
 
     runner = CliRunner()
-    parts = ["# CLI reference\n",
-             "Generated from `--help` by `python -m dbproc.cli.reference`; do not edit.\n"]
+    parts = [
+        "# CLI reference\n",
+        "Generated from `--help` by `python -m dbproc.cli.reference`; do not edit.\n",
+    ]
     for path in [(), *command_paths(cli)]:
         result = runner.invoke(cli, [*path, "--help"], prog_name="dbproc", terminal_width=100)
         title = " ".join(("dbproc", *path))

@@ -47,11 +47,19 @@ def register(cli: click.Group) -> None:
         metavar="KEY=VALUE",
         help="Filter on inspector metadata (also KEY<V, KEY>V, KEY!=V).",
     )
-    @click.option("--missing", is_flag=True,
-                  help="Instead: dates in --since..--until where an expected file of "
-                       "--product does not exist, and why.")
-    @click.option("--by", "by", type=click.Choice(["day", "hour"]), default="day",
-                  help="With --missing: per day, or per slot of the product's cadence.")
+    @click.option(
+        "--missing",
+        is_flag=True,
+        help="Instead: dates in --since..--until where an expected file of "
+        "--product does not exist, and why.",
+    )
+    @click.option(
+        "--by",
+        "by",
+        type=click.Choice(["day", "hour"]),
+        default="day",
+        help="With --missing: per day, or per slot of the product's cadence.",
+    )
     def files(
         state: AppState,
         products: tuple[str, ...],
@@ -77,16 +85,28 @@ def register(cli: click.Group) -> None:
             if len(products) != 1:
                 raise UsageError("--missing needs exactly one --product")
             if by == "hour":
-                slots = state.archive().missing_slots(products[0], parse_date(since, "--since"),
-                                                      parse_date(until, "--until"))
-                state.emit(slots, table([(r["start"], r["stop"], r["reason"]) for r in slots],
-                                        ["start", "stop", "reason"])
-                           or f"no missing {products[0]} files")
+                slots = state.archive().missing_slots(
+                    products[0], parse_date(since, "--since"), parse_date(until, "--until")
+                )
+                state.emit(
+                    slots,
+                    table(
+                        [(r["start"], r["stop"], r["reason"]) for r in slots],
+                        ["start", "stop", "reason"],
+                    )
+                    or f"no missing {products[0]} files",
+                )
                 return
-            rows = state.archive().missing(products[0], parse_date(since, "--since"),
-                                           parse_date(until, "--until"))
-            text = table([(r["date"], r["reason"], "; ".join(r["evidence"])) for r in rows],
-                         ["date", "reason", "evidence"]) or f"no missing {products[0]} files"
+            rows = state.archive().missing(
+                products[0], parse_date(since, "--since"), parse_date(until, "--until")
+            )
+            text = (
+                table(
+                    [(r["date"], r["reason"], "; ".join(r["evidence"])) for r in rows],
+                    ["date", "reason", "evidence"],
+                )
+                or f"no missing {products[0]} files"
+            )
             state.emit(rows, text)
             return
         if newest and all_versions:
@@ -112,8 +132,11 @@ def register(cli: click.Group) -> None:
                         r["product"],
                         r["date"],
                         r["version"],
-                        "yes" if r["newest"] else
-                        "no (purged)" if r.get("state") == "purged" else "no",
+                        "yes"
+                        if r["newest"]
+                        else "no (purged)"
+                        if r.get("state") == "purged"
+                        else "no",
                     )
                     for r in rows
                 ],
@@ -169,17 +192,31 @@ def register(cli: click.Group) -> None:
     @click.group("runs", invoke_without_command=True)
     @click.option("--failed", is_flag=True, help="Only failed runs.")
     @click.option("--process", "processes", multiple=True, metavar="P", help="Only process P.")
-    @click.option("--status", "statuses", multiple=True, metavar="S",
-                  help="Only this status (queued, running, succeeded, failed, timeout, ...).")
+    @click.option(
+        "--status",
+        "statuses",
+        multiple=True,
+        metavar="S",
+        help="Only this status (queued, running, succeeded, failed, timeout, ...).",
+    )
     @click.option("--since", metavar="YYYY-MM-DD", help="Only runs for dates on or after.")
     @click.option("--until", metavar="YYYY-MM-DD", help="Only runs for dates on or before.")
-    @click.option("--limit", type=int, default=100, show_default=True,
-                  help="At most this many (0: all).")
+    @click.option(
+        "--limit", type=int, default=100, show_default=True, help="At most this many (0: all)."
+    )
     @global_options
     @click.pass_context
-    def runs(ctx: click.Context, /, failed: bool, processes: tuple[str, ...],
-             statuses: tuple[str, ...], since: str | None, until: str | None, limit: int,
-             **global_values: Any) -> None:
+    def runs(
+        ctx: click.Context,
+        /,
+        failed: bool,
+        processes: tuple[str, ...],
+        statuses: tuple[str, ...],
+        since: str | None,
+        until: str | None,
+        limit: int,
+        **global_values: Any,
+    ) -> None:
         """List run records (every execution of a code), newest first.
 
         Example:
@@ -191,15 +228,34 @@ def register(cli: click.Group) -> None:
         state = group_state(ctx, **global_values)
         if ctx.invoked_subcommand is not None:
             return
-        query = RunQuery(failed=failed, processes=processes, status=statuses,
-                         since=parse_date(since, "--since"), until=parse_date(until, "--until"),
-                         limit=limit or None)
+        query = RunQuery(
+            failed=failed,
+            processes=processes,
+            status=statuses,
+            since=parse_date(since, "--since"),
+            until=parse_date(until, "--until"),
+            limit=limit or None,
+        )
         rows = state.archive().runs(query)
-        text = table([(r["id"], r["process"], r["date"], r["status"], r["reason"],
-                       r["output"] or "", f"{r['duration']:.2f}" if r["duration"] else "",
-                       r["error"] or "") for r in rows],
-                     ["run", "process", "date", "status", "reason", "output", "seconds",
-                      "error"]) or "no runs"
+        text = (
+            table(
+                [
+                    (
+                        r["id"],
+                        r["process"],
+                        r["date"],
+                        r["status"],
+                        r["reason"],
+                        r["output"] or "",
+                        f"{r['duration']:.2f}" if r["duration"] else "",
+                        r["error"] or "",
+                    )
+                    for r in rows
+                ],
+                ["run", "process", "date", "status", "reason", "output", "seconds", "error"],
+            )
+            or "no runs"
+        )
         state.emit(rows, text)
 
     @command(runs, "show")
@@ -213,10 +269,23 @@ def register(cli: click.Group) -> None:
             dbproc runs show 42
         """
         data = state.archive().run_record(run_id)
-        lines = [f"run {data['id']}: {data['process']} {data['date']} code {data['code_version']}"
-                 f" - {data['status']} ({data['reason']})"]
-        for key in ("output", "version", "exit_code", "signal", "error", "host", "started_at",
-                    "ended_at", "duration", "peak_memory_kb", "log"):
+        lines = [
+            f"run {data['id']}: {data['process']} {data['date']} code {data['code_version']}"
+            f" - {data['status']} ({data['reason']})"
+        ]
+        for key in (
+            "output",
+            "version",
+            "exit_code",
+            "signal",
+            "error",
+            "host",
+            "started_at",
+            "ended_at",
+            "duration",
+            "peak_memory_kb",
+            "log",
+        ):
             if data.get(key) is not None:
                 lines.append(f"  {key}: {data[key]}")
         lines.append(f"  command: {shlex.join(map(str, data['argv'] or []))}")
@@ -246,8 +315,9 @@ def register(cli: click.Group) -> None:
         result["file"] = printable(str(result["file"]))
         problem = usable_name(path.name)
         if problem is not None:  # an ingest pass refuses such a name before asking anyone
-            result.update(claimed_by=None, reason="bad_name",
-                          message=f"cannot register it: {problem}")
+            result.update(
+                claimed_by=None, reason="bad_name", message=f"cannot register it: {problem}"
+            )
         lines = [f"file: {result['file']}"]
         claimed = result["claimed_by"]
         lines.append(
@@ -264,8 +334,8 @@ def register(cli: click.Group) -> None:
                 lines.append(f"{product}:")
                 for key in ("date", "start", "stop", "version", "keywords", "metadata"):
                     value = answer[key]
-                    shown = value if isinstance(value, str) else json.dumps(
-                        value, ensure_ascii=False
+                    shown = (
+                        value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
                     )
                     lines.append(f"  {key}: {shown}")
         if result["format_mismatch"]:
@@ -275,5 +345,9 @@ def register(cli: click.Group) -> None:
             )
         if result["detail"]:
             lines.append(str(result["detail"]))
-        state.finish(result, "\n".join(lines), 0 if claimed else 3,
-                     f"no product claims {result['file']}: {result['message']}")
+        state.finish(
+            result,
+            "\n".join(lines),
+            0 if claimed else 3,
+            f"no product claims {result['file']}: {result['message']}",
+        )

@@ -58,14 +58,12 @@ class AppState:
         elif text is not None:
             click.echo(text if _encodable(text) else _escape_surrogates(text))
 
-
     def finish(self, data: dict[str, Any], text: str, exit_code: int, problem: str) -> None:
         """Print a report and exit with ``exit_code``. A report that ends in a failure
         (exit 3) carries, under ``--json``, the same ``error`` object every failure has
         (kind ``failed``), so scripts check one key whatever went wrong."""
         if exit_code and self.json:
-            data = {**data, "error": {"message": problem, "exit_code": exit_code,
-                                      "kind": "failed"}}
+            data = {**data, "error": {"message": problem, "exit_code": exit_code, "kind": "failed"}}
         self.emit(data, text)
         click.get_current_context().exit(exit_code)
 
@@ -75,8 +73,9 @@ def pass_problem(report: dict[str, Any]) -> str:
     parts = []
     ingest = report.get("ingest") or {}
     if ingest.get("rejected"):
-        parts.append(f"{len(ingest['rejected'])} incoming file(s) were rejected "
-                     "(`dbproc rejects` shows why)")
+        parts.append(
+            f"{len(ingest['rejected'])} incoming file(s) were rejected (`dbproc rejects` shows why)"
+        )
     if ingest.get("errors"):
         parts.append(f"{len(ingest['errors'])} incoming file(s) could not be handled")
     process = report.get("process") or {}
@@ -107,7 +106,8 @@ def _escape_surrogates(text: str) -> str:
     """Undecodable bytes (U+DC80..U+DCFF) as ``\\xNN``, other lone surrogates as ``\\uNNNN``."""
     return "".join(
         (f"\\x{ord(ch) - 0xDC00:02x}" if 0xDC80 <= ord(ch) <= 0xDCFF else f"\\u{ord(ch):04x}")
-        if 0xD800 <= ord(ch) <= 0xDFFF else ch
+        if 0xD800 <= ord(ch) <= 0xDFFF
+        else ch
         for ch in text
     )
 
@@ -115,18 +115,36 @@ def _escape_surrogates(text: str) -> str:
 #: the options every command and listing group takes after its name, as the ``dbproc``
 #: group takes them before it (parameter name, click declaration, help)
 GLOBAL_OPTIONS: tuple[tuple[str, tuple[str, ...], dict[str, Any]], ...] = (
-    ("db_option", ("--db",), {"metavar": "URL",
-                              "help": "Database URL or SQLite path [env DBPROC_DB]."}),
+    (
+        "db_option",
+        ("--db",),
+        {"metavar": "URL", "help": "Database URL or SQLite path [env DBPROC_DB]."},
+    ),
     ("json_option", ("--json",), {"is_flag": True, "help": "Print results as JSON."}),
-    ("verbose_option", ("-v", "--verbose"), {"count": True,
-                                             "help": "More log detail (-v: debug)."}),
-    ("quiet_option", ("-q", "--quiet"), {"count": True,
-                                         "help": "Only warnings and errors on the terminal."}),
-    ("traceback_option", ("--traceback",), {"is_flag": True,
-                                            "help": "Show the full traceback of an error."}),
-    ("log_file_option", ("--log-file",), {"type": click.Path(dir_okay=False),
-                                          "metavar": "FILE",
-                                          "help": "Also log to FILE (UTC, rotated daily)."}),
+    (
+        "verbose_option",
+        ("-v", "--verbose"),
+        {"count": True, "help": "More log detail (-v: debug)."},
+    ),
+    (
+        "quiet_option",
+        ("-q", "--quiet"),
+        {"count": True, "help": "Only warnings and errors on the terminal."},
+    ),
+    (
+        "traceback_option",
+        ("--traceback",),
+        {"is_flag": True, "help": "Show the full traceback of an error."},
+    ),
+    (
+        "log_file_option",
+        ("--log-file",),
+        {
+            "type": click.Path(dir_okay=False),
+            "metavar": "FILE",
+            "help": "Also log to FILE (UTC, rotated daily).",
+        },
+    ),
 )
 GLOBAL_NAMES = tuple(name for name, _decls, _settings in GLOBAL_OPTIONS)
 
@@ -174,7 +192,8 @@ def command(group: click.Group, name: str | None = None, **settings: Any) -> Cal
     return decorate
 
 
-def group_state(ctx: click.Context, db_option: str | None = None, json_option: bool = False,
-                **values: Any) -> AppState:
+def group_state(
+    ctx: click.Context, db_option: str | None = None, json_option: bool = False, **values: Any
+) -> AppState:
     """For a group that also lists (``rejects``, ``runs``): merge its global options."""
     return merge_globals(ctx, {"db_option": db_option, "json_option": json_option, **values})

@@ -406,9 +406,11 @@ class PassLock:
             self.release(PassState.DONE, "ok")
         elif isinstance(exc, KeyboardInterrupt):
             signum = getattr(exc, "signum", signal.SIGINT)
-            self.release(PassState.INTERRUPTED,
-                         f"interrupted by {signal.Signals(signum).name}; running codes were "
-                         "stopped and their runs recorded cancelled")
+            self.release(
+                PassState.INTERRUPTED,
+                f"interrupted by {signal.Signals(signum).name}; running codes were "
+                "stopped and their runs recorded cancelled",
+            )
         else:
             self.release(PassState.FAILED, f"error: {type(exc).__name__}: {exc}"[:2000])
 

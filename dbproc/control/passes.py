@@ -91,16 +91,18 @@ class PassOptions:
     sleep: Callable[[float], None] | None = None
 
 
-def run_pass(engine: Engine, session_factory: Callable[[], Session], command: str,
-             options: PassOptions) -> PassReport:
+def run_pass(
+    engine: Engine, session_factory: Callable[[], Session], command: str, options: PassOptions
+) -> PassReport:
     """Run one locked pass. Raises LockHeld (exit 4) when another pass is working, and
     :class:`~dbproc.control.signals.Interrupted` after SIGINT, SIGTERM or SIGHUP."""
     with interruptible():
         return _run_pass(engine, session_factory, command, options)
 
 
-def _run_pass(engine: Engine, session_factory: Callable[[], Session], command: str,
-              options: PassOptions) -> PassReport:
+def _run_pass(
+    engine: Engine, session_factory: Callable[[], Session], command: str, options: PassOptions
+) -> PassReport:
     with Session(read_only(engine)) as session:  # before the lock: never wait for a pass
         settings = stored_settings(session)
         release(session)
@@ -117,21 +119,34 @@ def _run_pass(engine: Engine, session_factory: Callable[[], Session], command: s
                 kwargs: dict[str, Any] = {}
                 if options.sleep is not None:
                     kwargs["sleep"] = options.sleep
-                report.ingest = Ingestor(session, paths, ingest_settings, pass_id=lock.pass_id,
-                                         progress=options.ingest_progress, **kwargs).run()
+                report.ingest = Ingestor(
+                    session,
+                    paths,
+                    ingest_settings,
+                    pass_id=lock.pass_id,
+                    progress=options.ingest_progress,
+                    **kwargs,
+                ).run()
             if options.process:
                 lock.ensure_held()
-                executor = make_executor(options.executor or execution.executor,
-                                         jobs=options.jobs or execution.jobs,
-                                         scheduler=options.scheduler or execution.scheduler)
+                executor = make_executor(
+                    options.executor or execution.executor,
+                    jobs=options.jobs or execution.jobs,
+                    scheduler=options.scheduler or execution.scheduler,
+                )
                 try:
                     report.process = Processor(
-                        session, paths, executor, pass_id=lock.pass_id,
+                        session,
+                        paths,
+                        executor,
+                        pass_id=lock.pass_id,
                         kill_grace=execution.kill_grace_seconds,
                         code_timeout=execution.code_timeout,
                         log_limit=execution.log_limit_bytes,
-                        retry_failed=options.retry_failed, fence=lock.ensure_held,
-                        progress=options.process_progress).run()
+                        retry_failed=options.retry_failed,
+                        fence=lock.ensure_held,
+                        progress=options.process_progress,
+                    ).run()
                 finally:
                     executor.close()
             _prune_logs(session, paths, settings.retention.run_logs_days)

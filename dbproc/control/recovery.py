@@ -52,17 +52,29 @@ class RecoveryReport:
 
     def summary(self) -> str | None:
         """A line for people, or None when there was nothing to do."""
-        if not (self.abandoned or self.rolled_forward or self.staging_removed
-                or self.strays_killed or self.still_promoting):
+        if not (
+            self.abandoned
+            or self.rolled_forward
+            or self.staging_removed
+            or self.strays_killed
+            or self.still_promoting
+        ):
             return None
         return (
             f"recovery: {len(self.rolled_forward)} finished run(s) recorded, "
             f"{len(self.abandoned)} abandoned run(s) to redo, "
             f"{len(self.staging_removed)} staging folder(s) removed"
-            + (f", {len(self.strays_killed)} stray code process(es) killed"
-               if self.strays_killed else "")
-            + (f", {len(self.still_promoting)} finished run(s) still not placed (write "
-               "errors; the next pass tries again)" if self.still_promoting else "")
+            + (
+                f", {len(self.strays_killed)} stray code process(es) killed"
+                if self.strays_killed
+                else ""
+            )
+            + (
+                f", {len(self.still_promoting)} finished run(s) still not placed (write "
+                "errors; the next pass tries again)"
+                if self.still_promoting
+                else ""
+            )
         )
 
 
@@ -114,8 +126,13 @@ def recover(session: Session, paths: MissionPaths, current_pass: int | None) -> 
         fresh.status = RunStatus.ABANDONED
         fresh.error = "abandoned: the pass running it ended before it was recorded"
         fresh.ended_at = fresh.ended_at or utcnow()
-        session.add(Pending(process_id=fresh.process_id, date=fresh.date,
-                            cause=f"run {fresh.id} was abandoned by a dead pass"))
+        session.add(
+            Pending(
+                process_id=fresh.process_id,
+                date=fresh.date,
+                cause=f"run {fresh.id} was abandoned by a dead pass",
+            )
+        )
         commit(session)
         if fresh.run_root:
             shutil.rmtree(fresh.run_root, ignore_errors=True)

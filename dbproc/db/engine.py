@@ -143,8 +143,10 @@ def create_db_engine(
     elif backend == "postgresql":
         kwargs.setdefault("pool_pre_ping", True)
         # PGAPPNAME (libpq's own variable) tags a deployment's connections
-        connect_args = {"connect_timeout": 10,
-                        "application_name": os.environ.get("PGAPPNAME") or "dbproc"}
+        connect_args = {
+            "connect_timeout": 10,
+            "application_name": os.environ.get("PGAPPNAME") or "dbproc",
+        }
         try:
             engine = create_engine(url, connect_args=connect_args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - e.g. missing driver
@@ -201,8 +203,9 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.OperationalError:
         conn.close()
-        conn = sqlite3.connect(uri + "&immutable=1", uri=True, timeout=timeout,
-                               check_same_thread=False)
+        conn = sqlite3.connect(
+            uri + "&immutable=1", uri=True, timeout=timeout, check_same_thread=False
+        )
     return conn
 
 

@@ -261,14 +261,24 @@ def register_file(
     return file_id
 
 
-def _note_registered(session: Session, facts: FileFacts, filename: str, path: str,
-                     sha256: str, size: int, run_id: int | None,
-                     events: list[dict[str, Any]] | None) -> None:
+def _note_registered(
+    session: Session,
+    facts: FileFacts,
+    filename: str,
+    path: str,
+    sha256: str,
+    size: int,
+    run_id: int | None,
+    events: list[dict[str, Any]] | None,
+) -> None:
     """The file's ``file.built`` / ``file.ingested`` event."""
     row = event_row(
         "file.built" if run_id is not None else "file.ingested",
-        filename=filename, product=facts.product.name, date=facts.date,
-        version=facts.version, run_id=run_id,
+        filename=filename,
+        product=facts.product.name,
+        date=facts.date,
+        version=facts.version,
+        run_id=run_id,
         detail={"path": path, "sha256": sha256, "size": size},
     )
     if events is None:

@@ -383,9 +383,7 @@ class ReviewVerdict(Base):
     """One verdict on a file of a ``review = true`` product; rows are never updated."""
 
     __tablename__ = "review_verdict"
-    __table_args__ = (
-        CheckConstraint("verdict IN ('pass', 'semipass', 'fail')", name="verdict"),
-    )
+    __table_args__ = (CheckConstraint("verdict IN ('pass', 'semipass', 'fail')", name="verdict"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     file_id: Mapped[int] = mapped_column(ForeignKey("file.id"), index=True)
@@ -490,6 +488,8 @@ class CoverageDay(Base):
     #: the highest version of the day, and a sortable integer of it
     version: Mapped[str] = mapped_column(String(40))
     version_key: Mapped[int] = mapped_column(BigInteger)
+
+
 class DbprocessingImport(Base):
     """One ``dbproc import-dbprocessing`` of this database: what it read, how far it got."""
 

@@ -65,8 +65,10 @@ def get_product(session: Session, name: str) -> Product:
     if len(same) == 1:
         return same[0]
     names = [p.name for p in products]
-    near = difflib.get_close_matches(name, names, n=3, cutoff=0.5) or [
-        n for n in names if name.casefold() in n.casefold()][:3]
+    near = (
+        difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+        or [n for n in names if name.casefold() in n.casefold()][:3]
+    )
     hint = f"; did you mean {' or '.join(repr(n) for n in near)}?" if near else ""
     known = ", ".join(names) or "none"
     raise NotFound(f"unknown product {name!r}{hint} (known products: {known})")

@@ -71,8 +71,10 @@ def current_revision(bind: Engine | Connection) -> str | None:
     except DBAPIError as exc:
         raise DatabaseError(f"cannot read the schema revision: {exc}") from exc
     if len(rows) > 1:
-        raise DatabaseError(f"the database holds several schema revisions ({rows}); "
-                            "it was migrated by hand: fix its alembic_version table")
+        raise DatabaseError(
+            f"the database holds several schema revisions ({rows}); "
+            "it was migrated by hand: fix its alembic_version table"
+        )
     return rows[0] if rows else None
 
 

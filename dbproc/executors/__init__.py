@@ -13,8 +13,13 @@ if TYPE_CHECKING:
 EXECUTORS = ("local", "dask")
 #: names this package gives from its modules, imported at first use (the CLI needs only
 #: EXECUTORS to parse ``--executor``)
-_LAZY = {"Executor": "base", "JobResult": "base", "JobSpec": "base",
-         "LocalExecutor": "local", "default_jobs": "local"}
+_LAZY = {
+    "Executor": "base",
+    "JobResult": "base",
+    "JobSpec": "base",
+    "LocalExecutor": "local",
+    "default_jobs": "local",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -25,8 +30,9 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def make_executor(name: str = "local", *, jobs: int | None = None,
-                  scheduler: str | None = None) -> Executor:
+def make_executor(
+    name: str = "local", *, jobs: int | None = None, scheduler: str | None = None
+) -> Executor:
     """The executor called ``name`` (``local`` or ``dask``)."""
     if name == "local":
         from dbproc.executors.local import LocalExecutor
@@ -34,17 +40,28 @@ def make_executor(name: str = "local", *, jobs: int | None = None,
         return LocalExecutor(jobs)
     if name == "dask":
         if not scheduler:
-            raise UsageError("the dask executor needs a scheduler address: --scheduler "
-                             "tcp://host:8786 (or [execution] scheduler in the mission file)")
+            raise UsageError(
+                "the dask executor needs a scheduler address: --scheduler "
+                "tcp://host:8786 (or [execution] scheduler in the mission file)"
+            )
         try:
             from dbproc.executors.dask import DaskExecutor
         except ImportError as exc:
-            raise ConfigError(f"the dask executor needs dask.distributed ({exc}); install it "
-                              "with `pip install 'dbproc[dask]'`") from exc
+            raise ConfigError(
+                f"the dask executor needs dask.distributed ({exc}); install it "
+                "with `pip install 'dbproc[dask]'`"
+            ) from exc
         executor: Executor = DaskExecutor(scheduler, jobs=jobs)
         return executor
     raise UsageError(f"unknown executor {name!r}; use one of: {', '.join(EXECUTORS)}")
 
 
-__all__ = ["EXECUTORS", "Executor", "JobResult", "JobSpec", "LocalExecutor", "default_jobs",
-           "make_executor"]
+__all__ = [
+    "EXECUTORS",
+    "Executor",
+    "JobResult",
+    "JobSpec",
+    "LocalExecutor",
+    "default_jobs",
+    "make_executor",
+]

@@ -86,8 +86,15 @@ def request_cancel(spec: JobSpec) -> None:
 def cancelled_before_start(spec: JobSpec, why: str = "cancelled") -> JobResult:
     """The result of a job cancelled before (or while) a worker reported on it."""
     now = time.time()
-    return JobResult(spec.run_id, spec.attempt, "cancelled", argv=tuple(spec.argv),
-                     started=now, ended=now, error=why)
+    return JobResult(
+        spec.run_id,
+        spec.attempt,
+        "cancelled",
+        argv=tuple(spec.argv),
+        started=now,
+        ended=now,
+        error=why,
+    )
 
 
 class Handle(Protocol):

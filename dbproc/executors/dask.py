@@ -69,8 +69,9 @@ def _check_address(address: str, timeout: float) -> None:
     try:
         socket.create_connection((host, port), timeout=timeout).close()
     except OSError as exc:
-        raise ConfigError(f"cannot reach the Dask scheduler at {address}: "
-                          f"{exc.strerror or exc}") from exc
+        raise ConfigError(
+            f"cannot reach the Dask scheduler at {address}: {exc.strerror or exc}"
+        ) from exc
 
 
 def _allowed_failures_setter(value: int) -> Callable[..., int]:
@@ -149,21 +150,27 @@ class DaskExecutor:
         self._cancelled: deque[JobResult] = deque()
         self._done: queue.Queue[Future[JobResult]] = queue.Queue()
         if self._count_threads() == 0:
-            logger.warning("the Dask scheduler at %s has no workers yet; jobs wait until one "
-                           "connects", address)
+            logger.warning(
+                "the Dask scheduler at %s has no workers yet; jobs wait until one connects", address
+            )
 
     def _set_allowed_failures(self, value: int) -> int | None:
         """Make the scheduler re-run a job whose worker died at most ``value`` times."""
         try:
             effective = int(self.client.run_on_scheduler(_allowed_failures_setter(value)))
         except Exception as exc:  # noqa: BLE001 - keep the scheduler's own setting
-            logger.warning("could not set allowed-failures=%d on the Dask scheduler (%s); set "
-                           "distributed.scheduler.allowed-failures there, or a job whose worker "
-                           "dies may be re-run more often", value, exc)
+            logger.warning(
+                "could not set allowed-failures=%d on the Dask scheduler (%s); set "
+                "distributed.scheduler.allowed-failures there, or a job whose worker "
+                "dies may be re-run more often",
+                value,
+                exc,
+            )
             return None
         if effective != value:
-            logger.warning("the Dask scheduler kept allowed-failures=%d (asked for %d)",
-                           effective, value)
+            logger.warning(
+                "the Dask scheduler kept allowed-failures=%d (asked for %d)", effective, value
+            )
         return effective
 
     def _count_threads(self) -> int:
@@ -188,8 +195,9 @@ class DaskExecutor:
         prepare_run_root(spec)
         # Keys are global on a scheduler that several missions may share: make them unique.
         key = f"dbproc-run-{spec.run_id}-{spec.attempt}-{uuid.uuid4().hex[:8]}"
-        future: Future[JobResult] = self.client.submit(run_on_worker, spec, key=key,
-                                                       pure=False, retries=0)
+        future: Future[JobResult] = self.client.submit(
+            run_on_worker, spec, key=key, pure=False, retries=0
+        )
         self._futures[future] = spec
         future.add_done_callback(self._done.put)  # called in a Dask thread; Queue is safe
         return future
@@ -203,9 +211,11 @@ class DaskExecutor:
                 break
             time.sleep(0.1)
         if self.client.status != "running":
-            raise SchedulerLost(f"lost the Dask scheduler at {self.address} (client "
-                                f"{self.client.status}); the runs in flight are abandoned and "
-                                "the next pass builds them again")
+            raise SchedulerLost(
+                f"lost the Dask scheduler at {self.address} (client "
+                f"{self.client.status}); the runs in flight are abandoned and "
+                "the next pass builds them again"
+            )
 
     def next_result(self, timeout: float | None = None) -> JobResult | None:
         """The next finished job, or None when none finishes in time or none is in flight."""
@@ -230,21 +240,37 @@ class DaskExecutor:
             # still runs; the run is abandoned and the next pass builds it again.
             request_cancel(spec)
             return cancelled_before_start(
-                spec, f"the Dask scheduler at {self.address} dropped the job (connection lost?)")
+                spec, f"the Dask scheduler at {self.address} dropped the job (connection lost?)"
+            )
         try:
             result = future.result()
         except KilledWorker as exc:
-            return JobResult(spec.run_id, spec.attempt, "worker_lost", argv=tuple(spec.argv),
-                             error=f"the worker running it died {self._deaths()}: {exc}")
+            return JobResult(
+                spec.run_id,
+                spec.attempt,
+                "worker_lost",
+                argv=tuple(spec.argv),
+                error=f"the worker running it died {self._deaths()}: {exc}",
+            )
         except CancelledError as exc:
             request_cancel(spec)
             return cancelled_before_start(spec, f"the Dask scheduler dropped the job ({exc})")
         except Exception as exc:  # noqa: BLE001 - a job's failure is a result
-            return JobResult(spec.run_id, spec.attempt, "error", argv=tuple(spec.argv),
-                             error=f"the cluster failed the job: {type(exc).__name__}: {exc}")
+            return JobResult(
+                spec.run_id,
+                spec.attempt,
+                "error",
+                argv=tuple(spec.argv),
+                error=f"the cluster failed the job: {type(exc).__name__}: {exc}",
+            )
         if not isinstance(result, JobResult):
-            return JobResult(spec.run_id, spec.attempt, "error", argv=tuple(spec.argv),
-                             error=f"the worker returned {type(result).__name__}, not a result")
+            return JobResult(
+                spec.run_id,
+                spec.attempt,
+                "error",
+                argv=tuple(spec.argv),
+                error=f"the worker returned {type(result).__name__}, not a result",
+            )
         return result
 
     def _deaths(self) -> str:
@@ -274,8 +300,9 @@ class DaskExecutor:
             handle.cancel()
         except Exception as exc:  # noqa: BLE001 - best effort; the CANCEL file does the work
             logger.debug("could not cancel %s on the scheduler: %s", handle.key, exc)
-        self._cancelled.append(cancelled_before_start(
-            spec, "cancelled (a running code is stopped by its worker)"))
+        self._cancelled.append(
+            cancelled_before_start(spec, "cancelled (a running code is stopped by its worker)")
+        )
 
     def close(self, cancel_pending: bool = True) -> None:
         """Cancel what is left (when asked) and disconnect. Either way the scheduler then

@@ -90,8 +90,15 @@ class MemoryExecutor:
         started = time.time()
         argv = tuple(spec.argv)
         if spec.run_id in self._cancelled:
-            return JobResult(spec.run_id, spec.attempt, "cancelled", argv=argv,
-                             started=started, ended=time.time(), error="cancelled")
+            return JobResult(
+                spec.run_id,
+                spec.attempt,
+                "cancelled",
+                argv=argv,
+                started=started,
+                ended=time.time(),
+                error="cancelled",
+            )
         run_dir = Path(spec.run_root) / f"run-memory-{spec.attempt}"
         run_dir.mkdir(parents=True, exist_ok=True)
         if spec.output_name is not None:
@@ -99,12 +106,28 @@ class MemoryExecutor:
         try:
             code = self.behaviour(spec, run_dir)
         except Exception as exc:  # noqa: BLE001 - a behaviour's failure is the job's failure
-            return JobResult(spec.run_id, spec.attempt, "error", str(run_dir), argv,
-                             started=started, ended=time.time(), error=repr(exc))
-        return JobResult(spec.run_id, spec.attempt, "ok" if code == 0 else "code_failed",
-                         str(run_dir), argv, exit_code=code, host="memory", started=started,
-                         ended=time.time(),
-                         error=None if code == 0 else f"exit status {code}")
+            return JobResult(
+                spec.run_id,
+                spec.attempt,
+                "error",
+                str(run_dir),
+                argv,
+                started=started,
+                ended=time.time(),
+                error=repr(exc),
+            )
+        return JobResult(
+            spec.run_id,
+            spec.attempt,
+            "ok" if code == 0 else "code_failed",
+            str(run_dir),
+            argv,
+            exit_code=code,
+            host="memory",
+            started=started,
+            ended=time.time(),
+            error=None if code == 0 else f"exit status {code}",
+        )
 
     def as_completed(self, timeout: float | None = None) -> Iterator[JobResult]:
         """Results until nothing is in flight."""

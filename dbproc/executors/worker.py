@@ -110,37 +110,71 @@ def run_spec(spec: JobSpec, should_stop: Callable[[], bool] | None = None) -> Jo
         if not _visible(run_root):
             # The executor made it before submitting: a worker that cannot see it does not
             # share the mission's filesystem (and must not make a private copy of it).
-            return _error(spec, None, host, started,
-                          f"the run folder {run_root} is not visible on {host}: workers must see "
-                          "the mission root at the same path (shared filesystem)")
+            return _error(
+                spec,
+                None,
+                host,
+                started,
+                f"the run folder {run_root} is not visible on {host}: workers must see "
+                "the mission root at the same path (shared filesystem)",
+            )
         run_dir = run_root / f"run-{uuid.uuid4().hex[:12]}"
         run_dir.mkdir()
         argv = list(spec.argv)
         if spec.output_name is not None:
             argv.append(str(run_dir / spec.output_name))
         if _stop_asked(run_root, should_stop):  # cancelled while it waited for a worker
-            return JobResult(spec.run_id, spec.attempt, "cancelled", str(run_dir), tuple(argv),
-                             host=host, started=started, ended=time.time(),
-                             error="cancelled before it started")
+            return JobResult(
+                spec.run_id,
+                spec.attempt,
+                "cancelled",
+                str(run_dir),
+                tuple(argv),
+                host=host,
+                started=started,
+                ended=time.time(),
+                error="cancelled before it started",
+            )
         env = {**code_environment(), **spec.env, RUN_DIR_VAR: str(run_dir)}
         missing = _missing_program(argv[0], env, run_dir)
         if missing is not None:
-            return JobResult(spec.run_id, spec.attempt, "code_failed", str(run_dir), tuple(argv),
-                             host=host, started=started, ended=time.time(),
-                             error=f"cannot start {argv[0]}: {missing}")
+            return JobResult(
+                spec.run_id,
+                spec.attempt,
+                "code_failed",
+                str(run_dir),
+                tuple(argv),
+                host=host,
+                started=started,
+                ended=time.time(),
+                error=f"cannot start {argv[0]}: {missing}",
+            )
         rusage = run_root / f".rusage-{run_dir.name}"  # not run-*: that names executions
         command = launch.wrap(argv, rusage)
         out = CappedLog(run_dir / STDOUT, spec.log_limit)
         err = CappedLog(run_dir / STDERR, spec.log_limit)
-        return _supervise(spec, command, argv, run_root, run_dir, env, (out, err), host,
-                          started, should_stop, rusage)
+        return _supervise(
+            spec,
+            command,
+            argv,
+            run_root,
+            run_dir,
+            env,
+            (out, err),
+            host,
+            started,
+            should_stop,
+            rusage,
+        )
     except Exception as exc:  # noqa: BLE001 - a job's failure is a result, never a raise
-        return _error(spec, run_dir, host, started,
-                      f"could not run the code: {type(exc).__name__}: {exc}")
+        return _error(
+            spec, run_dir, host, started, f"could not run the code: {type(exc).__name__}: {exc}"
+        )
 
 
-def _error(spec: JobSpec, run_dir: Path | None, host: str, started: float,
-           message: str) -> JobResult:
+def _error(
+    spec: JobSpec, run_dir: Path | None, host: str, started: float, message: str
+) -> JobResult:
     return JobResult(
         spec.run_id,
         spec.attempt,

@@ -114,8 +114,9 @@ class FeedMethods:
         """Record a verdict (``pass``, ``semipass``, ``fail``) on files; consumers are
         queued, so the next pass (or ``watch``, at once) rebuilds what it releases."""
         with self.writing() as session:
-            items = review_module.record_verdicts(session, list(filenames), verdict, by=by,
-                                                  comment=comment)
+            items = review_module.record_verdicts(
+                session, list(filenames), verdict, by=by, comment=comment
+            )
         return items
 
     def review_history(self, filename: str) -> review_module.ReviewItem:

@@ -284,17 +284,27 @@ def _releases(
     for name, ids in sorted(by_name.items()):
         release = session.scalars(select(Release).where(Release.name == name)).first()
         if release is None:
-            release = Release(name=name, note=note, created_at=utcnow(),
-                              created_by="import-dbprocessing", products=[])
+            release = Release(
+                name=name,
+                note=note,
+                created_at=utcnow(),
+                created_by="import-dbprocessing",
+                products=[],
+            )
             session.add(release)
             session.flush()
         elif release.note != note:
-            report.note("release", name, "a dbproc release of that name exists already",
-                        f"compare it with the old release: `dbproc release show {name}`",
-                        "its dbprocessing files were not added")
+            report.note(
+                "release",
+                name,
+                "a dbproc release of that name exists already",
+                f"compare it with the old release: `dbproc release show {name}`",
+                "its dbprocessing files were not added",
+            )
             continue
-        have = set(session.scalars(select(ReleaseFile.file_id)
-                                   .where(ReleaseFile.release_id == release.id)))
+        have = set(
+            session.scalars(select(ReleaseFile.file_id).where(ReleaseFile.release_id == release.id))
+        )
         rows = [{"release_id": release.id, "file_id": i} for i in sorted(ids - have)]
         if rows:
             session.execute(insert(table_of(ReleaseFile)), rows)

@@ -83,7 +83,6 @@ class IngestReport:
         return "\n".join(lines)
 
 
-
 def _is_control(ch: str) -> bool:
     return unicodedata.category(ch) in ("Cc", "Zl", "Zp")
 

@@ -128,8 +128,12 @@ class Ingestor:
         self.sleep = sleep
         self.report = IngestReport()
         self.inspectors = InspectorSet(
-            product_rules(session), paths.codes, timeout=settings.inspector_timeout,
-            workers=settings.inspector_workers, max_answer_bytes=settings.max_answer_bytes)
+            product_rules(session),
+            paths.codes,
+            timeout=settings.inspector_timeout,
+            workers=settings.inspector_workers,
+            max_answer_bytes=settings.max_answer_bytes,
+        )
         self.consumers: dict[int, list[Consumer]] = {}
         self.widest: dict[int, float] = {}
         self.rejects = RejectDesk(session, paths, pass_id, self.report)
@@ -147,8 +151,11 @@ class Ingestor:
             for batch in chunked(candidates, BATCH_FILES):
                 try:
                     verdicts = self._identify(batch, known)
-                    ready = [r for c in batch
-                             if (r := self._prepare(c, known.get(c.name), verdicts.get(c.name)))]
+                    ready = [
+                        r
+                        for c in batch
+                        if (r := self._prepare(c, known.get(c.name), verdicts.get(c.name)))
+                    ]
                     if ready:
                         self._ingest_batch(ready)
                 except Exception:
@@ -166,9 +173,14 @@ class Ingestor:
     def _identify(self, batch: list[_Candidate], known: dict[str, _Known]) -> dict[str, Verdict]:
         """The verdicts of every plain new file of a batch, asked of the inspector
         workers together."""
-        wanted = [c for c in batch
-                  if not c.is_link and c.name not in known and usable_name(c.name) is None
-                  and (c.size > 0 or self.settings.allow_empty)]
+        wanted = [
+            c
+            for c in batch
+            if not c.is_link
+            and c.name not in known
+            and usable_name(c.name) is None
+            and (c.size > 0 or self.settings.allow_empty)
+        ]
         verdicts = self.inspectors.identify_many([(c.path, c.name) for c in wanted])
         return {c.name: v for c, v in zip(wanted, verdicts, strict=True)}
 
@@ -202,20 +214,22 @@ class Ingestor:
                         st = entry.stat()
                     except FileNotFoundError:  # taken away while we looked
                         continue
-                    found.append(
-                        _Candidate(name, entry.path, False, st.st_size, st.st_mtime_ns)
-                    )
+                    found.append(_Candidate(name, entry.path, False, st.st_size, st.st_mtime_ns))
                 else:
-                    self._not_a_file(name, Path(entry.path), "not a regular file (a FIFO, "
-                                     "socket or device)")
+                    self._not_a_file(
+                        name, Path(entry.path), "not a regular file (a FIFO, socket or device)"
+                    )
         return found
 
     def _not_a_file(self, name: str, path: Path, what: str) -> None:
         """Refuse a folder or special file once (moved aside), instead of meeting it on
         every pass; a FIFO is never opened (reading it would block the pass)."""
-        self.rejects.reject(name, path, "not_a_file",
-                            f"{what}: dbproc ingests regular files only; put the files "
-                            "themselves in incoming")
+        self.rejects.reject(
+            name,
+            path,
+            "not_a_file",
+            f"{what}: dbproc ingests regular files only; put the files themselves in incoming",
+        )
 
     def _settled(self, candidates: list[_Candidate]) -> list[_Candidate]:
         now_ns = time.time_ns()
@@ -259,8 +273,9 @@ class Ingestor:
 
     # -- one file -------------------------------------------------------------------------
 
-    def _prepare(self, c: _Candidate, known: _Known | None, verdict: Verdict | None
-                 ) -> _Ready | None:
+    def _prepare(
+        self, c: _Candidate, known: _Known | None, verdict: Verdict | None
+    ) -> _Ready | None:
         """Identify and hash a plain new file for the batch; settle everything else
         (bad names, symlinks, re-deliveries, refusals, errors) on its own now."""
         problem = usable_name(c.name)
@@ -275,8 +290,12 @@ class Ingestor:
                 self._redelivery(c, known)
                 return None
             if c.size == 0 and not self.settings.allow_empty:
-                self._reject(c, "empty", "a zero-byte file (a failed transfer?); deliver it "
-                             "again with its content, or set [ingest] allow_empty = true")
+                self._reject(
+                    c,
+                    "empty",
+                    "a zero-byte file (a failed transfer?); deliver it "
+                    "again with its content, or set [ingest] allow_empty = true",
+                )
                 return None
             if verdict is None:
                 verdict = self.inspectors.identify(c.path, c.name)
@@ -410,7 +429,11 @@ class Ingestor:
                 )
                 versions.append(
                     ExistingVersion(
-                        file_id, r.candidate.name, r.facts.version, True, r.facts.start,
+                        file_id,
+                        r.candidate.name,
+                        r.facts.version,
+                        True,
+                        r.facts.start,
                         r.facts.stop,
                     )
                 )
@@ -445,8 +468,7 @@ class Ingestor:
                     "absorbed by the next pass"
                 )
                 logger.error("%s", message)
-                self.report.errors.append({"filename": self.paths.incoming.name,
-                                           "error": message})
+                self.report.errors.append({"filename": self.paths.incoming.name, "error": message})
 
     def _not_removed(self, c: _Candidate, exc: OSError) -> None:
         message = (
@@ -583,5 +605,10 @@ class Ingestor:
 
     def _refuse(self, c: _Candidate, verdict: Verdict) -> None:
         """Reject a file no single product claims, with the inspectors' answers."""
-        self._reject(c, verdict.reason or "no_product", verdict.message or "", verdict.detail,
-                     verdict.answers)
+        self._reject(
+            c,
+            verdict.reason or "no_product",
+            verdict.message or "",
+            verdict.detail,
+            verdict.answers,
+        )

@@ -86,8 +86,9 @@ class InspectorFailure(Exception):
     (``inspector_error``), overran its time (``inspector_timeout``) or killed its
     process (``inspector_crashed``): ``reason`` says which."""
 
-    def __init__(self, message: str, detail: str | None = None,
-                 reason: str = "inspector_error") -> None:
+    def __init__(
+        self, message: str, detail: str | None = None, reason: str = "inspector_error"
+    ) -> None:
         super().__init__(message)
         self.detail = detail
         self.reason = reason
@@ -106,9 +107,15 @@ class InspectorSet:
     set is meant to live for one pass. ``loads`` counts the distinct modules asked for.
     """
 
-    def __init__(self, products: Sequence[ProductRule], codes_dir: Path, *,
-                 timeout: float = DEFAULT_TIMEOUT, workers: int = DEFAULT_WORKERS,
-                 max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES) -> None:
+    def __init__(
+        self,
+        products: Sequence[ProductRule],
+        codes_dir: Path,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        workers: int = DEFAULT_WORKERS,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+    ) -> None:
         self.products = list(products)
         self.codes_dir = codes_dir
         self.timeout = timeout
@@ -140,15 +147,14 @@ class InspectorSet:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def identify(self, path: Path, name: str | None = None, *, only: str | None = None
-                 ) -> Verdict:
+    def identify(self, path: Path, name: str | None = None, *, only: str | None = None) -> Verdict:
         """Ask every product whose format matches (or just the product ``only``);
         exactly one must claim the file."""
-        return self.identify_many([(path, name if name is not None else path.name)],
-                                  only=only)[0]
+        return self.identify_many([(path, name if name is not None else path.name)], only=only)[0]
 
-    def identify_many(self, items: Sequence[tuple[Path, str]], *, only: str | None = None
-                      ) -> list[Verdict]:
+    def identify_many(
+        self, items: Sequence[tuple[Path, str]], *, only: str | None = None
+    ) -> list[Verdict]:
         """:meth:`identify` for many files at once: their inspector calls go to the
         workers together (one round-trip per window of calls, not per file)."""
         asked: list[list[_Asked]]
@@ -180,8 +186,9 @@ class InspectorSet:
             self._modules.add(module)
             self.loads += 1
         timeout = product.inspector_timeout or self.timeout
-        return Call(str(module), function, str(path.absolute()), dict(product.inspector_args),
-                    timeout, name)
+        return Call(
+            str(module), function, str(path.absolute()), dict(product.inspector_args), timeout, name
+        )
 
     def _verdict(
         self,
@@ -199,14 +206,22 @@ class InspectorSet:
             try:
                 if isinstance(got, InspectorFailure):
                     raise got
-                facts = got if isinstance(got, FileFacts) else _answer(
-                    product, parsed, outcomes[got])
+                facts = (
+                    got if isinstance(got, FileFacts) else _answer(product, parsed, outcomes[got])
+                )
             except InspectorFailure as exc:
                 failures.append((product.name, exc))
                 verdict.answers[product.name] = {"error": str(exc)}
                 continue
-            verdict.answers[product.name] = None if facts is None else {
-                **facts_json(facts), "start": iso_utc(facts.start), "stop": iso_utc(facts.stop)}
+            verdict.answers[product.name] = (
+                None
+                if facts is None
+                else {
+                    **facts_json(facts),
+                    "start": iso_utc(facts.start),
+                    "stop": iso_utc(facts.stop),
+                }
+            )
             if facts is not None:
                 claims.append(facts)
         _judge(verdict, claims, failures)
@@ -240,12 +255,14 @@ def _answer(product: ProductRule, parsed: ParsedName, outcome: Outcome) -> FileF
     else:
         message = f"{who} of product {product.name} {outcome.message}"
     reason = {"timeout": "inspector_timeout", "crashed": "inspector_crashed"}.get(
-        outcome.kind, "inspector_error")
+        outcome.kind, "inspector_error"
+    )
     raise InspectorFailure(message, outcome.detail, reason)
 
 
-def _judge(verdict: Verdict, claims: list[FileFacts],
-           failures: list[tuple[str, InspectorFailure]]) -> None:
+def _judge(
+    verdict: Verdict, claims: list[FileFacts], failures: list[tuple[str, InspectorFailure]]
+) -> None:
     if failures:
         _product_name, failure = failures[0]
         verdict.reason = failure.reason

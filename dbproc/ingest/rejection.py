@@ -63,8 +63,15 @@ class RejectDesk:
         crash_point("reject.moved")
         if answers:
             detail = (detail + "\n" if detail else "") + f"inspector answers: {answers!r}"
-        self._note(name, stored, reason, message, detail, size,
-                   incoming_name=None if name == name_in_incoming else name_in_incoming)
+        self._note(
+            name,
+            stored,
+            reason,
+            message,
+            detail,
+            size,
+            incoming_name=None if name == name_in_incoming else name_in_incoming,
+        )
 
     def _note(
         self,
@@ -100,8 +107,12 @@ class RejectDesk:
                 incoming_name=None if incoming_name is None else os.fsencode(incoming_name),
             )
         )
-        record_event(self.session, "file.rejected", filename=name,
-                     detail={"reason": reason, "message": message, "stored": str(stored)})
+        record_event(
+            self.session,
+            "file.rejected",
+            filename=name,
+            detail={"reason": reason, "message": message, "stored": str(stored)},
+        )
         commit(self.session)
         logger.warning("rejected %s: %s", name, message)
         self.report.rejected.append(

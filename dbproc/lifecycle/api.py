@@ -25,6 +25,7 @@ class LifecycleMixin:
     """Methods of :class:`~dbproc.api.Archive` for the data life-cycle (§17)."""
 
     if TYPE_CHECKING:
+
         def reading(self) -> AbstractContextManager[Session]: ...
 
         def writing(self, *, dry_run: bool = False) -> AbstractContextManager[Session]: ...

@@ -25,8 +25,21 @@ from dbproc.mission.model import (
 )
 
 __all__ = [
-    "DEFAULT_INSPECTOR_FUNCTION", "NAME_RE", "TIMEBASES", "CodeConfig", "ExecutionSettings",
-    "IngestSettings", "InputConfig", "LockSettings", "MissionConfig", "MissionSettings",
-    "ProcessConfig", "ProductConfig", "RetentionSettings", "load_mission_file", "parse_mission",
-    "resolve_code_path", "split_inspector_spec",
+    "DEFAULT_INSPECTOR_FUNCTION",
+    "NAME_RE",
+    "TIMEBASES",
+    "CodeConfig",
+    "ExecutionSettings",
+    "IngestSettings",
+    "InputConfig",
+    "LockSettings",
+    "MissionConfig",
+    "MissionSettings",
+    "ProcessConfig",
+    "ProductConfig",
+    "RetentionSettings",
+    "load_mission_file",
+    "parse_mission",
+    "resolve_code_path",
+    "split_inspector_spec",
 ]

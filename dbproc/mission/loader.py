@@ -59,16 +59,15 @@ def parse_mission(
     raw_products = data.get("products", {})
     declared = set(raw_products) if isinstance(raw_products, dict) else set()
     processes = parse_processes(problems, data.get("processes", {}), products, declared, mission)
-    ingest = parse_settings(
-        problems, "ingest", data.get("ingest", {}), INGEST_KEYS, IngestSettings
-    )
+    ingest = parse_settings(problems, "ingest", data.get("ingest", {}), INGEST_KEYS, IngestSettings)
     lock = parse_settings(problems, "lock", data.get("lock", {}), LOCK_KEYS, LockSettings)
     # [retention] holds the run-log key (here) and events_days (parse_feed)
     raw_retention = data.get("retention", {})
     if isinstance(raw_retention, Mapping):
         raw_retention = {k: v for k, v in raw_retention.items() if k not in FEED_RETENTION_KEYS}
-    retention = parse_settings(problems, "retention", raw_retention,
-                               RETENTION_KEYS, RetentionSettings)
+    retention = parse_settings(
+        problems, "retention", raw_retention, RETENTION_KEYS, RetentionSettings
+    )
     execution = parse_execution(problems, data.get("execution", {}))
     feed = parse_feed(problems, dict(data))
     if problems.items:
@@ -77,5 +76,4 @@ def parse_mission(
             problems.items,
         )
     assert mission is not None
-    return MissionConfig(mission, products, processes, ingest, lock, execution, retention,
-                         feed)
+    return MissionConfig(mission, products, processes, ingest, lock, execution, retention, feed)

@@ -136,6 +136,7 @@ class ProcessConfig:
     def all_codes(self) -> tuple[CodeConfig, ...]:
         """The process's codes: several with disjoint date ranges, or the one ``code``."""
         return self.codes or (self.code,)
+
     #: a rebuild with the newest version's exact bytes registers no new version
     early_cutoff: bool = False
 

@@ -149,8 +149,7 @@ def parse_codes(
 def describe_code(code: CodeConfig) -> str:
     """``"1.0.0 (l1.py, 2010-01-01..2014-12-31)"``."""
     return (
-        f"{code.version} ({code.path}, {code.valid_from or '-inf'}.."
-        f"{code.valid_until or '+inf'})"
+        f"{code.version} ({code.path}, {code.valid_from or '-inf'}..{code.valid_until or '+inf'})"
     )
 
 
@@ -180,9 +179,12 @@ def parse_code(
         resolved = check_code_file(problems, ctable, "path", mission.codes, path)
         problem = exec_problem(resolved) if resolved is not None else None
         if problem is not None:
-            problems.add(ctable, "path", f"{resolved}: {problem.split(': add ')[0]}",
-                         "add a first line such as '#!/usr/bin/env python3', or name a "
-                         "Python code *.py")
+            problems.add(
+                ctable,
+                "path",
+                f"{resolved}: {problem.split(': add ')[0]}",
+                "add a first line such as '#!/usr/bin/env python3', or name a Python code *.py",
+            )
     version = None
     raw_version = value.get("version")
     if raw_version is not None:
@@ -326,8 +328,12 @@ def parse_processes(
             continue
         early_cutoff = body.get("early_cutoff", False)
         if not isinstance(early_cutoff, bool):
-            problems.add(table, "early_cutoff", f"must be true or false, got {early_cutoff!r}",
-                         "write early_cutoff = true")
+            problems.add(
+                table,
+                "early_cutoff",
+                f"must be true or false, got {early_cutoff!r}",
+                "write early_cutoff = true",
+            )
             early_cutoff = False
         out[name] = ProcessConfig(
             name,

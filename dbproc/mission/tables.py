@@ -30,13 +30,14 @@ _CADENCE_UNITS = {"s": 1, "min": 60, "m": 60, "h": 3600, "d": 86400}
 def cadence_seconds(text: str) -> int | None:
     """``"1h"`` -> 3600; None unless a whole number of a unit, at most one day, divides it."""
     number = text.rstrip("abcdefghijklmnopqrstuvwxyz")
-    unit = text[len(number):]
+    unit = text[len(number) :]
     if not number.isdigit() or unit not in _CADENCE_UNITS:
         return None
     seconds = int(number) * _CADENCE_UNITS[unit]
     if seconds <= 0 or seconds > 86400 or 86400 % seconds:
         return None
     return seconds
+
 
 MISSION_KEYS = {"name", "root", "incoming", "errors", "codes"}
 PRODUCT_KEYS = {
@@ -64,13 +65,33 @@ CODE_KEYS = {
     "timeout",
     "description",
 }
-TOP_KEYS = {"mission", "products", "processes", "ingest", "lock", "execution", "retention",
-            "notify"}
-INGEST_KEYS = {"settle_seconds", "settle_check_seconds", "inspector_timeout",
-               "inspector_workers", "max_answer_bytes", "allow_empty"}
+TOP_KEYS = {
+    "mission",
+    "products",
+    "processes",
+    "ingest",
+    "lock",
+    "execution",
+    "retention",
+    "notify",
+}
+INGEST_KEYS = {
+    "settle_seconds",
+    "settle_check_seconds",
+    "inspector_timeout",
+    "inspector_workers",
+    "max_answer_bytes",
+    "allow_empty",
+}
 LOCK_KEYS = {"stale_after_seconds", "heartbeat_seconds"}
-EXECUTION_KEYS = {"executor", "jobs", "scheduler", "kill_grace_seconds", "code_timeout",
-                  "log_limit_bytes"}
+EXECUTION_KEYS = {
+    "executor",
+    "jobs",
+    "scheduler",
+    "kill_grace_seconds",
+    "code_timeout",
+    "log_limit_bytes",
+}
 RETENTION_KEYS = {"run_logs_days"}
 
 
@@ -121,13 +142,21 @@ def parse_mission_table(
     if root.exists() and not root.is_dir():
         problems.add("mission", "root", f"{root} exists and is not a folder", "point at a folder")
     elif not root.exists():
-        problems.add("mission", "root", f"the data root {root} does not exist",
-                     f"create it first (mkdir -p {root}) or fix the path")
+        problems.add(
+            "mission",
+            "root",
+            f"the data root {root} does not exist",
+            f"create it first (mkdir -p {root}) or fix the path",
+        )
     for key, folder in (("incoming", incoming), ("errors", errors)):
         if not folder.is_relative_to(root) and not folder.is_dir():
-            problems.add("mission", key, f"{folder} does not exist and lies outside the root "
-                         f"{root} (dbproc creates {key} only inside the root)",
-                         f"create it first (mkdir -p {folder}) or fix the path")
+            problems.add(
+                "mission",
+                key,
+                f"{folder} does not exist and lies outside the root "
+                f"{root} (dbproc creates {key} only inside the root)",
+                f"create it first (mkdir -p {folder}) or fix the path",
+            )
     return MissionSettings(name, root, incoming, errors, codes)
 
 
@@ -212,17 +241,23 @@ def parse_products(
             k: string(problems, table, k, body.get(k))
             for k in ("instrument", "satellite", "description")
         }
-        inspector_timeout = positive(problems, table, "inspector_timeout",
-                                     body.get("inspector_timeout"))
+        inspector_timeout = positive(
+            problems, table, "inspector_timeout", body.get("inspector_timeout")
+        )
         review = body.get("review", False)
         if not isinstance(review, bool):
-            problems.add(table, "review", f"must be true or false, got {review!r}",
-                         "write review = true")
+            problems.add(
+                table, "review", f"must be true or false, got {review!r}", "write review = true"
+            )
             review = False
         cadence = string(problems, table, "cadence", body.get("cadence"))
         if cadence is not None and cadence_seconds(cadence) is None:
-            problems.add(table, "cadence", f"{cadence!r} is not a cadence",
-                         'write e.g. cadence = "1h" (units s, min, h, d; at most a day)')
+            problems.add(
+                table,
+                "cadence",
+                f"{cadence!r} is not a cadence",
+                'write e.g. cadence = "1h" (units s, min, h, d; at most a day)',
+            )
         if level is None or dir_ is None or fmt_text is None:
             continue
         out[name] = ProductConfig(
@@ -247,8 +282,7 @@ def positive(problems: Problems, table: str, key: str, value: object) -> float |
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        problems.add(table, key, f"must be a number of seconds > 0, got {value!r}",
-                     "write e.g. 60")
+        problems.add(table, key, f"must be a number of seconds > 0, got {value!r}", "write e.g. 60")
         return None
     return float(value)
 
@@ -305,8 +339,9 @@ def parse_settings(
                 kwargs[key] = v
         elif isinstance(default, int):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                problems.add(table, key, f"must be a whole number >= 1, got {v!r}",
-                             f"write e.g. {default}")
+                problems.add(
+                    table, key, f"must be a whole number >= 1, got {v!r}", f"write e.g. {default}"
+                )
             else:
                 kwargs[key] = v
         elif isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
@@ -353,9 +388,13 @@ def parse_execution(problems: Problems, value: object) -> ExecutionSettings:
     code_timeout = positive(problems, "execution", "code_timeout", value.get("code_timeout"))
     log_limit = value.get("log_limit_bytes", ExecutionSettings.log_limit_bytes)
     if isinstance(log_limit, bool) or not isinstance(log_limit, int) or log_limit < 1024:
-        problems.add("execution", "log_limit_bytes",
-                     f"must be a whole number of bytes >= 1024, got {log_limit!r}",
-                     "write e.g. 10485760 (10 MiB)")
+        problems.add(
+            "execution",
+            "log_limit_bytes",
+            f"must be a whole number of bytes >= 1024, got {log_limit!r}",
+            "write e.g. 10485760 (10 MiB)",
+        )
         log_limit = ExecutionSettings.log_limit_bytes
-    return ExecutionSettings(executor or "local", jobs, scheduler, float(grace), code_timeout,
-                             log_limit)
+    return ExecutionSettings(
+        executor or "local", jobs, scheduler, float(grace), code_timeout, log_limit
+    )

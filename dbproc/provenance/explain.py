@@ -35,41 +35,75 @@ def _decision_json(decision: Decision, held: list[str] | None = None) -> dict[st
         "reasons": [r.value for r in action.reasons] if action else [decision.reason],
         "evidence": [*decision.evidence, *(held or [])],
         "review_hold": held or [],
-        "output": ({"filename": decision.output.filename,
-                    "version": str(decision.output.version)} if decision.output else None),
+        "output": (
+            {"filename": decision.output.filename, "version": str(decision.output.version)}
+            if decision.output
+            else None
+        ),
         "inputs": [f.filename for f in decision.inputs],
-        "next": ({"filename": action.output_filename, "version": str(action.output_version)
-                  if action.output_version else None, "code_version": str(action.code.version)}
-                 if action else None),
-        "last_run": ({"id": decision.last_run.id, "status": decision.last_run.status,
-                      "error": decision.last_run.error} if decision.last_run else None),
+        "next": (
+            {
+                "filename": action.output_filename,
+                "version": str(action.output_version) if action.output_version else None,
+                "code_version": str(action.code.version),
+            }
+            if action
+            else None
+        ),
+        "last_run": (
+            {
+                "id": decision.last_run.id,
+                "status": decision.last_run.status,
+                "error": decision.last_run.error,
+            }
+            if decision.last_run
+            else None
+        ),
     }
     return data
 
 
-def explain_key(session: Session, product: str, day: dt.date, slot: str | None = None
-                ) -> list[dict[str, Any]]:
+def explain_key(
+    session: Session, product: str, day: dt.date, slot: str | None = None
+) -> list[dict[str, Any]]:
     """The planner's decisions for a product and date (one per slot for FILE outputs)."""
     product = queries.get_product(session, product).name
     loader = SnapshotLoader(session)
-    process = next((p for p in loader.catalogue.processes.values() if p.output == product),
-                   None)
+    process = next((p for p in loader.catalogue.processes.values() if p.output == product), None)
     if process is None:
-        return [{"product": product, "date": day.isoformat(), "process": None,
-                 "up_to_date": True, "status": "ingested", "reason": "ingested",
-                 "reasons": ["ingested"], "evidence": [
-                     f"{product} is not made by any process: its files are ingested"]}]
+        return [
+            {
+                "product": product,
+                "date": day.isoformat(),
+                "process": None,
+                "up_to_date": True,
+                "status": "ingested",
+                "reason": "ingested",
+                "reasons": ["ingested"],
+                "evidence": [f"{product} is not made by any process: its files are ingested"],
+            }
+        ]
     snapshot = loader.load([(process.name, day)])
     decisions = [d for d in decide(snapshot, process, day) if slot is None or d.slot == slot]
     held = review_notes(session, process.inputs, day)  # §13: what review holds back
     if not decisions:
-        return [{"product": product, "date": day.isoformat(), "process": process.name,
-                 "up_to_date": True, "status": Status.NOT_EXPECTED.value,
-                 "reason": Status.NOT_EXPECTED.value, "reasons": [Status.NOT_EXPECTED.value],
-                 "evidence": [f"no file of {process.required[0].product} is dated {day}",
-                              *held], "review_hold": held}]
-    return [{"product": product, **_decision_json(d, held), "code": _code_json(process, d.date)}
-            for d in decisions]
+        return [
+            {
+                "product": product,
+                "date": day.isoformat(),
+                "process": process.name,
+                "up_to_date": True,
+                "status": Status.NOT_EXPECTED.value,
+                "reason": Status.NOT_EXPECTED.value,
+                "reasons": [Status.NOT_EXPECTED.value],
+                "evidence": [f"no file of {process.required[0].product} is dated {day}", *held],
+                "review_hold": held,
+            }
+        ]
+    return [
+        {"product": product, **_decision_json(d, held), "code": _code_json(process, d.date)}
+        for d in decisions
+    ]
 
 
 def _code_json(process: ProcessSpec, day: dt.date) -> dict[str, Any] | None:
@@ -79,11 +113,13 @@ def _code_json(process: ProcessSpec, day: dt.date) -> dict[str, Any] | None:
     why = process.code_choice(day)
     if code is None:
         return {"path": None, "version": None, "why": why}
-    return {"path": code.path, "version": str(code.version),
-            "valid_from": code.valid_from.isoformat() if code.valid_from else None,
-            "valid_until": code.valid_until.isoformat() if code.valid_until else None,
-            "why": why}
-
+    return {
+        "path": code.path,
+        "version": str(code.version),
+        "valid_from": code.valid_from.isoformat() if code.valid_from else None,
+        "valid_until": code.valid_until.isoformat() if code.valid_until else None,
+        "why": why,
+    }
 
 
 def explain_process(session: Session, name: str, day: dt.date) -> list[dict[str, Any]]:
@@ -96,34 +132,56 @@ def explain_process(session: Session, name: str, day: dt.date) -> list[dict[str,
     snapshot = loader.load([(process.name, day)])
     decisions = decide(snapshot, process, day)
     if not decisions:
-        return [{"product": process.output, "date": day.isoformat(), "process": process.name,
-                 "up_to_date": True, "status": Status.NOT_EXPECTED.value,
-                 "reason": Status.NOT_EXPECTED.value, "reasons": [Status.NOT_EXPECTED.value],
-                 "evidence": [f"no file of {process.required[0].product} is dated {day}"]}]
+        return [
+            {
+                "product": process.output,
+                "date": day.isoformat(),
+                "process": process.name,
+                "up_to_date": True,
+                "status": Status.NOT_EXPECTED.value,
+                "reason": Status.NOT_EXPECTED.value,
+                "reasons": [Status.NOT_EXPECTED.value],
+                "evidence": [f"no file of {process.required[0].product} is dated {day}"],
+            }
+        ]
     return [{"product": process.output, **_decision_json(d)} for d in decisions]
 
 
 def explain_file(session: Session, filename: str) -> dict[str, Any]:
     """Why ``filename`` is (or is not) up to date."""
     record = queries.get_file(session, filename)
-    product = next(p for p in queries.list_products(session, active_only=False)
-                   if p.id == record.product_id)
-    data: dict[str, Any] = {"filename": record.filename, "version": str(record.version),
-                            "newest": record.is_newest, "on_disk": record.on_disk}
+    product = next(
+        p for p in queries.list_products(session, active_only=False) if p.id == record.product_id
+    )
+    data: dict[str, Any] = {
+        "filename": record.filename,
+        "version": str(record.version),
+        "newest": record.is_newest,
+        "on_disk": record.on_disk,
+    }
     if not record.is_newest:
-        newest = session.scalars(select(File).where(
-            File.product_id == record.product_id, File.date == record.date,
-            File.slot == record.slot, File.is_newest.is_(True))).first()
-        data["superseded_by"] = ({"filename": newest.filename, "version": str(newest.version)}
-                                 if newest else None)
+        newest = session.scalars(
+            select(File).where(
+                File.product_id == record.product_id,
+                File.date == record.date,
+                File.slot == record.slot,
+                File.is_newest.is_(True),
+            )
+        ).first()
+        data["superseded_by"] = (
+            {"filename": newest.filename, "version": str(newest.version)} if newest else None
+        )
     decisions = explain_key(session, product.name, record.date, record.slot)
     data.update(decisions[0])
     data["filename"] = record.filename
     data["version"] = str(record.version)
     if not record.is_newest:
-        newest_line = (f"superseded by {data['superseded_by']['filename']} "
-                       f"({data['superseded_by']['version']}); about the newest: "
-                       if data.get("superseded_by") else "superseded; about the newest: ")
+        newest_line = (
+            f"superseded by {data['superseded_by']['filename']} "
+            f"({data['superseded_by']['version']}); about the newest: "
+            if data.get("superseded_by")
+            else "superseded; about the newest: "
+        )
         data["up_to_date"] = False
         data["status"] = data["reason"] = "superseded"
         data["reasons"] = ["superseded", *data.get("reasons", [])]
@@ -131,42 +189,69 @@ def explain_file(session: Session, filename: str) -> dict[str, Any]:
     return data
 
 
-def missing(session: Session, product: str, since: dt.date | None, until: dt.date | None
-            ) -> list[dict[str, Any]]:
+def missing(
+    session: Session, product: str, since: dt.date | None, until: dt.date | None
+) -> list[dict[str, Any]]:
     """Dates in [since, until] where an expected output of ``product`` does not exist."""
     record = queries.get_product(session, product)
     product = record.name
     loader = SnapshotLoader(session)
-    process = next((p for p in loader.catalogue.processes.values() if p.output == product),
-                   None)
+    process = next((p for p in loader.catalogue.processes.values() if p.output == product), None)
     first, last = _range(session, record.id, process, loader, since, until)
     if first is None or last is None:
         return []
     if (last - first).days > MAX_MISSING_DAYS:
-        raise UsageError(f"--since/--until span {(last - first).days} days; at most "
-                         f"{MAX_MISSING_DAYS} at a time")
+        raise UsageError(
+            f"--since/--until span {(last - first).days} days; at most {MAX_MISSING_DAYS} at a time"
+        )
     days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
     out: list[dict[str, Any]] = []
     if process is None:
-        present = set(session.scalars(select(File.date).distinct().where(
-            File.product_id == record.id, File.date >= first, File.date <= last)))
-        return [{"product": product, "date": d.isoformat(), "process": None,
-                 "reason": "no_file", "evidence": [f"no {product} file is dated {d}"]}
-                for d in days if d not in present]
+        present = set(
+            session.scalars(
+                select(File.date)
+                .distinct()
+                .where(File.product_id == record.id, File.date >= first, File.date <= last)
+            )
+        )
+        return [
+            {
+                "product": product,
+                "date": d.isoformat(),
+                "process": None,
+                "reason": "no_file",
+                "evidence": [f"no {product} file is dated {d}"],
+            }
+            for d in days
+            if d not in present
+        ]
     snapshot = loader.load([(process.name, d) for d in days])
     for day in days:
         for decision in decide(snapshot, process, day):
             if decision.output is not None or decision.status is Status.NOT_EXPECTED:
                 continue
-            out.append({"product": product, "date": day.isoformat(), "slot": decision.slot,
-                        "process": process.name, "reason": decision.reason,
-                        "evidence": list(decision.evidence),
-                        "last_run": decision.last_run.id if decision.last_run else None})
+            out.append(
+                {
+                    "product": product,
+                    "date": day.isoformat(),
+                    "slot": decision.slot,
+                    "process": process.name,
+                    "reason": decision.reason,
+                    "evidence": list(decision.evidence),
+                    "last_run": decision.last_run.id if decision.last_run else None,
+                }
+            )
     return out
 
 
-def _range(session: Session, product_id: int, process: Any, loader: SnapshotLoader,
-           since: dt.date | None, until: dt.date | None) -> tuple[dt.date | None, dt.date | None]:
+def _range(
+    session: Session,
+    product_id: int,
+    process: Any,
+    loader: SnapshotLoader,
+    since: dt.date | None,
+    until: dt.date | None,
+) -> tuple[dt.date | None, dt.date | None]:
     if since is not None and until is not None:
         if since > until:
             raise UsageError(f"--since {since} is after --until {until}")
@@ -174,6 +259,7 @@ def _range(session: Session, product_id: int, process: Any, loader: SnapshotLoad
     products = [product_id]
     if process is not None:
         products = [loader.catalogue.product_ids[s.product] for s in process.required]
-    lo, hi = session.execute(select(func.min(File.date), func.max(File.date))
-                             .where(File.product_id.in_(products))).one()
+    lo, hi = session.execute(
+        select(func.min(File.date), func.max(File.date)).where(File.product_id.in_(products))
+    ).one()
     return since or lo, until or hi

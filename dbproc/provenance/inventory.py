@@ -115,8 +115,9 @@ def file_json(
         "keywords": dict(record.keywords or {}),
         "metadata": dict(record.meta or {}),
         "on_disk": bool(record.on_disk),
-        "state": ("purged" if record.purged_at is not None
-                  else "present" if record.on_disk else "missing"),
+        "state": (
+            "purged" if record.purged_at is not None else "present" if record.on_disk else "missing"
+        ),
         "registered_at": iso_utc(record.registered_at),
         "made_by": None if code is None else {"process": code[0], "code_version": code[1]},
         "run_id": record.run_id,
@@ -249,14 +250,30 @@ def _retry_name(row: Reject) -> str:
 def run_json(run: Run, process: str, code_version: str | None) -> dict[str, Any]:
     """A run record as JSON."""
     return {
-        "id": run.id, "process": process, "date": run.date.isoformat(), "slot": run.slot,
-        "code_version": code_version, "status": run.status, "reason": run.reason,
-        "output": run.output_filename, "version": run.output_version, "inputs": run.inputs,
-        "argv": run.argv, "exit_code": run.exit_code, "signal": run.signal, "error": run.error,
-        "host": run.host, "queued_at": _iso(run.queued_at), "started_at": _iso(run.started_at),
-        "ended_at": _iso(run.ended_at), "duration": run.duration,
-        "peak_memory_kb": run.peak_memory_kb, "pass_id": run.pass_id, "log": run.log_path,
-        "stdout_tail": run.stdout_tail, "stderr_tail": run.stderr_tail,
+        "id": run.id,
+        "process": process,
+        "date": run.date.isoformat(),
+        "slot": run.slot,
+        "code_version": code_version,
+        "status": run.status,
+        "reason": run.reason,
+        "output": run.output_filename,
+        "version": run.output_version,
+        "inputs": run.inputs,
+        "argv": run.argv,
+        "exit_code": run.exit_code,
+        "signal": run.signal,
+        "error": run.error,
+        "host": run.host,
+        "queued_at": _iso(run.queued_at),
+        "started_at": _iso(run.started_at),
+        "ended_at": _iso(run.ended_at),
+        "duration": run.duration,
+        "peak_memory_kb": run.peak_memory_kb,
+        "pass_id": run.pass_id,
+        "log": run.log_path,
+        "stdout_tail": run.stdout_tail,
+        "stderr_tail": run.stderr_tail,
     }
 
 
@@ -279,8 +296,11 @@ class RunQuery:
 
 def list_runs(session: Session, query: RunQuery) -> list[dict[str, Any]]:
     """Runs, newest first."""
-    stmt = (select(Run, Process.name, Code.interface, Code.quality, Code.revision)
-            .join(Process, Process.id == Run.process_id).join(Code, Code.id == Run.code_id))
+    stmt = (
+        select(Run, Process.name, Code.interface, Code.quality, Code.revision)
+        .join(Process, Process.id == Run.process_id)
+        .join(Code, Code.id == Run.code_id)
+    )
     if query.failed:
         stmt = stmt.where(Run.status.in_([s.value for s in FAILED_RUN_STATUSES]))
     if query.status:
@@ -304,8 +324,10 @@ def show_run(session: Session, run_id: int) -> dict[str, Any]:
     """One run with its full log."""
     row = session.execute(
         select(Run, Process.name, Code.interface, Code.quality, Code.revision)
-        .join(Process, Process.id == Run.process_id).join(Code, Code.id == Run.code_id)
-        .where(Run.id == run_id)).first()
+        .join(Process, Process.id == Run.process_id)
+        .join(Code, Code.id == Run.code_id)
+        .where(Run.id == run_id)
+    ).first()
     if row is None:
         raise NotFound(f"no run {run_id}; `dbproc runs` lists them")
     run, name, i, q, r = row

@@ -111,8 +111,14 @@ def retry_run(session: Session, run_id: int, by: str) -> dict[str, Any]:
     elif not already:  # a forced rebuild that failed: now also a retry of its failure
         queued.retry_of_run_id = run_id
         queued.note = f"{queued.note}; {note}" if queued.note else note
-    record_event(session, "run.retry", product=None, date=run.date, run_id=run_id,
-                 detail={"process": process.name, "by": by, "queued": not already})
+    record_event(
+        session,
+        "run.retry",
+        product=None,
+        date=run.date,
+        run_id=run_id,
+        detail={"process": process.name, "by": by, "queued": not already},
+    )
     logger.info("dashboard: %s asked to retry run %s (%s %s)", by, run_id, process.name, run.date)
     return {
         "run_id": run_id,

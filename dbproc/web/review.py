@@ -53,8 +53,11 @@ class FeedReviewGate:
 
         from dbproc.db.models import Product
 
-        return list(session.scalars(select(Product.name).where(Product.review.is_(True))
-                                    .order_by(Product.name)))
+        return list(
+            session.scalars(
+                select(Product.name).where(Product.review.is_(True)).order_by(Product.name)
+            )
+        )
 
     def pending(self, session: Session, limit: int) -> list[dict[str, Any]]:
         from dbproc.feed.review import list_reviews

@@ -68,10 +68,20 @@ class Planted:
         # a run a dead pass left running
         with engine_of(cli) as engine, Session(engine) as session:
             model = session.scalars(select(Run).limit(1)).one()
-            run = Run(process_id=model.process_id, code_id=model.code_id, date=model.date,
-                      slot="", reason="new", build_key="x" * 64, inputs=[], argv=[],
-                      status=RunStatus.RUNNING, queued_at=utcnow(), started_at=utcnow(),
-                      run_root=str(root / ".dbproc-staging" / "run-99"))
+            run = Run(
+                process_id=model.process_id,
+                code_id=model.code_id,
+                date=model.date,
+                slot="",
+                reason="new",
+                build_key="x" * 64,
+                inputs=[],
+                argv=[],
+                status=RunStatus.RUNNING,
+                queued_at=utcnow(),
+                started_at=utcnow(),
+                run_root=str(root / ".dbproc-staging" / "run-99"),
+            )
             session.add(run)
             session.commit()
             self.run_id = run.id
@@ -121,11 +131,11 @@ def test_quick_check_compares_sizes_only(applied: CliHarness) -> None:
     data = same_size.read_bytes()
     same_size.write_bytes(data.upper())
     assert applied.json("check", "--quick")["problems"] == []
-    assert _kinds(applied.json("check", code=3)) == {
-        "checksum_mismatch": {same_size.name}}
+    assert _kinds(applied.json("check", code=3)) == {"checksum_mismatch": {same_size.name}}
     same_size.write_bytes(data + b"more")
     assert _kinds(applied.json("check", "--quick", code=3)) == {
-        "checksum_mismatch": {same_size.name}}
+        "checksum_mismatch": {same_size.name}
+    }
 
 
 def test_repair_fixes_the_safe_ones_and_reports_the_rest(applied: CliHarness) -> None:
@@ -182,8 +192,9 @@ def test_repair_takes_the_pass_lock(applied: CliHarness) -> None:
     use_test_code(applied, "L0_to_L1", "sleep", when="20160101")
     proc = spawn(applied, "run", env={"BEHAVE_SLEEP": "3"})
     try:
-        wait_until(lambda: applied.json("runs", "--status", "running") != [], 30,
-                   "the pass to run a code")
+        wait_until(
+            lambda: applied.json("runs", "--status", "running") != [], 30, "the pass to run a code"
+        )
         refused = applied.run("check", "--repair")
         assert refused.exit_code == 4, refused.output
         assert "another pass holds the lock" in refused.stderr
@@ -202,8 +213,9 @@ def test_check_during_a_pass_reports_nothing_of_the_pass_in_flight(
     use_test_code(applied, "L0_to_L1", "sleep")
     proc = spawn(applied, "run", env={"BEHAVE_SLEEP": "1.5"})
     try:
-        wait_until(lambda: applied.json("runs", "--status", "running") != [], 30,
-                   "the pass to run a code")
+        wait_until(
+            lambda: applied.json("runs", "--status", "running") != [], 30, "the pass to run a code"
+        )
         report = applied.json("check")
         assert report["problems"] == [], report
         assert report["pass_running"] is True

@@ -22,12 +22,31 @@ from tests.faults.invariants import assert_consistent
 from tests.helpers import CliHarness, edit_mission
 
 HOSTILE_NAMES = [
-    b"..\xff", b"-rf", b"--help", b"name\nwith newline", b"tab\there", b" leading space",
-    b"trailing space ", b"$(touch PWNED)", b"`touch PWNED`", b"; touch PWNED", b"a" * 255,
-    b"\xc3\x28 not utf-8", b"testDB_000_0\n1.raw", b"testDB_000_\xff.raw",
-    b"testDB_000_010.raw\r", b"\xe2\x80\xaeevil.raw", b"-testDB_000_011.raw",
-    b"testDB_000_012.raw.part", b".testDB_000_013.raw",
-    b"testDB_" + b"9" * 240 + b".raw", b"*", b"?", b"\\", b"~", b"%s%s%n",
+    b"..\xff",
+    b"-rf",
+    b"--help",
+    b"name\nwith newline",
+    b"tab\there",
+    b" leading space",
+    b"trailing space ",
+    b"$(touch PWNED)",
+    b"`touch PWNED`",
+    b"; touch PWNED",
+    b"a" * 255,
+    b"\xc3\x28 not utf-8",
+    b"testDB_000_0\n1.raw",
+    b"testDB_000_\xff.raw",
+    b"testDB_000_010.raw\r",
+    b"\xe2\x80\xaeevil.raw",
+    b"-testDB_000_011.raw",
+    b"testDB_000_012.raw.part",
+    b".testDB_000_013.raw",
+    b"testDB_" + b"9" * 240 + b".raw",
+    b"*",
+    b"?",
+    b"\\",
+    b"~",
+    b"%s%s%n",
     b"testDB_000_014.raw",  # a good one among them
 ]
 
@@ -108,19 +127,32 @@ def test_hostile_names_in_incoming(applied: CliHarness, tmp_path: Path) -> None:
     assert_consistent(applied, settled=False)
 
 
-@settings(max_examples=15, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(names=st.lists(st.binary(min_size=1, max_size=300).filter(
-    lambda b: b"/" not in b and b"\x00" not in b and b not in (b".", b"..")
-    and len(b) <= 255), min_size=1, max_size=4, unique=True))
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    names=st.lists(
+        st.binary(min_size=1, max_size=300).filter(
+            lambda b: (
+                b"/" not in b and b"\x00" not in b and b not in (b".", b"..") and len(b) <= 255
+            )
+        ),
+        min_size=1,
+        max_size=4,
+        unique=True,
+    )
+)
 def test_random_byte_names_never_break_a_pass(
     names: list[bytes], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     from dbproc.examples import write_example
 
     folder = tmp_path_factory.mktemp("bytes")
-    cli = CliHarness(str(folder / "mission.sqlite"),
-                     write_example(folder / "mission", with_incoming=False))
+    cli = CliHarness(
+        str(folder / "mission.sqlite"), write_example(folder / "mission", with_incoming=False)
+    )
     cli.ok("config", "apply", str(cli.mission_file))
     outside = _outside(folder, cli)
     made = _deliver_bytes_names(cli, names)
@@ -142,13 +174,23 @@ def test_codes_get_their_arguments_verbatim_without_a_shell(
 ) -> None:
     weird = "scripts/we ird $(touch PWNED);name's.py"
     (applied.mission_dir / "codes" / weird).write_text(RECORDER)
-    args = ["$(touch PWNED)", "; touch PWNED", "`touch PWNED`", "-rf", "--", "*", "$HOME",
-            "a b", "{DATE}", "'", '"']
+    args = [
+        "$(touch PWNED)",
+        "; touch PWNED",
+        "`touch PWNED`",
+        "-rf",
+        "--",
+        "*",
+        "$HOME",
+        "a b",
+        "{DATE}",
+        "'",
+        '"',
+    ]
 
     def mutate(doc: dict) -> None:  # type: ignore[type-arg]
         doc["products"]["L0_dash"] = {"level": 0, "dir": "Ldash", "format": "-{Y}{m}{d}.raw"}
-        doc["processes"]["L0_to_L1"]["inputs"].append(
-            {"product": "L0_dash", "optional": True})
+        doc["processes"]["L0_to_L1"]["inputs"].append({"product": "L0_dash", "optional": True})
         doc["processes"]["L0_to_L1"]["code"].update(path=weird, args=args)
 
     edit_mission(applied.mission_file, mutate)
@@ -161,8 +203,8 @@ def test_codes_get_their_arguments_verbatim_without_a_shell(
     l1 = {f["filename"]: f for f in applied.json("files", "--product", "L1")}
     made = json.loads(Path(l1["testDB_20160101_v1.0.0.cat"]["path"]).read_text())
     argv = made["argv"]
-    assert argv[:len(args)] == [a.replace("{DATE}", "20160101") for a in args]
-    files = argv[len(args):]
+    assert argv[: len(args)] == [a.replace("{DATE}", "20160101") for a in args]
+    files = argv[len(args) :]
     assert files and all(f.startswith("/") for f in files), files  # never an option
     assert files[-2].endswith("/Ldash/-20160101.raw")
     assert Path(files[-1]).parent == Path(made["cwd"])  # output in its own run folder
@@ -190,14 +232,26 @@ def test_the_database_password_shows_nowhere(tmp_path: Path) -> None:
         mission = write_example(tmp_path / "mission")
         codes = tmp_path / "mission" / "codes" / "scripts"
         (codes / "recorder.py").write_text(RECORDER)
-        edit_mission(mission, lambda doc: doc["processes"]["L1_to_L2"]["code"].update(
-            path="scripts/recorder.py"))
+        edit_mission(
+            mission,
+            lambda doc: doc["processes"]["L1_to_L2"]["code"].update(path="scripts/recorder.py"),
+        )
         log = tmp_path / "dbproc.log"
         outputs = []
-        for argv in (["config", "apply", str(mission)], ["-v", "run"], ["-v", "status"],
-                     ["runs", "--limit", "0"], ["check"], ["config", "export"]):
-            result = CliRunner().invoke(dbproc_cli, ["--log-file", str(log), *argv],
-                                        env={"DBPROC_DB": url}, catch_exceptions=False)
+        for argv in (
+            ["config", "apply", str(mission)],
+            ["-v", "run"],
+            ["-v", "status"],
+            ["runs", "--limit", "0"],
+            ["check"],
+            ["config", "export"],
+        ):
+            result = CliRunner().invoke(
+                dbproc_cli,
+                ["--log-file", str(log), *argv],
+                env={"DBPROC_DB": url},
+                catch_exceptions=False,
+            )
             assert result.exit_code == 0, result.output
             outputs.append(result.output)
         shown = "\n".join(outputs) + log.read_text()
@@ -225,9 +279,13 @@ def test_outside_code_and_inspector_paths_are_refused_at_apply(
     link.symlink_to(outside)
     rel = os.path.relpath(outside, applied.mission_dir / "codes")
     for key, value in (
-        ("code", rel), ("code", "scripts/../../outside.py"), ("code", "scripts/sneaky.py"),
-        ("inspector", rel + ":inspect"), ("inspector", "scripts/sneaky.py:inspect"),
+        ("code", rel),
+        ("code", "scripts/../../outside.py"),
+        ("code", "scripts/sneaky.py"),
+        ("inspector", rel + ":inspect"),
+        ("inspector", "scripts/sneaky.py:inspect"),
     ):
+
         def mutate(doc: dict, key: str = key, value: str = value) -> None:  # type: ignore[type-arg]
             if key == "code":
                 doc["processes"]["L0_to_L1"]["code"]["path"] = value
@@ -241,6 +299,9 @@ def test_outside_code_and_inspector_paths_are_refused_at_apply(
     # an absolute path, written as such, is the operator's explicit choice
     absolute = tmp_path / "absolute_code.py"
     absolute.write_text(RECORDER)
-    target = edit_mission(applied.mission_file, lambda doc: doc["processes"]["L0_to_L1"][
-        "code"].update(path=str(absolute)), name="absolute.toml")
+    target = edit_mission(
+        applied.mission_file,
+        lambda doc: doc["processes"]["L0_to_L1"]["code"].update(path=str(absolute)),
+        name="absolute.toml",
+    )
     applied.ok("config", "apply", str(target))

@@ -65,7 +65,11 @@ def test_ingest_places_registers_and_empties_incoming(applied: CliHarness) -> No
     report = applied.json("ingest")
     assert report["exit_code"] == 0
     assert report["ingest"]["counts"] == {
-        "ingested": 6, "absorbed": 0, "rejected": 0, "skipped": 0, "errors": 0
+        "ingested": 6,
+        "absorbed": 0,
+        "rejected": 0,
+        "skipped": 0,
+        "errors": 0,
     }
     assert incoming(applied) == []
     files = by_name(applied.json("files"))
@@ -77,7 +81,10 @@ def test_ingest_places_registers_and_empties_incoming(applied: CliHarness) -> No
         assert row["sha256"] == sha256(EXAMPLE / name)
     second = files["testDB_000_001.raw"]
     assert {k: second[k] for k in ("product", "date", "version", "newest", "keywords")} == {
-        "product": "L0_first", "date": "2016-01-02", "version": "1.0.0", "newest": True,
+        "product": "L0_first",
+        "date": "2016-01-02",
+        "version": "1.0.0",
+        "newest": True,
         "keywords": {"nnn": "001"},
     }
     assert second["metadata"] == {"apid": "000", "first_line": "Second Part."}
@@ -93,10 +100,13 @@ def test_summary_fits_one_screen(applied: CliHarness) -> None:
         drop(applied.incoming, f"junk_{n}.bin", f"junk {n}\n")
     result = applied.ok("ingest", code=3)
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("ingest: 6 ingested, 0 absorbed (already registered), "
-                               "8 rejected, 0 left for later, 0 failed")
-    assert lines[1] == ("  rejected junk_0.bin: no product claims it: "
-                        "its name matches no product's format")
+    assert lines[0].startswith(
+        "ingest: 6 ingested, 0 absorbed (already registered), "
+        "8 rejected, 0 left for later, 0 failed"
+    )
+    assert lines[1] == (
+        "  rejected junk_0.bin: no product claims it: its name matches no product's format"
+    )
     assert lines[-1] == "  ... and 3 more (dbproc rejects)"
     assert len(lines) == 7
 
@@ -120,8 +130,7 @@ HK_INSPECTOR = """
             },
         }
 """
-HK = {"level": 0, "dir": "HK/{Y}", "format": "hk_{Y}{m}{d}.txt",
-      "inspector": "inspectors/hk.py"}
+HK = {"level": 0, "dir": "HK/{Y}", "format": "hk_{Y}{m}{d}.txt", "inspector": "inspectors/hk.py"}
 
 
 def test_metadata_is_stored_shown_and_filterable(applied: CliHarness) -> None:
@@ -129,12 +138,17 @@ def test_metadata_is_stored_shown_and_filterable(applied: CliHarness) -> None:
     add_products(applied, HK=HK)
     values = [(0.0158, "science", "no"), (0.0201, "science", "yes"), (0.5, "survey", "no")]
     for day, (temperature, mode, safe) in enumerate(values, 1):
-        drop(applied.incoming, f"hk_2016010{day}.txt",
-             f"temperature_K={temperature}\nmode={mode}\nsafe={safe}\n")
+        drop(
+            applied.incoming,
+            f"hk_2016010{day}.txt",
+            f"temperature_K={temperature}\nmode={mode}\nsafe={safe}\n",
+        )
     ingest(applied)
     files = by_name(applied.json("files", "--product", "HK"))
     assert files["hk_20160101.txt"]["metadata"] == {
-        "temperature_K": 0.0158, "mode": "science", "safe": False
+        "temperature_K": 0.0158,
+        "mode": "science",
+        "safe": False,
     }
     assert files["hk_20160103.txt"]["path"] == str(applied.root / "HK/2016/hk_20160103.txt")
 
@@ -187,8 +201,12 @@ def _pass_with_sleep(cli: CliHarness, sleep: Any) -> dict[str, Any]:
     """An ingest pass through the API whose settle-check sleep is ``sleep``."""
     archive = Archive(cli.db)
     try:
-        report = run_pass(archive.engine, make_session_factory(archive.engine), "ingest",
-                          PassOptions(ingest=True, process=False, sleep=sleep))
+        report = run_pass(
+            archive.engine,
+            make_session_factory(archive.engine),
+            "ingest",
+            PassOptions(ingest=True, process=False, sleep=sleep),
+        )
     finally:
         archive.close()
     assert report.ingest is not None
@@ -221,8 +239,10 @@ def test_files_changing_during_the_settle_check_are_left_for_later(applied: CliH
     sleeps.clear()
     again = _pass_with_sleep(applied, sleeps.append)
     assert sleeps == [1.0]
-    assert {r["filename"] for r in again["ingested"]} == {"testDB_000_004.raw",
-                                                          "testDB_000_005.raw"}
+    assert {r["filename"] for r in again["ingested"]} == {
+        "testDB_000_004.raw",
+        "testDB_000_005.raw",
+    }
     files = by_name(applied.json("files"))
     assert Path(files["testDB_000_004.raw"]["path"]).read_text() == "Fifth Part.\n"
 
@@ -324,8 +344,10 @@ def test_same_identity_twice_in_one_pass_first_wins(applied: CliHarness) -> None
     assert "daily_2016JAN01.txt" in {r["filename"] for r in report["ingested"]}
     (reject,) = report["rejected"]
     assert reject["filename"] == "daily_2016Jan01.txt" and reject["reason"] == "conflict"
-    assert ("same product (Daily), date, keywords and version (1.0.0) as registered file "
-            "daily_2016JAN01.txt") in reject["message"]
+    assert (
+        "same product (Daily), date, keywords and version (1.0.0) as registered file "
+        "daily_2016JAN01.txt"
+    ) in reject["message"]
     assert (applied.root / "daily" / "daily_2016JAN01.txt").read_text() == "first\n"
     assert not (applied.root / "daily" / "daily_2016Jan01.txt").exists()
 
@@ -357,7 +379,8 @@ def test_name_matching_no_format_is_rejected_with_record_and_sidecar(
     assert report["counts"]["ingested"] == 6
     (reject,) = report["rejected"]
     assert reject == {
-        "filename": "notes.txt", "reason": "no_product",
+        "filename": "notes.txt",
+        "reason": "no_product",
         "message": "no product claims it: its name matches no product's format",
         "stored": str(rejected_dir(applied) / "notes.txt"),
     }
@@ -379,8 +402,13 @@ def test_inspector_saying_none_is_rejected(applied: CliHarness) -> None:
 
 
 def test_a_file_claimed_by_two_products_is_rejected_naming_both(applied: CliHarness) -> None:
-    twin = {"level": 0, "dir": "L0twin", "format": "testDB_000_{nnn}.raw",
-            "inspector": "inspectors/l0.py:inspect", "inspector_args": {"apid": "000"}}
+    twin = {
+        "level": 0,
+        "dir": "L0twin",
+        "format": "testDB_000_{nnn}.raw",
+        "inspector": "inspectors/l0.py:inspect",
+        "inspector_args": {"apid": "000"},
+    }
     add_products(applied, L0_twin=twin)
     report = ingest(applied, code=3)
     assert sorted(r["filename"] for r in report["ingested"]) == L0_SECOND
@@ -452,8 +480,13 @@ def test_inspector_errors_are_rejects_naming_the_inspector_and_reason(
 ) -> None:
     write_inspector(applied, "bad.py", BAD_INSPECTORS)
     products = {
-        f"E_{fn}": {"level": 0, "dir": f"E/{fn}", "format": f"e_{fn}_{{nnn}}.dat",
-                    "inspector": f"inspectors/bad.py:{fn}", "inspector_args": {"gain": 2}}
+        f"E_{fn}": {
+            "level": 0,
+            "dir": f"E/{fn}",
+            "format": f"e_{fn}_{{nnn}}.dat",
+            "inspector": f"inspectors/bad.py:{fn}",
+            "inspector_args": {"gain": 2},
+        }
         for fn in [*BAD, "good"]
     }
     add_products(applied, **products)
@@ -471,8 +504,9 @@ def test_inspector_errors_are_rejects_naming_the_inspector_and_reason(
         assert reject["reason"] == "inspector_error"
         assert reject["message"].startswith(f"inspector inspectors/bad.py:{fn} of product E_{fn} ")
         assert fragment in reject["message"], reject["message"]
-    assert "RuntimeError: header checksum mismatch" in rejects(applied)["e_raises_001.dat"][
-        "detail"]
+    assert (
+        "RuntimeError: header checksum mismatch" in rejects(applied)["e_raises_001.dat"]["detail"]
+    )
     # one module, ten products, twenty files: loaded once in the pass
     loads = applied.mission_dir / "codes" / "inspectors" / "bad.loads"
     assert loads.read_text() == "loaded\n"
@@ -495,8 +529,10 @@ def test_rejects_retry_after_fixing_the_mission(applied: CliHarness) -> None:
     assert retried["retried_at"] is not None and retried["present"] is False
     report = ingest(applied)
     assert [r["filename"] for r in report["ingested"]] == ["hk_20160101.txt"]
-    assert by_name(applied.json("files", "--product", "HK"))["hk_20160101.txt"]["metadata"][
-        "mode"] == "safe"
+    assert (
+        by_name(applied.json("files", "--product", "HK"))["hk_20160101.txt"]["metadata"]["mode"]
+        == "safe"
+    )
 
 
 def test_rejects_retry_names_suffixes_and_refusals(applied: CliHarness) -> None:
@@ -516,7 +552,9 @@ def test_rejects_retry_names_suffixes_and_refusals(applied: CliHarness) -> None:
     assert result["skipped"] == [f"notes.txt: {applied.incoming / 'notes.txt'} already exists"]
     assert (applied.incoming / "notes.txt").read_text() == "one\n"
     assert sorted(r["stored"].rsplit("/", 1)[1] for r in applied.json("rejects")) == [
-        "notes.txt.1", "other.txt"]
+        "notes.txt.1",
+        "other.txt",
+    ]
     result = applied.json("rejects", "retry", "notes.txt.1")  # by stored name
     assert result["skipped"] and not result["moved"]  # incoming still holds notes.txt
     result = applied.json("rejects", "retry")
@@ -527,8 +565,14 @@ def test_rejects_retry_names_suffixes_and_refusals(applied: CliHarness) -> None:
 
 
 def test_names_with_spaces_and_non_ascii_letters(applied: CliHarness) -> None:
-    add_products(applied, Station={"level": 0, "dir": "Stationsdaten/Köln {Y}",
-                                   "format": "Messung Köln {Y}-{m}-{d}.csv"})
+    add_products(
+        applied,
+        Station={
+            "level": 0,
+            "dir": "Stationsdaten/Köln {Y}",
+            "format": "Messung Köln {Y}-{m}-{d}.csv",
+        },
+    )
     name = "Messung Köln 2016-01-05.csv"
     drop(applied.incoming, name, "Zeit;Wert\n")
     drop(applied.incoming, "Protokoll für Juni.pdf", "%PDF\n")
@@ -566,8 +610,10 @@ def test_hostile_names_are_rejected_cleanly_and_never_lost(applied: CliHarness) 
     assert listed[long_name]["reason"] == "no_product"
     assert all(r["present"] for r in listed.values())
     contents = {
-        "bad\\xff name.raw": "latin-1 name\n", "line\\x0abreak.raw": "newline\n",
-        "tab\\x09here.raw": "tab\n", long_name: "long one\n",
+        "bad\\xff name.raw": "latin-1 name\n",
+        "line\\x0abreak.raw": "newline\n",
+        "tab\\x09here.raw": "tab\n",
+        long_name: "long one\n",
     }
     for name, text in contents.items():
         stored = Path(listed[name]["stored"])
@@ -597,10 +643,17 @@ def test_inspect_shows_who_claims_a_file_and_changes_nothing(applied: CliHarness
     path = applied.incoming / "testDB_000_001.raw"
     result = applied.json("inspect", str(path))
     assert result["claimed_by"] == "L0_first" and result["file"] == str(path)
-    assert result["answers"] == {"L0_first": {
-        "product": "L0_first", "date": "2016-01-02", "start": "2016-01-02T00:00:00Z",
-        "stop": "2016-01-03T00:00:00Z", "version": "1.0.0", "keywords": {"nnn": "001"},
-        "metadata": {"apid": "000", "first_line": "Second Part."}}}
+    assert result["answers"] == {
+        "L0_first": {
+            "product": "L0_first",
+            "date": "2016-01-02",
+            "start": "2016-01-02T00:00:00Z",
+            "stop": "2016-01-03T00:00:00Z",
+            "version": "1.0.0",
+            "keywords": {"nnn": "001"},
+            "metadata": {"apid": "000", "first_line": "Second Part."},
+        }
+    }
     assert result["format_mismatch"] == ["L0_second", "L1", "L2"]
     text = applied.ok("inspect", str(path)).stdout
     assert text.splitlines()[1:] == [
@@ -618,16 +671,22 @@ def test_inspect_shows_who_claims_a_file_and_changes_nothing(applied: CliHarness
     assert tree_state(applied.mission_dir) == tree_before
 
 
-def test_inspect_shows_ambiguity_errors_and_refusals(
-    applied: CliHarness, tmp_path: Path
-) -> None:
+def test_inspect_shows_ambiguity_errors_and_refusals(applied: CliHarness, tmp_path: Path) -> None:
     write_inspector(applied, "bad.py", BAD_INSPECTORS)
     add_products(
         applied,
-        L0_twin={"level": 0, "dir": "L0twin", "format": "testDB_000_{nnn}.raw",
-                 "inspector": "inspectors/l0.py"},
-        E_raises={"level": 0, "dir": "E", "format": "e_{nnn}.dat",
-                  "inspector": "inspectors/bad.py:raises"},
+        L0_twin={
+            "level": 0,
+            "dir": "L0twin",
+            "format": "testDB_000_{nnn}.raw",
+            "inspector": "inspectors/l0.py",
+        },
+        E_raises={
+            "level": 0,
+            "dir": "E",
+            "format": "e_{nnn}.dat",
+            "inspector": "inspectors/bad.py:raises",
+        },
     )
     ambiguous = applied.json("inspect", str(applied.incoming / "testDB_000_001.raw"), code=3)
     assert ambiguous["claimed_by"] is None and ambiguous["reason"] == "ambiguous"
@@ -636,8 +695,10 @@ def test_inspect_shows_ambiguity_errors_and_refusals(
     result = applied.json("inspect", str(failing), code=3)
     assert result["reason"] == "inspector_error"
     assert "header checksum mismatch" in result["answers"]["E_raises"]["error"]
-    assert "RuntimeError: header checksum mismatch" in applied.ok(
-        "inspect", str(failing), code=3).stdout
+    assert (
+        "RuntimeError: header checksum mismatch"
+        in applied.ok("inspect", str(failing), code=3).stdout
+    )
     nobody = drop(tmp_path, "readme.txt", "x")
     text = applied.ok("inspect", str(nobody), code=3).stdout
     assert "not ingestible: no product claims it" in text
@@ -737,7 +798,11 @@ def test_a_file_that_cannot_be_placed_stays_in_incoming(applied: CliHarness) -> 
     blocker = drop(applied.root, "L0", "a file where the product folder should be\n")
     report = ingest(applied, code=3)
     assert report["counts"] == {
-        "ingested": 0, "absorbed": 0, "rejected": 0, "skipped": 0, "errors": 6
+        "ingested": 0,
+        "absorbed": 0,
+        "rejected": 0,
+        "skipped": 0,
+        "errors": 6,
     }
     assert {e["filename"] for e in report["errors"]} == set(RAW)
     assert all("Not a directory" in e["error"] for e in report["errors"])

@@ -30,7 +30,8 @@ def test_plan_shows_the_chain_that_run_builds(applied: CliHarness) -> None:
     applied.ok("ingest")
     chain = applied.json("plan", "--chain")
     assert [(p["level"], p["process"]) for p in chain] == (
-        [(1, "L0_to_L1")] * 4 + [(2, "L1_to_L2")] * 4 + [(3, "L2_log")] * 4)
+        [(1, "L0_to_L1")] * 4 + [(2, "L1_to_L2")] * 4 + [(3, "L2_log")] * 4
+    )
     assert all(p["in_flight"] is None for p in chain)
     text = applied.ok("plan", "--chain").stdout
     assert "12 build(s) in 3 levels (level 1 can start now)" in text
@@ -41,8 +42,7 @@ def test_plan_shows_the_chain_that_run_builds(applied: CliHarness) -> None:
     # the default says what follows, so a plan after `config apply` is never a surprise
     assert "and 8 more build(s) downstream" in applied.ok("plan").stdout
     report = applied.json("process")
-    made = {(r["process"], r["date"], r["output"], r["version"]) for r in
-            report["process"]["runs"]}
+    made = {(r["process"], r["date"], r["output"], r["version"]) for r in report["process"]["runs"]}
     assert made == {(p["process"], p["date"], p["output"], p["version"]) for p in chain}
 
 
@@ -56,23 +56,25 @@ def _wait_until(predicate: Any, what: str, timeout: float = 60.0) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_plan_while_a_pass_runs_marks_what_it_holds(applied: CliHarness,
-                                                   tmp_path: Path) -> None:
+def test_plan_while_a_pass_runs_marks_what_it_holds(applied: CliHarness, tmp_path: Path) -> None:
     release = tmp_path / "release"
     script = applied.mission_dir / "codes" / "scripts" / "wait.py"
     script.write_text(WAIT_CODE)
 
     def mutate(doc: dict[str, Any]) -> None:
-        doc["processes"]["L0_to_L1"]["code"].update(path="scripts/wait.py",
-                                                    args=[str(release)])
+        doc["processes"]["L0_to_L1"]["code"].update(path="scripts/wait.py", args=[str(release)])
 
     edit_mission(applied.mission_file, mutate)
     applied.ok("config", "apply", str(applied.mission_file))
     applied.ok("ingest")
     env = {k: v for k, v in os.environ.items() if k != "DBPROC_DB"}
-    proc = subprocess.Popen([sys.executable, "-m", "dbproc", "--db", applied.db, "-q",
-                             "process", "--jobs", "2"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dbproc", "--db", applied.db, "-q", "process", "--jobs", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_until(lambda: applied.json("runs", "--status", "running"), "a running run")
         chain = applied.json("plan")

@@ -42,8 +42,11 @@ def test_worked_example_of_the_contract(applied: CliHarness) -> None:
     drop(applied.incoming, "testDB_000_004.raw", "Fifth Part.\n")
     applied.ok("ingest")
     plan = {(p["process"], p["date"]): p for p in applied.json("plan", "--next")}
-    assert set(plan) == {("L0_to_L1", "2016-01-03"), ("L0_to_L1", "2016-01-04"),
-                         ("L0_to_L1", "2016-01-05")}
+    assert set(plan) == {
+        ("L0_to_L1", "2016-01-03"),
+        ("L0_to_L1", "2016-01-04"),
+        ("L0_to_L1", "2016-01-05"),
+    }
     assert plan[("L0_to_L1", "2016-01-05")]["version"] == "1.0.0"
     assert plan[("L0_to_L1", "2016-01-05")]["reason"] == "new"
     for day in ("2016-01-03", "2016-01-04"):
@@ -109,10 +112,14 @@ def test_output_its_inspector_reads_differently_is_a_failure(applied: CliHarness
 
     from tests.helpers import DATA, edit_mission
 
-    shutil.copy(DATA / "inspectors" / "content_date.py",
-                applied.mission_dir / "codes" / "inspectors" / "content_date.py")
-    edit_mission(applied.mission_file, lambda doc: doc["products"]["L1"].update(
-        inspector="inspectors/content_date.py"))
+    shutil.copy(
+        DATA / "inspectors" / "content_date.py",
+        applied.mission_dir / "codes" / "inspectors" / "content_date.py",
+    )
+    edit_mission(
+        applied.mission_file,
+        lambda doc: doc["products"]["L1"].update(inspector="inspectors/content_date.py"),
+    )
     use_test_code(applied, "L0_to_L1", "wrong-content", when="20160101")
     assert applied.run("run").exit_code == 3
     (failed,) = applied.json("runs", "--failed")
@@ -139,11 +146,16 @@ def test_timeout_kills_the_whole_process_group(applied: CliHarness) -> None:
         pytest.fail(f"the code's child {child} survived the timeout")
 
 
-def _dbproc(cli: CliHarness, *args: str, env: dict[str, str] | None = None
-            ) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "dbproc", "--db", cli.db, *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, **(env or {})}, start_new_session=True)
+def _dbproc(
+    cli: CliHarness, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "dbproc", "--db", cli.db, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+    )
 
 
 def _wait_for_running(cli: CliHarness, seconds: float = 20) -> None:
@@ -205,8 +217,9 @@ def test_plan_all_and_a_code_bump_plan_in_chunks_of_dates(
     monkeypatch.setattr(dbproc.build.processing, "PLAN_CHUNK", chunk)
     assert {(p["process"], p["date"]) for p in applied.json("plan", "--next", "--all")} == set()
     applied.ok("ingest")
-    planned = {(p["process"], p["date"]): p["reason"]
-               for p in applied.json("plan", "--next", "--all")}
+    planned = {
+        (p["process"], p["date"]): p["reason"] for p in applied.json("plan", "--next", "--all")
+    }
     days = ["2016-01-01", "2016-01-02", "2016-01-03", "2016-01-04"]
     assert planned == {("L0_to_L1", d): "new" for d in days}
     applied.ok("run")
@@ -217,8 +230,9 @@ def test_plan_all_and_a_code_bump_plan_in_chunks_of_dates(
 
     edit_mission(applied.mission_file, bump)
     applied.ok("config", "apply", str(applied.mission_file))
-    planned = {(p["process"], p["date"]): p["reason"]
-               for p in applied.json("plan", "--next", "--all")}
+    planned = {
+        (p["process"], p["date"]): p["reason"] for p in applied.json("plan", "--next", "--all")
+    }
     assert planned == {("L1_to_L2", d): "code_changed" for d in days}
     assert {(p["process"], p["date"]) for p in applied.json("plan", "--next")} == set(planned)
     report = applied.json("run")

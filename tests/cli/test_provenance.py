@@ -44,7 +44,8 @@ def test_code_bump_flow(built: CliHarness) -> None:
     built.ok("config", "apply", str(built.mission_file))
     plan = built.json("plan", "--next")
     assert {(p["process"], p["reason"], p["version"]) for p in plan} == {
-        ("L0_to_L1", "code_changed", "1.1.0")}
+        ("L0_to_L1", "code_changed", "1.1.0")
+    }
     assert len(plan) == 4
     assert plan[0]["evidence"] == ["made by code 1.0.0; the code is now 1.1.0"]
     report = built.json("run")
@@ -81,26 +82,40 @@ def test_config_apply_dry_run_previews_builds_and_changes_nothing(built: CliHarn
 def test_plan_cascade_predicts_exactly_what_run_does(built: CliHarness) -> None:
     drop(built.incoming, "testDB_000_004.raw", "Fifth Part.\n")
     built.ok("ingest")
-    predicted = {(p["process"], p["date"], p["output"], p["version"], p["reason"])
-                 for p in built.json("plan", "--chain")}
+    predicted = {
+        (p["process"], p["date"], p["output"], p["version"], p["reason"])
+        for p in built.json("plan", "--chain")
+    }
     report = built.json("process")
-    made = {(r["process"], r["date"], r["output"], r["version"], r["reason"])
-            for r in report["process"]["runs"]}
+    made = {
+        (r["process"], r["date"], r["output"], r["version"], r["reason"])
+        for r in report["process"]["runs"]
+    }
     assert predicted == made
     assert ("L1_to_L2", "2016-01-05", "testDB_20160105_v1.0.0.rot", "1.0.0", "new") in made
-    assert ("L1_to_L2", "2016-01-04", "testDB_20160104_v1.1.0.rot", "1.1.0",
-            "input_newer") in made
+    assert ("L1_to_L2", "2016-01-04", "testDB_20160104_v1.1.0.rot", "1.1.0", "input_newer") in made
 
 
 def test_reprocess_date_range(built: CliHarness) -> None:
     before = versions(built, "L2")
-    result = built.json("reprocess", "--product", "L2", "--since", "2016-01-02", "--until",
-                        "2016-01-03", "--bump", "revision")
+    result = built.json(
+        "reprocess",
+        "--product",
+        "L2",
+        "--since",
+        "2016-01-02",
+        "--until",
+        "2016-01-03",
+        "--bump",
+        "revision",
+    )
     assert result["queued"] == 2 and result["dry_run"] is False
     assert result["builds"]["L1_to_L2"]["builds"] == 2
     plan = built.json("plan", "--next")
     assert {(p["date"], p["reason"], p["version"]) for p in plan} == {
-        ("2016-01-02", "forced", "1.0.1"), ("2016-01-03", "forced", "1.0.1")}
+        ("2016-01-02", "forced", "1.0.1"),
+        ("2016-01-03", "forced", "1.0.1"),
+    }
     built.ok("run")
     after = versions(built, "L2")
     assert after == {**before, "2016-01-02": "1.0.1", "2016-01-03": "1.0.1"}
@@ -109,8 +124,15 @@ def test_reprocess_date_range(built: CliHarness) -> None:
 
 
 def test_reprocess_quality_bump_and_filters(built: CliHarness) -> None:
-    result = built.json("reprocess", "--process", "L0_to_L1", "--file",
-                        "testDB_20160101_v1.0.0.cat", "--bump", "quality")
+    result = built.json(
+        "reprocess",
+        "--process",
+        "L0_to_L1",
+        "--file",
+        "testDB_20160101_v1.0.0.cat",
+        "--bump",
+        "quality",
+    )
     assert result["queued"] == 1
     built.ok("run")
     assert versions(built, "L1")["2016-01-01"] == "1.1.0"
@@ -145,17 +167,27 @@ def test_forced_rebuilds_survive_until_run(built: CliHarness) -> None:
 def test_lineage_up_down_depth(built: CliHarness) -> None:
     l1 = built.json("lineage", "testDB_20160102_v1.0.0.cat")
     assert l1["filename"] == "testDB_20160102_v1.0.0.cat"
-    assert l1["parents"] == ["testDB_000_000.raw", "testDB_000_001.raw", "testDB_000_002.raw",
-                             "testDB_000_003.raw", "testDB_001_001.raw"]
+    assert l1["parents"] == [
+        "testDB_000_000.raw",
+        "testDB_000_001.raw",
+        "testDB_000_002.raw",
+        "testDB_000_003.raw",
+        "testDB_001_001.raw",
+    ]
     assert l1["children"] == ["testDB_20160102_v1.0.0.rot"]
     assert l1["code"]["version"] == "1.0.0" and l1["code"]["path"].endswith("l0_to_l1.py")
     raw = built.json("lineage", "testDB_000_000.raw", "--down", "--all")
     assert raw["code"] is None and raw["parents"] == []
-    assert raw["children"] == ["testDB_20160101_v1.0.0.cat", "testDB_20160102_v1.0.0.cat",
-                               "testDB_20160103_v1.0.0.cat"]
+    assert raw["children"] == [
+        "testDB_20160101_v1.0.0.cat",
+        "testDB_20160102_v1.0.0.cat",
+        "testDB_20160103_v1.0.0.cat",
+    ]
     assert sorted(d["filename"] for d in raw["descendants"] if d["depth"] == 2) == [
-        "testDB_20160101_v1.0.0.rot", "testDB_20160102_v1.0.0.rot",
-        "testDB_20160103_v1.0.0.rot"]
+        "testDB_20160101_v1.0.0.rot",
+        "testDB_20160102_v1.0.0.rot",
+        "testDB_20160103_v1.0.0.rot",
+    ]
     l2_up1 = built.json("lineage", "testDB_20160102_v1.0.0.rot", "--up")
     assert l2_up1["parents"] == ["testDB_20160102_v1.0.0.cat"] and l2_up1["children"] == []
     assert {a["depth"] for a in l2_up1["ancestors"]} == {1}
@@ -221,6 +253,7 @@ def test_explain_input_newer_and_missing_input(built: CliHarness) -> None:
     bump_code(built, "L0_to_L1", "1.1.0")
     built.ok("config", "apply", str(built.mission_file))
     built.ok("process", "--jobs", "1")  # builds L1 then L2; explain an L2 made before
+
     # the L2 file built from L1 1.0.0 is superseded; ask about its key through a fresh change
     def require_second(doc: dict[str, Any]) -> None:
         doc["processes"]["L0_to_L1"]["inputs"][1]["optional"] = False
@@ -238,8 +271,9 @@ def test_explain_failed_and_outside_validity(applied: CliHarness) -> None:
     failed = applied.json("explain", "--product", "L1", "--date", "2016-01-02")
     assert failed["reason"] == "failed" and failed["last_run"]["status"] == "failed"
     assert f"run {failed['last_run']['id']}" in failed["evidence"][0]
-    missing = applied.json("files", "--product", "L1", "--missing", "--since", "2016-01-01",
-                           "--until", "2016-01-08")
+    missing = applied.json(
+        "files", "--product", "L1", "--missing", "--since", "2016-01-01", "--until", "2016-01-08"
+    )
     assert [(m["date"], m["reason"]) for m in missing] == [("2016-01-02", "failed")]
 
     def narrow(doc: dict[str, Any]) -> None:
@@ -261,7 +295,11 @@ def test_python_api(built: CliHarness) -> None:
         files = by_name(archive.files(products=["L2"]))
         assert Path(files["testDB_20160101_v1.0.0.rot"]["path"]).exists()
         assert archive.plan() == []
-        assert archive.explain(product="L2", date=__import__("datetime").date(2016, 1, 1))[
-            "up_to_date"] is True
+        assert (
+            archive.explain(product="L2", date=__import__("datetime").date(2016, 1, 1))[
+                "up_to_date"
+            ]
+            is True
+        )
     finally:
         archive.close()

@@ -31,12 +31,15 @@ def test_global_options_after_the_command(applied: CliHarness, tmp_path: Path) -
     assert verbose.exit_code == 0 and "DEBUG" in verbose.stderr
     assert applied.run("runs", "-q", "--json").exit_code == 0
     assert applied.run("rejects", "-v").exit_code == 0
-    before = CliRunner().invoke(dbproc_cli, ["--traceback", "--db", str(tmp_path / "x" / "y"),
-                                             "status"])
-    after = CliRunner().invoke(dbproc_cli, ["status", "--db", str(tmp_path / "x" / "y"),
-                                            "--traceback"])
-    assert type(before.exception).__name__ == type(after.exception).__name__ \
-        == "DatabaseUnreachable"
+    before = CliRunner().invoke(
+        dbproc_cli, ["--traceback", "--db", str(tmp_path / "x" / "y"), "status"]
+    )
+    after = CliRunner().invoke(
+        dbproc_cli, ["status", "--db", str(tmp_path / "x" / "y"), "--traceback"]
+    )
+    assert (
+        type(before.exception).__name__ == type(after.exception).__name__ == "DatabaseUnreachable"
+    )
 
 
 @pytest.mark.parametrize("path", [(), *command_paths(dbproc_cli)], ids=" ".join)
@@ -52,8 +55,12 @@ def test_help_shows_examples_as_written(path: tuple[str, ...]) -> None:
 
 
 def test_piped_output_stays_plain(applied: CliHarness) -> None:
-    proc = subprocess.run([sys.executable, "-m", "dbproc", "--db", applied.db, "run"],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "dbproc", "--db", applied.db, "run"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "\x1b[" not in proc.stderr + proc.stdout
     assert "━" not in proc.stderr
@@ -87,8 +94,7 @@ def _harness_with_spaces(tmp_path: Path, db_url: str) -> CliHarness:
     return harness
 
 
-def test_runs_show_quotes_the_command_and_names_the_process(db_url: str,
-                                                            tmp_path: Path) -> None:
+def test_runs_show_quotes_the_command_and_names_the_process(db_url: str, tmp_path: Path) -> None:
     harness = _harness_with_spaces(tmp_path, db_url)
     use_test_code(harness, "L0_to_L1", "fail", when="20160102")
     harness.ok("run", code=3)
@@ -104,9 +110,11 @@ def test_runs_show_quotes_the_command_and_names_the_process(db_url: str,
 
 def test_wrote_no_file_lists_what_was_written(applied: CliHarness) -> None:
     script = applied.mission_dir / "codes" / "scripts" / "misnamed.py"
-    script.write_text("import pathlib, sys\n"
-                      "out = pathlib.Path(sys.argv[-1])\n"
-                      "out.with_name('v1.0.0_' + out.name).write_text('x')\n")
+    script.write_text(
+        "import pathlib, sys\n"
+        "out = pathlib.Path(sys.argv[-1])\n"
+        "out.with_name('v1.0.0_' + out.name).write_text('x')\n"
+    )
 
     def mutate(doc: dict[str, Any]) -> None:
         doc["processes"]["L0_to_L1"]["code"].update(path="scripts/misnamed.py", args=[])

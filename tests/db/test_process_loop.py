@@ -76,8 +76,7 @@ version = "1.0.0"
 
 
 @contextmanager
-def processor(db_url: str, mission: Path | None, executor: MemoryExecutor
-              ) -> Iterator[Processor]:
+def processor(db_url: str, mission: Path | None, executor: MemoryExecutor) -> Iterator[Processor]:
     """A Processor on an applied, ingested mission (``mission`` None: as it is), its loop
     begun but not stepped."""
     with dbproc.open(db_url) as archive:
@@ -112,8 +111,11 @@ def test_a_slot_freed_by_a_failure_is_refilled_before_the_failure_is_recorded(
     executor = MemoryExecutor(slots=1, behaviour=fail_first)
     with processor(db_url, mission_file, executor) as proc:
         assert proc.step()
-        assert kinds(executor.events) == [("submit", None), ("result", "code_failed"),
-                                          ("submit", None)]
+        assert kinds(executor.events) == [
+            ("submit", None),
+            ("result", "code_failed"),
+            ("submit", None),
+        ]
         assert [r.status for r in proc.report.runs] == [RunStatus.FAILED]
         assert len(proc.active) == 1  # the refilled slot
         while proc.step():
@@ -140,7 +142,11 @@ def test_a_result_that_queues_three_successors(db_url: str, tmp_path: Path) -> N
         while proc.step():
             pass
     assert sorted(r.process for r in proc.report.runs) == [
-        "make_b", "make_c1", "make_c2", "make_c3"]
+        "make_b",
+        "make_c1",
+        "make_c2",
+        "make_c3",
+    ]
     assert all(r.status is RunStatus.SUCCEEDED for r in proc.report.runs)
 
 
@@ -171,8 +177,7 @@ def test_a_cancelled_run_is_recorded_cancelled_and_built_by_the_next_pass(
         while proc.step():
             pass
     first_run, *successors = proc.report.runs
-    assert (first_run.process, first_run.date, first_run.status) == (*key,
-                                                                     RunStatus.SUCCEEDED)
+    assert (first_run.process, first_run.date, first_run.status) == (*key, RunStatus.SUCCEEDED)
     assert {r.process for r in successors} == {"L1_to_L2", "L2_log"}  # what it feeds
 
 

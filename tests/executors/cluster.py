@@ -49,13 +49,25 @@ class DaskCluster:
         self._names: dict[int, str] = {}
         scheduler_file = folder / "scheduler.json"
         scheduler_file.unlink(missing_ok=True)
-        self.scheduler = self._spawn("scheduler", [
-            "scheduler", "--host", "127.0.0.1", "--port", "0", *LOOPBACK_HTTP,
-            "--scheduler-file", str(scheduler_file),
-        ])
+        self.scheduler = self._spawn(
+            "scheduler",
+            [
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                *LOOPBACK_HTTP,
+                "--scheduler-file",
+                str(scheduler_file),
+            ],
+        )
         try:
-            wait_for(lambda: scheduler_file.exists() or self.scheduler.poll() is not None,
-                     START_SECONDS, "the scheduler to write its address")
+            wait_for(
+                lambda: scheduler_file.exists() or self.scheduler.poll() is not None,
+                START_SECONDS,
+                "the scheduler to write its address",
+            )
             if self.scheduler.poll() is not None:
                 raise ClusterError(f"dask scheduler exited: {self.log('scheduler')}")
             self.address: str = json.loads(scheduler_file.read_text())["address"]
@@ -71,8 +83,12 @@ class DaskCluster:
         with (self.folder / f"{name}.log").open("wb") as log:
             return subprocess.Popen(
                 [*_dies_with_us(), sys.executable, "-m", "dask", *args],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                cwd=self.folder, env=self.env, start_new_session=True,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.folder,
+                env=self.env,
+                start_new_session=True,
             )
 
     def log(self, name: str) -> str:
@@ -112,11 +128,27 @@ class DaskCluster:
         while len(self.workers) < count:
             name = f"worker{self._started}"
             self._started += 1
-            worker = self._spawn(name, [
-                "worker", self.address, "--name", name, "--nthreads", "1", "--no-nanny",
-                "--host", "127.0.0.1", *LOOPBACK_HTTP, "--memory-limit", "0",
-                "--local-directory", str(self.folder / name), "--death-timeout", "30",
-            ])
+            worker = self._spawn(
+                name,
+                [
+                    "worker",
+                    self.address,
+                    "--name",
+                    name,
+                    "--nthreads",
+                    "1",
+                    "--no-nanny",
+                    "--host",
+                    "127.0.0.1",
+                    *LOOPBACK_HTTP,
+                    "--memory-limit",
+                    "0",
+                    "--local-directory",
+                    str(self.folder / name),
+                    "--death-timeout",
+                    "30",
+                ],
+            )
             self._names[worker.pid] = name
             self.workers.append(worker)
 
@@ -170,7 +202,7 @@ def start_time(pid: int) -> int | None:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = stat[stat.rindex(")") + 2:].split()
+    fields = stat[stat.rindex(")") + 2 :].split()
     if fields[0] in ("Z", "X"):
         return None
     return int(fields[19])
@@ -216,6 +248,9 @@ def markers(run_root: Path) -> dict[Path, dict[str, Any]]:
 
 def wait_markers(run_root: Path, count: int, seconds: float = 60.0) -> dict[Path, dict[str, Any]]:
     """Wait until ``count`` executions under ``run_root`` wrote pids.json; return them."""
-    wait_for(lambda: len(markers(run_root)) >= count, seconds,
-             f"{count} execution(s) to start under {run_root}")
+    wait_for(
+        lambda: len(markers(run_root)) >= count,
+        seconds,
+        f"{count} execution(s) to start under {run_root}",
+    )
     return markers(run_root)

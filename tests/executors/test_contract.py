@@ -39,8 +39,14 @@ _ids = itertools.count(1)
 def spec(tmp_path: Path, *args: str, output: str | None = None, **kwargs: Any) -> JobSpec:
     """A job running job.py with ``args``, in its own run root under tmp_path."""
     run_id = next(_ids)
-    return JobSpec(run_id=run_id, attempt=1, argv=(sys.executable, str(JOB), *args),
-                   run_root=str(tmp_path / f"job-{run_id}"), output_name=output, **kwargs)
+    return JobSpec(
+        run_id=run_id,
+        attempt=1,
+        argv=(sys.executable, str(JOB), *args),
+        run_root=str(tmp_path / f"job-{run_id}"),
+        output_name=output,
+        **kwargs,
+    )
 
 
 def result_of(executor: Executor) -> JobResult:
@@ -66,8 +72,7 @@ def code_and_child(marker: dict[str, Any]) -> list[Proc]:
     return procs
 
 
-def test_success_writes_in_its_own_run_folder(make_executor: MakeExecutor,
-                                              tmp_path: Path) -> None:
+def test_success_writes_in_its_own_run_folder(make_executor: MakeExecutor, tmp_path: Path) -> None:
     executor = make_executor()
     job = spec(tmp_path, "write", "hello", output="out.txt", env={"DBPROC_TEST_VAR": "spec"})
     before = time.time()
@@ -90,8 +95,9 @@ def test_success_writes_in_its_own_run_folder(make_executor: MakeExecutor,
     assert executor.next_result(timeout=RESULT_SECONDS) is None  # nothing left in flight
 
 
-def test_failure_is_a_result_with_exit_status_and_tails(make_executor: MakeExecutor,
-                                                        tmp_path: Path) -> None:
+def test_failure_is_a_result_with_exit_status_and_tails(
+    make_executor: MakeExecutor, tmp_path: Path
+) -> None:
     result = run_one(make_executor(), spec(tmp_path, "fail"))
     assert result.status == "code_failed" and not result.ok
     assert result.exit_code == 7 and result.signal is None
@@ -101,19 +107,24 @@ def test_failure_is_a_result_with_exit_status_and_tails(make_executor: MakeExecu
     assert result.run_dir is not None and Path(result.run_dir).is_dir()
 
 
-def test_timeout_kills_the_whole_process_group(make_executor: MakeExecutor,
-                                               tmp_path: Path) -> None:
+def test_timeout_kills_the_whole_process_group(make_executor: MakeExecutor, tmp_path: Path) -> None:
     """SIGTERM to the group at the timeout; SIGKILL after the grace when it is ignored.
 
     Both jobs run side by side; each code has a child `sleep` that must go with it.
     """
     executor = make_executor()
-    jobs = {signal.SIGTERM: spec(tmp_path, "hang", timeout=2.0, kill_grace=0.5),
-            signal.SIGKILL: spec(tmp_path, "hang", "stubborn", timeout=2.0, kill_grace=0.5)}
+    jobs = {
+        signal.SIGTERM: spec(tmp_path, "hang", timeout=2.0, kill_grace=0.5),
+        signal.SIGKILL: spec(tmp_path, "hang", "stubborn", timeout=2.0, kill_grace=0.5),
+    }
     for job in jobs.values():
         executor.submit(job)
-    processes = [p for job in jobs.values()
-                 for m in wait_markers(Path(job.run_root), 1).values() for p in code_and_child(m)]
+    processes = [
+        p
+        for job in jobs.values()
+        for m in wait_markers(Path(job.run_root), 1).values()
+        for p in code_and_child(m)
+    ]
     results = {r.run_id: r for r in executor.as_completed(timeout=RESULT_SECONDS)}
     for signum, job in jobs.items():
         result = results[job.run_id]
@@ -123,15 +134,15 @@ def test_timeout_kills_the_whole_process_group(make_executor: MakeExecutor,
     wait_gone(processes)
 
 
-def test_cancel_stops_running_and_queued_jobs(make_executor: MakeExecutor,
-                                              tmp_path: Path) -> None:
+def test_cancel_stops_running_and_queued_jobs(make_executor: MakeExecutor, tmp_path: Path) -> None:
     executor = make_executor()
     assert executor.slots == 2
     jobs = [spec(tmp_path, "hang") for _ in range(executor.slots + 1)]
     handles = [executor.submit(job) for job in jobs]
     roots = [Path(job.run_root) for job in jobs]
-    wait_for(lambda: sum(len(markers(root)) for root in roots) == 2, RESULT_SECONDS,
-             "two codes to run")
+    wait_for(
+        lambda: sum(len(markers(root)) for root in roots) == 2, RESULT_SECONDS, "two codes to run"
+    )
     (queued,) = [i for i, root in enumerate(roots) if not markers(root)]
     processes = [p for root in roots for m in markers(root).values() for p in code_and_child(m)]
     executor.cancel(handles[queued])  # first, so that it can never start
@@ -156,15 +167,16 @@ def test_missing_program_is_a_failed_result(make_executor: MakeExecutor, tmp_pat
         assert result.error == f"cannot start {job.argv[0]}: {why}"
 
 
-def test_jobs_run_side_by_side_up_to_the_slots(make_executor: MakeExecutor,
-                                               tmp_path: Path) -> None:
+def test_jobs_run_side_by_side_up_to_the_slots(make_executor: MakeExecutor, tmp_path: Path) -> None:
     executor = make_executor()
     slots = executor.slots
     assert slots == 2
     running, release = tmp_path / "running", tmp_path / "release"
     running.mkdir()
-    jobs = [spec(tmp_path, "gate", str(running), str(slots), str(release), output="seen")
-            for _ in range(2 * slots)]
+    jobs = [
+        spec(tmp_path, "gate", str(running), str(slots), str(release), output="seen")
+        for _ in range(2 * slots)
+    ]
     for job in jobs:
         executor.submit(job)
     deadline = time.monotonic() + RESULT_SECONDS
@@ -185,7 +197,8 @@ def test_run_root_must_be_visible_to_the_worker(tmp_path: Path) -> None:
     result = run_spec(job)
     assert result.status == "error" and result.run_dir is None
     assert "is not visible on" in (result.error or "") and "shared filesystem" in (
-        result.error or "")
+        result.error or ""
+    )
     assert not Path(job.run_root).exists()
 
 
@@ -200,18 +213,22 @@ def test_cancel_file_before_start_runs_nothing(tmp_path: Path) -> None:
 
 # --- Dask only: the scheduler's retry budget, and workers killed mid-run -------------------
 
+
 @pytest.mark.dask
 def test_executor_sets_allowed_failures_on_the_scheduler(dask_cluster: DaskCluster) -> None:
     from dbproc.executors.dask import DaskExecutor
 
     # (lambdas: pickled by value, since the scheduler cannot import the tests)
-    dask_cluster.run_on_scheduler(lambda dask_scheduler: setattr(
-        dask_scheduler, "allowed_failures", 3))
+    dask_cluster.run_on_scheduler(
+        lambda dask_scheduler: setattr(dask_scheduler, "allowed_failures", 3)
+    )
     executor = DaskExecutor(dask_cluster.address)
     try:
         assert executor.allowed_failures == 1
-        assert dask_cluster.run_on_scheduler(
-            lambda dask_scheduler: dask_scheduler.allowed_failures) == 1
+        assert (
+            dask_cluster.run_on_scheduler(lambda dask_scheduler: dask_scheduler.allowed_failures)
+            == 1
+        )
         assert executor.slots == 2
     finally:
         executor.close()
@@ -225,8 +242,9 @@ def _kill_worker_of(cluster: DaskCluster, marker: dict[str, Any]) -> None:
 
 
 @pytest.mark.dask
-def test_worker_killed_mid_run_is_rerun_once_in_a_new_folder(dask_cluster: DaskCluster,
-                                                             tmp_path: Path) -> None:
+def test_worker_killed_mid_run_is_rerun_once_in_a_new_folder(
+    dask_cluster: DaskCluster, tmp_path: Path
+) -> None:
     from dbproc.executors.dask import DaskExecutor
 
     executor = DaskExecutor(dask_cluster.address)
@@ -275,7 +293,8 @@ def test_worker_killed_twice_is_worker_lost(dask_cluster: DaskCluster, tmp_path:
 
 @pytest.mark.dask
 def test_scheduler_lost_mid_run_abandons_the_job_and_stops_the_pass(
-        private_dask_cluster: DaskCluster, tmp_path: Path) -> None:
+    private_dask_cluster: DaskCluster, tmp_path: Path
+) -> None:
     from dbproc.executors.dask import DaskExecutor, SchedulerLost
 
     executor = DaskExecutor(private_dask_cluster.address, timeout=2)
@@ -296,15 +315,24 @@ def test_scheduler_lost_mid_run_abandons_the_job_and_stops_the_pass(
 
 
 @pytest.mark.dask
-def test_missions_sharing_a_scheduler_get_their_own_results(dask_cluster: DaskCluster,
-                                                            tmp_path: Path) -> None:
+def test_missions_sharing_a_scheduler_get_their_own_results(
+    dask_cluster: DaskCluster, tmp_path: Path
+) -> None:
     """Run ids repeat across databases; Dask keys are global to the scheduler."""
     from dbproc.executors.dask import DaskExecutor
 
     executors = [DaskExecutor(dask_cluster.address) for _ in "ab"]
     try:
-        jobs = [JobSpec(1, 1, (sys.executable, str(JOB), "write", f"mission {name}"),
-                        str(tmp_path / name / "run-1"), output_name="out.txt") for name in "ab"]
+        jobs = [
+            JobSpec(
+                1,
+                1,
+                (sys.executable, str(JOB), "write", f"mission {name}"),
+                str(tmp_path / name / "run-1"),
+                output_name="out.txt",
+            )
+            for name in "ab"
+        ]
         for executor, job in zip(executors, jobs, strict=True):
             executor.submit(job)
         for executor, job, name in zip(executors, jobs, "ab", strict=True):

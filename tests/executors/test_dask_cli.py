@@ -28,17 +28,30 @@ CHAIN = {"runs": 12, "succeeded": 12}
 
 def dask_runs(cluster: DaskCluster) -> set[str]:
     """Keys of dbproc runs that the scheduler has seen finish."""
-    keys = cluster.run_on_scheduler(lambda dask_scheduler: sorted({
-        str(t.key) for t in dask_scheduler.transition_log
-        if str(t.key).startswith("dbproc-run-") and t.finish == "memory"}))
+    keys = cluster.run_on_scheduler(
+        lambda dask_scheduler: sorted(
+            {
+                str(t.key)
+                for t in dask_scheduler.transition_log
+                if str(t.key).startswith("dbproc-run-") and t.finish == "memory"
+            }
+        )
+    )
     return set(keys)
 
 
 def catalogue(cli: CliHarness) -> dict[str, tuple[Any, ...]]:
     """Every registered file: product, date, version and content, by filename."""
-    return {f["filename"]: (f["product"], f["date"], f["version"], f["newest"],
-                            Path(f["path"]).read_bytes())
-            for f in cli.json("files", "--all-versions")}
+    return {
+        f["filename"]: (
+            f["product"],
+            f["date"],
+            f["version"],
+            f["newest"],
+            Path(f["path"]).read_bytes(),
+        )
+        for f in cli.json("files", "--all-versions")
+    }
 
 
 def on_dask(cluster: DaskCluster) -> tuple[str, ...]:
@@ -60,8 +73,8 @@ def built_locally(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, A
 
 
 def test_chain_on_dask_matches_the_local_executor(
-        applied: CliHarness, dask_cluster: DaskCluster,
-        built_locally: tuple[dict[str, Any], list[str]]) -> None:
+    applied: CliHarness, dask_cluster: DaskCluster, built_locally: tuple[dict[str, Any], list[str]]
+) -> None:
     before = dask_runs(dask_cluster)
     report = applied.json("run", *on_dask(dask_cluster))
     assert report["exit_code"] == 0
@@ -75,8 +88,9 @@ def test_chain_on_dask_matches_the_local_executor(
     assert again["exit_code"] == 0 and again["process"]["counts"] == {"runs": 0}
 
 
-def test_failing_code_on_dask_exits_3_and_keeps_its_log(applied: CliHarness,
-                                                        dask_cluster: DaskCluster) -> None:
+def test_failing_code_on_dask_exits_3_and_keeps_its_log(
+    applied: CliHarness, dask_cluster: DaskCluster
+) -> None:
     use_test_code(applied, "L0_to_L1", "fail", when="20160102")
     result = applied.run("--json", "run", *on_dask(dask_cluster))
     assert result.exit_code == 3, result.output
@@ -95,10 +109,13 @@ SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # ba
 
 
 @SQLITE_ONLY
-def test_execution_table_of_the_mission_selects_dask(applied: CliHarness,
-                                                     dask_cluster: DaskCluster) -> None:
-    edit_mission(applied.mission_file, lambda doc: doc.update(
-        execution={"executor": "dask", "scheduler": dask_cluster.address}))
+def test_execution_table_of_the_mission_selects_dask(
+    applied: CliHarness, dask_cluster: DaskCluster
+) -> None:
+    edit_mission(
+        applied.mission_file,
+        lambda doc: doc.update(execution={"executor": "dask", "scheduler": dask_cluster.address}),
+    )
     applied.ok("config", "apply", str(applied.mission_file))
     before = dask_runs(dask_cluster)
     report = applied.json("run")
@@ -109,9 +126,12 @@ def test_execution_table_of_the_mission_selects_dask(applied: CliHarness,
 def slow_first_time(cli: CliHarness) -> None:
     """L0_to_L1 of 2016-01-02 hangs in the first execution that starts it, in any pass."""
     shutil.copy(JOB, cli.mission_dir / "codes" / "scripts" / "job.py")
-    edit_mission(cli.mission_file, lambda doc: doc["processes"]["L0_to_L1"]["code"].update(
-        path="scripts/job.py",
-        args=["concat-once", "{DATE}", "20160102", "{ROOTDIR}/slow-once"]))
+    edit_mission(
+        cli.mission_file,
+        lambda doc: doc["processes"]["L0_to_L1"]["code"].update(
+            path="scripts/job.py", args=["concat-once", "{DATE}", "20160102", "{ROOTDIR}/slow-once"]
+        ),
+    )
     cli.ok("config", "apply", str(cli.mission_file))
 
 
@@ -119,7 +139,10 @@ def start_pass(cli: CliHarness, cluster: DaskCluster) -> subprocess.Popen[bytes]
     """`dbproc run` on the cluster in a process of its own (and its own process group)."""
     return subprocess.Popen(
         [sys.executable, "-m", "dbproc", "--db", cli.db, "run", *on_dask(cluster), "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
 
 
 def slow_execution(cli: CliHarness) -> dict[str, Any]:
@@ -155,8 +178,9 @@ def check_chain_built_once(cli: CliHarness) -> None:
     assert not staged_runs(cli)
 
 
-def test_worker_killed_during_a_pass_builds_each_output_once(applied: CliHarness,
-                                                            dask_cluster: DaskCluster) -> None:
+def test_worker_killed_during_a_pass_builds_each_output_once(
+    applied: CliHarness, dask_cluster: DaskCluster
+) -> None:
     """The killed execution's code dies with its worker; the re-run's output is the one kept."""
     slow_first_time(applied)
     pass_ = start_pass(applied, dask_cluster)
@@ -179,8 +203,9 @@ def test_worker_killed_during_a_pass_builds_each_output_once(applied: CliHarness
     check_chain_built_once(applied)
 
 
-def test_controller_killed_mid_pass_stops_its_codes(applied: CliHarness,
-                                                    dask_cluster: DaskCluster) -> None:
+def test_controller_killed_mid_pass_stops_its_codes(
+    applied: CliHarness, dask_cluster: DaskCluster
+) -> None:
     """The scheduler drops the dead client's tasks; their workers stop the codes; the next
     pass recovers and builds everything."""
     slow_first_time(applied)
@@ -198,14 +223,22 @@ def test_controller_killed_mid_pass_stops_its_codes(applied: CliHarness,
     check_chain_built_once(applied)
 
 
-@pytest.mark.parametrize(("address", "code", "message"), ids=["refused", "bad-scheme"], argvalues=[
-    ("tcp://127.0.0.1:1", 2, "cannot reach the Dask scheduler at tcp://127.0.0.1:1: "
-                          "Connection refused"),
-    ("nonsense://x", 2, "bad Dask scheduler address 'nonsense://x'"),
-])
+@pytest.mark.parametrize(
+    ("address", "code", "message"),
+    ids=["refused", "bad-scheme"],
+    argvalues=[
+        (
+            "tcp://127.0.0.1:1",
+            2,
+            "cannot reach the Dask scheduler at tcp://127.0.0.1:1: Connection refused",
+        ),
+        ("nonsense://x", 2, "bad Dask scheduler address 'nonsense://x'"),
+    ],
+)
 @SQLITE_ONLY
-def test_unusable_scheduler_is_a_clear_error(applied: CliHarness, address: str, code: int,
-                                             message: str) -> None:
+def test_unusable_scheduler_is_a_clear_error(
+    applied: CliHarness, address: str, code: int, message: str
+) -> None:
     pytest.importorskip("distributed")
     result = applied.run("process", "--executor", "dask", "--scheduler", address)
     assert result.exit_code == code, result.output

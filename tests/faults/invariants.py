@@ -134,10 +134,13 @@ def assert_consistent(
         links: dict[int, set[int]] = defaultdict(set)
         for child, parent in session.execute(select(FileLink.child_id, FileLink.parent_id)):
             links[child].add(parent)
-        running = list(session.scalars(select(PassRecord).where(
-            PassRecord.state == PassState.RUNNING)))
-        pending = [(r.id, r.process_id, r.date, r.cause)
-                   for r in session.scalars(select(Pending).order_by(Pending.id))]
+        running = list(
+            session.scalars(select(PassRecord).where(PassRecord.state == PassState.RUNNING))
+        )
+        pending = [
+            (r.id, r.process_id, r.date, r.cause)
+            for r in session.scalars(select(Pending).order_by(Pending.id))
+        ]
         mission = session.scalars(select(Mission)).one()
         if engine.url.get_backend_name() == "sqlite":
             with engine.connect() as conn:
@@ -175,15 +178,19 @@ def assert_consistent(
         newest = [f for f in group if f.is_newest]
         top = max(group, key=lambda f: f.version)
         if [f.id for f in newest] != [top.id]:
-            problems.append(f"identity {key}: newest {[f.filename for f in newest]}, "
-                            f"highest version {top.filename}")
+            problems.append(
+                f"identity {key}: newest {[f.filename for f in newest]}, "
+                f"highest version {top.filename}"
+            )
         if len({f.version for f in group}) != len(group):
             problems.append(f"identity {key}: two records of one version")
         if no_duplicate_builds:
             made = [(f.code_id, frozenset(links[f.id])) for f in group if f.run_id is not None]
             if len(set(made)) != len(made):
-                problems.append(f"identity {key}: built twice from the same code and inputs: "
-                                f"{sorted(f.filename for f in group)}")
+                problems.append(
+                    f"identity {key}: built twice from the same code and inputs: "
+                    f"{sorted(f.filename for f in group)}"
+                )
     # provenance: each built file has its one succeeded run; parents are its inputs
     outputs_of_run: dict[int, list[str]] = defaultdict(list)
     for f in files:
@@ -192,14 +199,17 @@ def assert_consistent(
         outputs_of_run[f.run_id].append(f.filename)
         run = runs.get(f.run_id)
         if run is None or run.status != RunStatus.SUCCEEDED:
-            problems.append(f"{f.filename}: its run {f.run_id} is "
-                            f"{run.status if run else 'missing'}")
+            problems.append(
+                f"{f.filename}: its run {f.run_id} is {run.status if run else 'missing'}"
+            )
             continue
         if run.output_filename != f.filename:
             problems.append(f"{f.filename}: run {run.id} was to make {run.output_filename}")
         if set(run.inputs) != links[f.id]:
-            problems.append(f"{f.filename}: parents {sorted(links[f.id])} but run {run.id} "
-                            f"read {sorted(run.inputs)}")
+            problems.append(
+                f"{f.filename}: parents {sorted(links[f.id])} but run {run.id} "
+                f"read {sorted(run.inputs)}"
+            )
     for run_id, names in outputs_of_run.items():
         if len(names) != 1:
             problems.append(f"run {run_id} recorded {names}")
@@ -210,8 +220,11 @@ def assert_consistent(
             problems.append(f"run {run.id} ({run.output_filename}) left {run.status}")
         elif run.promoting is not None:
             problems.append(f"run {run.id} is {run.status} but keeps a promoting record")
-        if (run.status == RunStatus.SUCCEEDED and run.output_filename is not None
-                and run.output_filename not in outputs_of_run.get(run.id, [])):
+        if (
+            run.status == RunStatus.SUCCEEDED
+            and run.output_filename is not None
+            and run.output_filename not in outputs_of_run.get(run.id, [])
+        ):
             problems.append(f"run {run.id} succeeded but {run.output_filename} has no record")
     # staging and lock
     staging = root / STAGING_DIR
@@ -234,8 +247,11 @@ def assert_consistent(
         here = cli.incoming / name
         if here.is_file() and sha256(here) == digest:
             continue
-        if rejected.is_dir() and any(sha256(p) == digest for p in rejected.iterdir()
-                                     if p.is_file() and not p.name.endswith(".reason")):
+        if rejected.is_dir() and any(
+            sha256(p) == digest
+            for p in rejected.iterdir()
+            if p.is_file() and not p.name.endswith(".reason")
+        ):
             continue
         problems.append(f"incoming file {name} was lost")
     if idle and pending:
@@ -257,7 +273,8 @@ def newest_content(cli: CliHarness) -> dict[tuple[str, str, str], str]:
     with engine_of(cli) as engine, Session(engine) as session:
         rows = session.execute(
             select(Product.name, File.date, File.slot, File.sha256)
-            .join(Product, Product.id == File.product_id).where(File.is_newest.is_(True))
+            .join(Product, Product.id == File.product_id)
+            .where(File.is_newest.is_(True))
         ).all()
     return {(r.name, r.date.isoformat(), r.slot): r.sha256 for r in rows}
 

@@ -18,26 +18,41 @@ def dbproc_argv(cli: CliHarness, *args: str) -> list[str]:
     return [sys.executable, "-m", "dbproc", "--db", cli.db, *args]
 
 
-def spawn(cli: CliHarness, *args: str, env: dict[str, str] | None = None,
-          log: Path | None = None) -> subprocess.Popen[bytes]:
+def spawn(
+    cli: CliHarness, *args: str, env: dict[str, str] | None = None, log: Path | None = None
+) -> subprocess.Popen[bytes]:
     """Start ``dbproc ARGS`` in its own session; output to ``log`` (else discarded)."""
     out = log.open("ab") if log is not None else subprocess.DEVNULL
     try:
-        return subprocess.Popen(dbproc_argv(cli, *args), stdout=out, stderr=out,
-                                stdin=subprocess.DEVNULL,
-                                env={**os.environ, **(env or {})}, start_new_session=True)
+        return subprocess.Popen(
+            dbproc_argv(cli, *args),
+            stdout=out,
+            stderr=out,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
     finally:
         if log is not None:
             out.close()  # type: ignore[union-attr]
 
 
-def run_crashing(cli: CliHarness, point: str, hit: int, *args: str,
-                 env: dict[str, str] | None = None, timeout: float = 120
-                 ) -> subprocess.CompletedProcess[bytes]:
+def run_crashing(
+    cli: CliHarness,
+    point: str,
+    hit: int,
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[bytes]:
     """Run ``dbproc ARGS`` with ``DBPROC_CRASH_AT=point:hit``; return how it ended."""
-    return subprocess.run(dbproc_argv(cli, *args), capture_output=True, timeout=timeout,
-                          env={**os.environ, **(env or {}), ENV_VAR: f"{point}:{hit}"},
-                          start_new_session=True)
+    return subprocess.run(
+        dbproc_argv(cli, *args),
+        capture_output=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {}), ENV_VAR: f"{point}:{hit}"},
+        start_new_session=True,
+    )
 
 
 def kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -60,7 +75,7 @@ def processes_mentioning(marker: str) -> list[int]:
         try:
             with open(f"/proc/{entry}/stat", "rb") as fh:
                 stat = fh.read()
-            if stat[stat.rindex(b")") + 2:].startswith(b"Z"):
+            if stat[stat.rindex(b")") + 2 :].startswith(b"Z"):
                 continue
             with open(f"/proc/{entry}/cmdline", "rb") as fh:
                 cmdline = fh.read()
@@ -88,7 +103,7 @@ def code_processes(folder: Path) -> list[int]:
         try:
             with open(f"/proc/{entry}/stat", "rb") as fh:
                 stat = fh.read()
-            if stat[stat.rindex(b")") + 2:].startswith(b"Z"):
+            if stat[stat.rindex(b")") + 2 :].startswith(b"Z"):
                 continue
             cwd = os.readlink(f"/proc/{entry}/cwd")
         except (OSError, ValueError):

@@ -31,12 +31,18 @@ cli.main(args=sys.argv[2:], prog_name="dbproc")
 """
 
 
-def _start(cli: CliHarness, go: Path, n: int, env: dict[str, str]
-           ) -> list[subprocess.Popen[str]]:
-    procs = [subprocess.Popen([sys.executable, "-c", WRAPPER, str(go), "--db", cli.db, "run"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env={**os.environ, **env}, start_new_session=True)
-             for _ in range(n)]
+def _start(cli: CliHarness, go: Path, n: int, env: dict[str, str]) -> list[subprocess.Popen[str]]:
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRAPPER, str(go), "--db", cli.db, "run"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **env},
+            start_new_session=True,
+        )
+        for _ in range(n)
+    ]
     for proc in procs:  # every one has imported dbproc and waits
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "READY"
@@ -53,8 +59,11 @@ def test_passes_started_at_once_one_works_the_others_exit_4(
     procs = _start(applied, go, n, {"BEHAVE_HELD": str(held), "BEHAVE_RELEASE": str(release)})
     try:
         go.touch()
-        wait_until(lambda: sum(p.poll() is not None for p in procs) == n - 1, 120,
-                   f"{n - 1} passes to give up on the lock")
+        wait_until(
+            lambda: sum(p.poll() is not None for p in procs) == n - 1,
+            120,
+            f"{n - 1} passes to give up on the lock",
+        )
         [holder] = [p for p in procs if p.poll() is None]
         wait_until(held.exists, 120, "the working pass to reach its code")
         losers = [p for p in procs if p is not holder]

@@ -45,8 +45,9 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str, 
     return newest_content(cli)
 
 
-def _repaired(cli: CliHarness, originals: dict[str, str],
-              reference: dict[tuple[str, str, str], str]) -> dict[str, Any]:
+def _repaired(
+    cli: CliHarness, originals: dict[str, str], reference: dict[tuple[str, str, str], str]
+) -> dict[str, Any]:
     """The next pass succeeds; everything holds; a third pass builds nothing."""
     result = cli.run("--json", "run")
     assert result.exit_code == 0, result.output
@@ -89,9 +90,16 @@ def _idle(pid: int) -> bool:
     engine = create_engine(PG_URL)
     try:
         with engine.connect() as conn:
-            states = [state for port, state in conn.execute(text(
-                "SELECT client_port, state FROM pg_stat_activity "
-                "WHERE application_name LIKE 'dbproc%'")) if port in ports]
+            states = [
+                state
+                for port, state in conn.execute(
+                    text(
+                        "SELECT client_port, state FROM pg_stat_activity "
+                        "WHERE application_name LIKE 'dbproc%'"
+                    )
+                )
+                if port in ports
+            ]
     finally:
         engine.dispose()
     return bool(states) and all(s == "idle" for s in states)
@@ -103,9 +111,12 @@ def _backends(pid: int) -> dict[str, list[int]]:
     engine = create_engine(PG_URL)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(text(
-                "SELECT pid, application_name, client_port FROM pg_stat_activity "
-                "WHERE application_name LIKE 'dbproc%'")).all()
+            rows = conn.execute(
+                text(
+                    "SELECT pid, application_name, client_port FROM pg_stat_activity "
+                    "WHERE application_name LIKE 'dbproc%'"
+                )
+            ).all()
     finally:
         engine.dispose()
     out: dict[str, list[int]] = {}
@@ -145,17 +156,21 @@ def test_server_drops_the_pass_connections_while_a_code_runs(
             # the slow code runs and the build before it is recorded (a freed slot is
             # refilled before the result that freed it is recorded): the pass is now
             # waiting for the code, not talking to the database
-            wait_until(lambda: any(r["date"] == "2016-01-02"
-                                   for r in cli.json("runs", "--status", "running"))
-                       and any(r["date"] == "2016-01-01"
-                               for r in cli.json("runs", "--status", "succeeded")),
-                       30, "the slow code to start")
+            wait_until(
+                lambda: (
+                    any(r["date"] == "2016-01-02" for r in cli.json("runs", "--status", "running"))
+                    and any(
+                        r["date"] == "2016-01-01" for r in cli.json("runs", "--status", "succeeded")
+                    )
+                ),
+                30,
+                "the slow code to start",
+            )
             # and the plan that recording queued is done: both connections sit idle
             wait_until(lambda: _idle(proc.pid), 30, "the pass's connections to be idle")
             conns = _backends(proc.pid)
             assert set(conns) == {"dbproc", "dbproc-lock"}, conns
-            _terminate([b for name, pids in conns.items() for b in pids
-                        if which in (name, "both")])
+            _terminate([b for name, pids in conns.items() for b in pids if which in (name, "both")])
             if which != "dbproc":
                 # the advisory lock is gone with its connection, but the pass row still
                 # names a live process on this host: no second pass slips in
@@ -201,13 +216,15 @@ class Failure:
 
     @staticmethod
     def error(statement: str) -> OperationalError:
-        return OperationalError(statement, {}, Exception(
-            "server closed the connection unexpectedly"))
+        return OperationalError(
+            statement, {}, Exception("server closed the connection unexpectedly")
+        )
 
 
 @contextmanager
 def failing(monkeypatch: pytest.MonkeyPatch, failure: Failure) -> Iterator[Failure]:
     if failure.kind == "statement":
+
         def before(conn: Connection, cursor: Any, statement: str, *args: Any) -> None:
             if failure.hit():
                 raise Failure.error(statement)
@@ -246,8 +263,11 @@ def _cases() -> list[Any]:
 
 @pytest.mark.parametrize(("kind", "n"), _cases())
 def test_failed_statement_or_unknown_commit_then_the_next_pass_repairs(
-    applied: CliHarness, monkeypatch: pytest.MonkeyPatch,
-    reference: dict[tuple[str, str, str], str], kind: str, n: int,
+    applied: CliHarness,
+    monkeypatch: pytest.MonkeyPatch,
+    reference: dict[tuple[str, str, str], str],
+    kind: str,
+    n: int,
 ) -> None:
     originals = incoming_files(applied)
     with failing(monkeypatch, Failure(kind, n)) as failure:
@@ -256,6 +276,8 @@ def test_failed_statement_or_unknown_commit_then_the_next_pass_repairs(
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
     # the failing statement may be the fence's check of the lock connection
-    assert ("server closed the connection unexpectedly" in result.stderr
-            or "the pass lock was lost" in result.stderr), result.stderr
+    assert (
+        "server closed the connection unexpectedly" in result.stderr
+        or "the pass lock was lost" in result.stderr
+    ), result.stderr
     _repaired(applied, originals, reference)

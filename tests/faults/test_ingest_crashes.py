@@ -123,7 +123,11 @@ def test_sigkill_during_ingest_then_a_pass_repairs(
     tree_before = tree_state(applied.mission_dir)
     third = applied.json("ingest")
     assert third["ingest"]["counts"] | {"skipped": 0} == {
-        "ingested": 0, "absorbed": 0, "rejected": 0, "skipped": 0, "errors": 0
+        "ingested": 0,
+        "absorbed": 0,
+        "rejected": 0,
+        "skipped": 0,
+        "errors": 0,
     }
     db_after = dump_database(applied.db)
     for table in ("file", "reject", "pending", "file_link"):
@@ -133,5 +137,9 @@ def test_sigkill_during_ingest_then_a_pass_repairs(
 
 def test_crash_points_of_the_ingest_order_are_all_covered() -> None:
     assert INGEST_POINTS == [
-        "ingest.hashed", "ingest.linked", "ingest.committed", "ingest.unlinked", "reject.moved"
+        "ingest.hashed",
+        "ingest.linked",
+        "ingest.committed",
+        "ingest.unlinked",
+        "reject.moved",
     ]

@@ -42,8 +42,11 @@ def _params() -> list[object]:
     for point, hit in SCENARIOS:
         out.append(pytest.param("sqlite", point, hit, id=f"sqlite-{point}-{hit}"))
     for point, hit in PG_SCENARIOS:
-        out.append(pytest.param("postgresql", point, hit, id=f"postgresql-{point}-{hit}",
-                                marks=pytest.mark.postgres))
+        out.append(
+            pytest.param(
+                "postgresql", point, hit, id=f"postgresql-{point}-{hit}", marks=pytest.mark.postgres
+            )
+        )
     return out
 
 
@@ -78,15 +81,19 @@ def _key(run: object) -> tuple[int, object, str]:
 
 @pytest.mark.parametrize(("backend", "point", "hit"), _params())
 def test_sigkill_at_a_crash_point_then_recovery(
-    backend_cli: CliHarness, reference: dict[str, tuple[str, str]], backend: str,
-    point: str, hit: int,
+    backend_cli: CliHarness,
+    reference: dict[str, tuple[str, str]],
+    backend: str,
+    point: str,
+    hit: int,
 ) -> None:
     cli = backend_cli
     originals = incoming_files(cli)
     crashed = run_crashing(cli, point, hit, "run", "--jobs", "1")
     assert crashed.returncode == -signal.SIGKILL, (
         f"the pass did not die at {point}:{hit} (exit {crashed.returncode})\n"
-        + crashed.stderr.decode(errors="replace"))
+        + crashed.stderr.decode(errors="replace")
+    )
     status = cli.json("status")
     assert status["lock"]["held"] is False and status["lock"]["stale"] is True
 

@@ -105,8 +105,9 @@ def test_recovery_kills_only_processes_of_codes(tmp_path: Path) -> None:
     staging = tmp_path / ".dbproc-staging"
     run_dir = staging / "run-7" / "run-abc"
     run_dir.mkdir(parents=True)
-    stray = subprocess.Popen(["sleep", "60"], cwd=tmp_path,
-                             env={**os.environ, RUN_DIR_VAR: str(run_dir)})
+    stray = subprocess.Popen(
+        ["sleep", "60"], cwd=tmp_path, env={**os.environ, RUN_DIR_VAR: str(run_dir)}
+    )
     visitor = subprocess.Popen(["sleep", "60"], cwd=run_dir)
     other = subprocess.Popen(["sleep", "60"], env={**os.environ, RUN_DIR_VAR: "/elsewhere/x"})
     try:

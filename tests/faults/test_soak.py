@@ -61,8 +61,10 @@ def _check_contents(cli: CliHarness) -> int:
     for f in files.values():
         if not f.is_newest or product[f.product_id] not in ("L1", "L2"):
             continue
-        mine = sorted((files[p] for p in parents[f.id]),
-                      key=lambda p: (order.get(product[p.product_id], 9), p.date, p.filename))
+        mine = sorted(
+            (files[p] for p in parents[f.id]),
+            key=lambda p: (order.get(product[p.product_id], 9), p.date, p.filename),
+        )
         data = (cli.root / f.path).read_bytes()
         if product[f.product_id] == "L1":
             expected = b"".join((cli.root / p.path).read_bytes() for p in mine)
@@ -140,9 +142,10 @@ def test_random_kills_then_one_clean_pass(tmp_path: Path) -> None:
             use_test_code(cli, "L0_to_L1", "sleep")  # every L1 build takes BEHAVE_SLEEP
             clis[backend] = cli
         with ThreadPoolExecutor(len(clis)) as pool:
-            loops = {backend: pool.submit(_soak, cli, 20161101 + n,
-                                          tmp_path / backend / "passes.log")
-                     for n, (backend, cli) in enumerate(clis.items())}
+            loops = {
+                backend: pool.submit(_soak, cli, 20161101 + n, tmp_path / backend / "passes.log")
+                for n, (backend, cli) in enumerate(clis.items())
+            }
             results = {backend: loop.result() for backend, loop in loops.items()}
         for backend, cli in clis.items():
             _after(cli, *results[backend])

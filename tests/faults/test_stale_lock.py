@@ -33,15 +33,27 @@ from tests.helpers import CliHarness, edit_mission, use_test_code
 HOST = socket.gethostname()
 
 
-def _plant(cli: CliHarness, *, host: str = HOST, pid: int = 999_999,
-           pid_start: str | None = None, age: float = 0.0) -> int:
+def _plant(
+    cli: CliHarness,
+    *,
+    host: str = HOST,
+    pid: int = 999_999,
+    pid_start: str | None = None,
+    age: float = 0.0,
+) -> int:
     """Leave a ``running`` pass row behind; return its id."""
     with engine_of(cli) as engine, Session(engine) as session:
         now = utcnow()
-        row = PassRecord(command="run", host=host, pid=pid, pid_start=pid_start, user="x",
-                         started_at=now - dt.timedelta(seconds=age + 60),
-                         heartbeat_at=now - dt.timedelta(seconds=age),
-                         state=PassState.RUNNING)
+        row = PassRecord(
+            command="run",
+            host=host,
+            pid=pid,
+            pid_start=pid_start,
+            user="x",
+            started_at=now - dt.timedelta(seconds=age + 60),
+            heartbeat_at=now - dt.timedelta(seconds=age),
+            state=PassState.RUNNING,
+        )
         session.add(row)
         session.commit()
         return row.id
@@ -79,8 +91,12 @@ def live_process() -> Iterator[subprocess.Popen[bytes]]:
 
 
 def _short_lease(cli: CliHarness, stale_after: float, heartbeat: float = 30.0) -> None:
-    edit_mission(cli.mission_file, lambda doc: doc.update(
-        lock={"stale_after_seconds": stale_after, "heartbeat_seconds": heartbeat}))
+    edit_mission(
+        cli.mission_file,
+        lambda doc: doc.update(
+            lock={"stale_after_seconds": stale_after, "heartbeat_seconds": heartbeat}
+        ),
+    )
     cli.ok("config", "apply", str(cli.mission_file))
 
 
@@ -91,8 +107,10 @@ def test_row_of_a_dead_process_on_this_host_is_taken_over_and_logged(
     stale = _plant(applied, pid=dead_pid, pid_start="boot:1", age=3600)
     result = applied.run("--json", "run")
     assert result.exit_code == 0, result.output
-    assert (f"previous pass {stale} (run) on host {HOST}, pid {dead_pid}" in result.stderr
-            and "taking over and recovering" in result.stderr)
+    assert (
+        f"previous pass {stale} (run) on host {HOST}, pid {dead_pid}" in result.stderr
+        and "taking over and recovering" in result.stderr
+    )
     import json
 
     report = json.loads(result.stdout)
@@ -116,8 +134,7 @@ def test_row_whose_pid_now_belongs_to_another_process_is_taken_over(
 def test_row_of_a_live_process_on_this_host_is_respected(
     applied: CliHarness, live_process: subprocess.Popen[bytes]
 ) -> None:
-    held = _plant(applied, pid=live_process.pid,
-                  pid_start=process_start_time(live_process.pid))
+    held = _plant(applied, pid=live_process.pid, pid_start=process_start_time(live_process.pid))
     before = incoming_files(applied)
     result = applied.run("run")
     assert result.exit_code == 4, result.output
@@ -144,8 +161,11 @@ def test_fresh_row_of_another_host_is_respected_until_its_heartbeat_ages(
     assert _row(applied, foreign).state == PassState.RUNNING
     # the heartbeat stops: once older than the configured timeout, the row is taken over
     with engine_of(applied) as engine, engine.begin() as conn:
-        conn.execute(update(PassRecord).where(PassRecord.id == foreign).values(
-            heartbeat_at=utcnow() - dt.timedelta(seconds=31)))
+        conn.execute(
+            update(PassRecord)
+            .where(PassRecord.id == foreign)
+            .values(heartbeat_at=utcnow() - dt.timedelta(seconds=31))
+        )
     result = applied.run("run")
     assert result.exit_code == 0, result.output
     assert "on host elsewhere.example" in result.stderr and "taking over" in result.stderr
@@ -166,8 +186,12 @@ def test_unlock_clears_a_dead_row_and_needs_force_for_a_fresh_foreign_one(
     assert _row(applied, foreign).state == PassState.RUNNING
     applied.ok("unlock", "--force")
     assert _row(applied, foreign).state == PassState.CRASHED
-    assert applied.json("status")["lock"] == {"held": False, "passes_marked_running": [],
-                                              "stale": False, "activity": None}
+    assert applied.json("status")["lock"] == {
+        "held": False,
+        "passes_marked_running": [],
+        "stale": False,
+        "activity": None,
+    }
 
 
 def test_a_live_pass_keeps_its_heartbeat_fresh(applied: CliHarness, tmp_path: Path) -> None:
@@ -182,8 +206,11 @@ def test_a_live_pass_keeps_its_heartbeat_fresh(applied: CliHarness, tmp_path: Pa
         wait_until(held.exists, 60, "the pass to reach its code")
         first = _row(applied, 1).heartbeat_at
         # the pass has now worked longer than stale_after_seconds, and kept its heartbeat
-        wait_until(lambda: (_row(applied, 1).heartbeat_at - first).total_seconds()
-                   > stale_after, 60, "the heartbeat to advance past stale_after_seconds")
+        wait_until(
+            lambda: (_row(applied, 1).heartbeat_at - first).total_seconds() > stale_after,
+            60,
+            "the heartbeat to advance past stale_after_seconds",
+        )
         assert _row(applied, 1).state == PassState.RUNNING
         # on this host the live pid decides; the row is respected (exit 4)
         assert applied.run("run").exit_code == 4

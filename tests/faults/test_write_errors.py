@@ -37,8 +37,7 @@ class Fault:
     """Make ``os.<name>`` raise ``OSError(err)`` at its ``n``-th call on a file under
     ``folder`` (with ``every``: at that call and every later one)."""
 
-    def __init__(self, name: str, n: int, err: int, folder: Path, *, every: bool = False
-                 ) -> None:
+    def __init__(self, name: str, n: int, err: int, folder: Path, *, every: bool = False) -> None:
         self.name, self.n, self.err, self.folder = name, n, err, str(folder)
         self.every = every
         self.calls = 0
@@ -100,7 +99,9 @@ SCENARIOS = [
     ("fsync", 3, EIO, "data/L2", "job: the product folder L2/2016/01, after the link"),
 ]
 PG_SCENARIOS = {
-    ("link", 7, ""), ("fsync", 8, ""), ("fsync", 1, "data/.dbproc-staging"),
+    ("link", 7, ""),
+    ("fsync", 8, ""),
+    ("fsync", 1, "data/.dbproc-staging"),
     ("fsync", 3, "data/L2"),
 }
 
@@ -111,8 +112,17 @@ def _params() -> list[Any]:
         name = f"{call}{n}-{errno.errorcode[err]}" + (f"-{Path(where).name}" if where else "")
         out.append(pytest.param("sqlite", call, n, err, where, id=f"sqlite-{name}"))
         if (call, n, where) in PG_SCENARIOS:
-            out.append(pytest.param("postgresql", call, n, err, where,
-                                    id=f"postgresql-{name}", marks=pytest.mark.postgres))
+            out.append(
+                pytest.param(
+                    "postgresql",
+                    call,
+                    n,
+                    err,
+                    where,
+                    id=f"postgresql-{name}",
+                    marks=pytest.mark.postgres,
+                )
+            )
     return out
 
 
@@ -130,8 +140,9 @@ def backend_cli(request: pytest.FixtureRequest, tmp_path: Path) -> CliHarness:
     return cli
 
 
-def _after_failure_then_repair(cli: CliHarness, originals: dict[str, str],
-                               reference: dict[tuple[str, str, str], str]) -> None:
+def _after_failure_then_repair(
+    cli: CliHarness, originals: dict[str, str], reference: dict[tuple[str, str, str], str]
+) -> None:
     assert_consistent(cli, originals, settled=False)
     later = cli.run("--json", "run")
     assert later.exit_code == 0, later.output
@@ -143,8 +154,13 @@ def _after_failure_then_repair(cli: CliHarness, originals: dict[str, str],
 
 @pytest.mark.parametrize(("backend", "call", "n", "err", "where"), _params())
 def test_write_error_during_a_pass(
-    backend_cli: CliHarness, monkeypatch: pytest.MonkeyPatch,
-    reference: dict[tuple[str, str, str], str], backend: str, call: str, n: int, err: int,
+    backend_cli: CliHarness,
+    monkeypatch: pytest.MonkeyPatch,
+    reference: dict[tuple[str, str, str], str],
+    backend: str,
+    call: str,
+    n: int,
+    err: int,
     where: str,
 ) -> None:
     cli = backend_cli
@@ -160,8 +176,10 @@ def test_write_error_during_a_pass(
 
 @pytest.mark.parametrize("n", [1, 3])
 def test_write_error_copying_from_another_filesystem(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    reference: dict[tuple[str, str, str], str], n: int,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    reference: dict[tuple[str, str, str], str],
+    n: int,
 ) -> None:
     """Incoming on another filesystem (tmpfs): files are copied into staging with
     os.write; ENOSPC in the middle of a copy leaves no partial file anywhere. (SQLite
@@ -178,8 +196,9 @@ def test_write_error_copying_from_another_filesystem(
             (elsewhere / f.name).write_bytes(f.read_bytes())
             os.utime(elsewhere / f.name, (f.stat().st_atime, f.stat().st_mtime))
             f.unlink()
-        edit_mission(applied.mission_file,
-                     lambda doc: doc["mission"].update(incoming=str(elsewhere)))
+        edit_mission(
+            applied.mission_file, lambda doc: doc["mission"].update(incoming=str(elsewhere))
+        )
         applied.ok("config", "apply", str(applied.mission_file))
         applied.incoming = elsewhere
         originals = incoming_files(applied)
@@ -209,8 +228,9 @@ def test_database_that_cannot_grow_fails_the_pass_and_the_next_repairs(
     def cap() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    failed = subprocess.run(dbproc_argv(applied, "run"), capture_output=True, timeout=120,
-                            preexec_fn=cap)
+    failed = subprocess.run(
+        dbproc_argv(applied, "run"), capture_output=True, timeout=120, preexec_fn=cap
+    )
     stderr = failed.stderr.decode(errors="replace")
     assert failed.returncode in (1, 3), stderr
     assert "Traceback" not in stderr
@@ -222,7 +242,8 @@ def test_database_that_cannot_grow_fails_the_pass_and_the_next_repairs(
 
 
 def test_output_that_cannot_be_placed_stays_promoting_until_it_can(
-    applied: CliHarness, monkeypatch: pytest.MonkeyPatch,
+    applied: CliHarness,
+    monkeypatch: pytest.MonkeyPatch,
     reference: dict[tuple[str, str, str], str],
 ) -> None:
     """The disk stays full for two passes: finished runs stay ``promoting`` with their
@@ -247,7 +268,8 @@ def test_output_that_cannot_be_placed_stays_promoting_until_it_can(
     third = applied.run("--json", "run")
     assert third.exit_code == 0, third.output
     assert sorted(json.loads(third.stdout)["recovery"]["rolled_forward"]) == sorted(
-        r["id"] for r in promoting)
+        r["id"] for r in promoting
+    )
     assert_consistent(applied, originals)
     assert newest_content(applied) == reference
     l0_to_l1 = [r for r in applied.json("runs", "--limit", "0") if r["process"] == "L0_to_L1"]

@@ -148,10 +148,16 @@ def test_releases_are_kept(cli: CliHarness, old: OldArchive, tmp_path: Path) -> 
     report = _imported(cli, old, tmp_path)
     assert report["counts"]["releases"] == 1 and report["counts"]["release files"] == 14
     expected = {
-        name: sorted(f for f, n in old.rows(
-            "SELECT file.filename, release.release_num FROM release "
-            "JOIN file ON file.file_id = release.file_id") if n == name)
-        for (name,) in old.rows("SELECT DISTINCT release_num FROM release")}
+        name: sorted(
+            f
+            for f, n in old.rows(
+                "SELECT file.filename, release.release_num FROM release "
+                "JOIN file ON file.file_id = release.file_id"
+            )
+            if n == name
+        )
+        for (name,) in old.rows("SELECT DISTINCT release_num FROM release")
+    }
     releases = cli.json("release", "list")
     assert sorted(r["name"] for r in releases) == sorted(expected)
     for name, filenames in expected.items():  # dbprocessing's releases are dbproc releases

@@ -33,23 +33,77 @@ from dbproc.version import Version
 
 # -- names ------------------------------------------------------------------------------
 
-NASTY = st.sampled_from([
-    "..", ".", "/", "\\", "\x00", "\n", "\r", "\t", "-", "--", " ", "*", "?", "$(id)",
-    "`id`", ";", "|", "&", "'", '"', "~", "{", "}", "{{", "}}", "%", "\u202e", "\ud800",
-    "é", "\udcff", "a" * 300,
-])
-TEXT = st.one_of(st.text(max_size=40), st.lists(NASTY, max_size=5).map("".join),
-                 st.builds(lambda a, b, c: a + b + c, st.text(max_size=8), NASTY,
-                           st.text(max_size=8)))
-FIELDS = st.sampled_from(["{Y}", "{m}", "{d}", "{j}", "{y}", "{b}", "{DATE}", "{H}", "{M}",
-                          "{S}", "{VERSION}", "{nnn}", "{APID}", "{x}"])
+NASTY = st.sampled_from(
+    [
+        "..",
+        ".",
+        "/",
+        "\\",
+        "\x00",
+        "\n",
+        "\r",
+        "\t",
+        "-",
+        "--",
+        " ",
+        "*",
+        "?",
+        "$(id)",
+        "`id`",
+        ";",
+        "|",
+        "&",
+        "'",
+        '"',
+        "~",
+        "{",
+        "}",
+        "{{",
+        "}}",
+        "%",
+        "\u202e",
+        "\ud800",
+        "é",
+        "\udcff",
+        "a" * 300,
+    ]
+)
+TEXT = st.one_of(
+    st.text(max_size=40),
+    st.lists(NASTY, max_size=5).map("".join),
+    st.builds(lambda a, b, c: a + b + c, st.text(max_size=8), NASTY, st.text(max_size=8)),
+)
+FIELDS = st.sampled_from(
+    [
+        "{Y}",
+        "{m}",
+        "{d}",
+        "{j}",
+        "{y}",
+        "{b}",
+        "{DATE}",
+        "{H}",
+        "{M}",
+        "{S}",
+        "{VERSION}",
+        "{nnn}",
+        "{APID}",
+        "{x}",
+    ]
+)
 FORMATS = st.lists(st.one_of(FIELDS, TEXT), min_size=1, max_size=6).map("".join)
 
 
 def safe_component(name: str) -> bool:
     """One path component that cannot climb, hide a separator, or end a C string."""
-    return (bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name
-            and "\x00" not in name and len(name.encode("utf-8", "surrogatepass")) <= 255)
+    return (
+        bool(name)
+        and name not in (".", "..")
+        and "/" not in name
+        and "\\" not in name
+        and "\x00" not in name
+        and len(name.encode("utf-8", "surrogatepass")) <= 255
+    )
 
 
 @settings(max_examples=300, deadline=None)
@@ -65,14 +119,24 @@ def test_formats_and_names_never_raise_anything_but_format_error(fmt: str, name:
 
 
 @settings(max_examples=300, deadline=None)
-@given(fmt=FORMATS, keywords=st.dictionaries(st.sampled_from(["nnn", "APID", "x"]), TEXT),
-       day=st.dates(min_value=dt.date(1, 1, 1), max_value=dt.date(9999, 12, 31)),
-       version=st.builds(Version, st.integers(1, 10**6), st.integers(0, 10**6),
-                         st.integers(0, 10**6)))
-@example(fmt="x_{nnn}_{DATE}_v{VERSION}.cat", keywords={"nnn": "../../etc"},
-         day=dt.date(2016, 1, 1), version=Version(1, 0, 0))
-@example(fmt="x_{nnn}_{DATE}_v{VERSION}.cat", keywords={"nnn": "a/b"},
-         day=dt.date(2016, 1, 1), version=Version(1, 0, 0))
+@given(
+    fmt=FORMATS,
+    keywords=st.dictionaries(st.sampled_from(["nnn", "APID", "x"]), TEXT),
+    day=st.dates(min_value=dt.date(1, 1, 1), max_value=dt.date(9999, 12, 31)),
+    version=st.builds(Version, st.integers(1, 10**6), st.integers(0, 10**6), st.integers(0, 10**6)),
+)
+@example(
+    fmt="x_{nnn}_{DATE}_v{VERSION}.cat",
+    keywords={"nnn": "../../etc"},
+    day=dt.date(2016, 1, 1),
+    version=Version(1, 0, 0),
+)
+@example(
+    fmt="x_{nnn}_{DATE}_v{VERSION}.cat",
+    keywords={"nnn": "a/b"},
+    day=dt.date(2016, 1, 1),
+    version=Version(1, 0, 0),
+)
 def test_a_rendered_name_is_one_safe_path_component(
     fmt: str, keywords: dict[str, str], day: dt.date, version: Version
 ) -> None:
@@ -104,20 +168,39 @@ def test_a_product_folder_accepted_by_the_mission_check_stays_under_the_root(
 # -- inspector answers --------------------------------------------------------------------
 
 RULE = ProductRule(1, "L0", FilenameFormat.parse("raw_{nnn}.dat"), "i.py", {}, "L0")
-ANSWER_VALUES = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), TEXT,
-                          st.dates(), st.datetimes(), st.lists(TEXT, max_size=3),
-                          st.dictionaries(TEXT, TEXT, max_size=3))
+ANSWER_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    TEXT,
+    st.dates(),
+    st.datetimes(),
+    st.lists(TEXT, max_size=3),
+    st.dictionaries(TEXT, TEXT, max_size=3),
+)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(answer=st.one_of(
-    ANSWER_VALUES,
-    st.fixed_dictionaries({"date": st.one_of(st.dates(), TEXT)}, optional={
-        "start": ANSWER_VALUES, "stop": ANSWER_VALUES, "version": ANSWER_VALUES,
-        "keywords": st.one_of(ANSWER_VALUES, st.dictionaries(TEXT, TEXT, max_size=3),
-                              st.dictionaries(st.just("nnn"), TEXT, max_size=1)),
-        "metadata": ANSWER_VALUES}),
-))
+@given(
+    answer=st.one_of(
+        ANSWER_VALUES,
+        st.fixed_dictionaries(
+            {"date": st.one_of(st.dates(), TEXT)},
+            optional={
+                "start": ANSWER_VALUES,
+                "stop": ANSWER_VALUES,
+                "version": ANSWER_VALUES,
+                "keywords": st.one_of(
+                    ANSWER_VALUES,
+                    st.dictionaries(TEXT, TEXT, max_size=3),
+                    st.dictionaries(st.just("nnn"), TEXT, max_size=1),
+                ),
+                "metadata": ANSWER_VALUES,
+            },
+        ),
+    )
+)
 @example(answer={"date": "2016-01-01", "keywords": {"nnn": "../../../etc/passwd"}})
 @example(answer={"date": "2016-01-01", "keywords": {"evil": "a/b"}})
 @example(answer={"date": "2016-01-01", "keywords": {"../x": "1"}})
@@ -161,25 +244,50 @@ def _load(doc: dict[str, Any]) -> Any:
 
 
 TOML_VALUES = st.recursive(
-    st.one_of(st.booleans(), st.integers(-2**63, 2**63 - 1), st.floats(allow_nan=False),
-              TEXT, st.dates()),
-    lambda inner: st.one_of(st.lists(inner, max_size=3),
-                            st.dictionaries(st.text(min_size=1, max_size=10), inner,
-                                            max_size=3)),
+    st.one_of(
+        st.booleans(),
+        st.integers(-(2**63), 2**63 - 1),
+        st.floats(allow_nan=False),
+        TEXT,
+        st.dates(),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.text(min_size=1, max_size=10), inner, max_size=3),
+    ),
     max_leaves=8,
 )
-PLACES = st.sampled_from([
-    ("mission",), ("mission", "name"), ("mission", "root"), ("mission", "incoming"),
-    ("mission", "errors"), ("mission", "codes"), ("products",), ("products", "L1"),
-    ("products", "L1", "dir"), ("products", "L1", "format"), ("products", "L0_first",
-    "inspector"), ("products", "L0_first", "inspector_args"), ("products", "L1", "level"),
-    ("processes", "L0_to_L1", "inputs"), ("processes", "L0_to_L1", "timebase"),
-    ("processes", "L0_to_L1", "output"), ("processes", "L0_to_L1", "code", "path"),
-    ("processes", "L0_to_L1", "code", "version"), ("processes", "L0_to_L1", "code", "args"),
-    ("processes", "L0_to_L1", "code", "valid_from"), ("processes", "L1_to_L2", "code"),
-    ("processes", "L0_to_L1", "code", "timeout"), ("lock",), ("lock", "stale_after_seconds"),
-    ("ingest", "settle_seconds"), ("execution", "jobs"), ("surprise",),
-])
+PLACES = st.sampled_from(
+    [
+        ("mission",),
+        ("mission", "name"),
+        ("mission", "root"),
+        ("mission", "incoming"),
+        ("mission", "errors"),
+        ("mission", "codes"),
+        ("products",),
+        ("products", "L1"),
+        ("products", "L1", "dir"),
+        ("products", "L1", "format"),
+        ("products", "L0_first", "inspector"),
+        ("products", "L0_first", "inspector_args"),
+        ("products", "L1", "level"),
+        ("processes", "L0_to_L1", "inputs"),
+        ("processes", "L0_to_L1", "timebase"),
+        ("processes", "L0_to_L1", "output"),
+        ("processes", "L0_to_L1", "code", "path"),
+        ("processes", "L0_to_L1", "code", "version"),
+        ("processes", "L0_to_L1", "code", "args"),
+        ("processes", "L0_to_L1", "code", "valid_from"),
+        ("processes", "L1_to_L2", "code"),
+        ("processes", "L0_to_L1", "code", "timeout"),
+        ("lock",),
+        ("lock", "stale_after_seconds"),
+        ("ingest", "settle_seconds"),
+        ("execution", "jobs"),
+        ("surprise",),
+    ]
+)
 
 
 def _mutate(doc: dict[str, Any], place: tuple[str, ...], value: Any, delete: bool) -> None:
@@ -197,8 +305,7 @@ def _mutate(doc: dict[str, Any], place: tuple[str, ...], value: Any, delete: boo
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(changes=st.lists(st.tuples(PLACES, TOML_VALUES, st.booleans()), min_size=1,
-                        max_size=4))
+@given(changes=st.lists(st.tuples(PLACES, TOML_VALUES, st.booleans()), min_size=1, max_size=4))
 @example(changes=[(("mission", "root"), "da\x00ta", False)])
 @example(changes=[(("products", "L1", "dir"), "L1/\x00", False)])
 @example(changes=[(("processes", "L0_to_L1", "code", "path"), "scripts/\x00.py", False)])
@@ -207,7 +314,7 @@ def _mutate(doc: dict[str, Any], place: tuple[str, ...], value: Any, delete: boo
 @example(changes=[(("products", "L1", "dir"), "../../outside", False)])
 @example(changes=[(("processes", "L0_to_L1", "code", "path"), "../../../bin/sh", False)])
 def test_any_mission_file_is_accepted_or_refused_with_a_config_error(
-    changes: list[tuple[tuple[str, ...], Any, bool]]
+    changes: list[tuple[tuple[str, ...], Any, bool]],
 ) -> None:
     doc = copy.deepcopy(_example_doc())
     for place, value, delete in changes:
@@ -216,7 +323,7 @@ def test_any_mission_file_is_accepted_or_refused_with_a_config_error(
         text = tomli_w.dumps(doc).encode("utf-8")
     except (TypeError, ValueError):  # not TOML-able, or a lone surrogate
         assume(False)
-    path = (_MISSION_DIR[0] if _MISSION_DIR else None)
+    path = _MISSION_DIR[0] if _MISSION_DIR else None
     if path is None:
         _load(_example_doc())
         path = _MISSION_DIR[0]
@@ -243,8 +350,9 @@ def test_any_mission_file_is_accepted_or_refused_with_a_config_error(
 
 @given(data=st.binary(max_size=200))
 @settings(max_examples=100, deadline=None)
-def test_a_mission_file_of_random_bytes_is_refused_cleanly(data: bytes, tmp_path_factory:
-                                                           pytest.TempPathFactory) -> None:
+def test_a_mission_file_of_random_bytes_is_refused_cleanly(
+    data: bytes, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     path = tmp_path_factory.mktemp("bytes") / "mission.toml"
     path.write_bytes(data)
     try:
@@ -255,13 +363,32 @@ def test_a_mission_file_of_random_bytes_is_refused_cleanly(data: bytes, tmp_path
 
 # -- codes: no shell, arguments verbatim ----------------------------------------------------
 
-ARGS = st.lists(st.one_of(TEXT, st.sampled_from([
-    "$(touch PWNED)", "; touch PWNED", "`touch PWNED`", "&& touch PWNED", "| touch PWNED",
-    "-rf", "--help", "*", "$HOME", "'", '"'])), max_size=6)
+ARGS = st.lists(
+    st.one_of(
+        TEXT,
+        st.sampled_from(
+            [
+                "$(touch PWNED)",
+                "; touch PWNED",
+                "`touch PWNED`",
+                "&& touch PWNED",
+                "| touch PWNED",
+                "-rf",
+                "--help",
+                "*",
+                "$HOME",
+                "'",
+                '"',
+            ]
+        ),
+    ),
+    max_size=6,
+)
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(args=ARGS)
 def test_a_code_gets_its_arguments_verbatim_and_no_shell_runs(
     args: list[str], tmp_path: Path
@@ -271,8 +398,16 @@ def test_a_code_gets_its_arguments_verbatim_and_no_shell_runs(
 
     root = tmp_path / f"run-{uuid.uuid4().hex}"
     root.mkdir()
-    spec = JobSpec(run_id=1, attempt=1, argv=(sys.executable, "-c", recorder, *args),
-                   run_root=str(root), output_name=None, env={}, timeout=30, kill_grace=1)
+    spec = JobSpec(
+        run_id=1,
+        attempt=1,
+        argv=(sys.executable, "-c", recorder, *args),
+        run_root=str(root),
+        output_name=None,
+        env={},
+        timeout=30,
+        kill_grace=1,
+    )
     result = run_spec(spec)  # never raises, whatever the arguments
     if any("\x00" in a for a in args) or any(_unencodable(a) for a in args):
         assert result.status != "ok"
@@ -294,28 +429,36 @@ def _unencodable(text: str) -> bool:
 
 # -- database URLs: the password never shows ---------------------------------------------
 
-PASSWORDS = st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789",
-                    min_size=12, max_size=20)
-URL_SHAPES = st.sampled_from([
-    "postgresql+psycopg2://user:{pw}@127.0.0.1:1/db",
-    "postgresql+psycopg2://user:{pw}@127.0.0.1:notaport/db",
-    "postgresql+psycopg2://user:{pw}@127.0.0.1:99999/db",
-    "postgresql+nosuchdriver://user:{pw}@127.0.0.1/db",
-    "mysql://user:{pw}@127.0.0.1/db",
-    "oracle+cx://user:{pw}@host/db",
-    "postgresql+psycopg2://user:{pw}@127.0.0.1:1/db?sslmode=nonsense",
-    "postgresql+psycopg2://user:{pw}@[::1:1/db",
-    "postgresql+psycopg2://user:{pw}@/db?host=/nonexistent",
-    "sqlite://user:{pw}@/x.sqlite",
-    "postgresql+psycopg2://user:{pw}@127.0.0.1:1/db?connect_timeout=x",
-    "://user:{pw}@",
-    "postgresql://user:{pw}@127.0.0.1:1",
-])
+PASSWORDS = st.text(
+    alphabet="ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789", min_size=12, max_size=20
+)
+URL_SHAPES = st.sampled_from(
+    [
+        "postgresql+psycopg2://user:{pw}@127.0.0.1:1/db",
+        "postgresql+psycopg2://user:{pw}@127.0.0.1:notaport/db",
+        "postgresql+psycopg2://user:{pw}@127.0.0.1:99999/db",
+        "postgresql+nosuchdriver://user:{pw}@127.0.0.1/db",
+        "mysql://user:{pw}@127.0.0.1/db",
+        "oracle+cx://user:{pw}@host/db",
+        "postgresql+psycopg2://user:{pw}@127.0.0.1:1/db?sslmode=nonsense",
+        "postgresql+psycopg2://user:{pw}@[::1:1/db",
+        "postgresql+psycopg2://user:{pw}@/db?host=/nonexistent",
+        "sqlite://user:{pw}@/x.sqlite",
+        "postgresql+psycopg2://user:{pw}@127.0.0.1:1/db?connect_timeout=x",
+        "://user:{pw}@",
+        "postgresql://user:{pw}@127.0.0.1:1",
+    ]
+)
 
 
 @settings(max_examples=60, deadline=None)
-@given(pw=PASSWORDS, shape=URL_SHAPES, command=st.sampled_from(
-    [["status"], ["files"], ["run"], ["config", "export"], ["check"], ["unlock"]]))
+@given(
+    pw=PASSWORDS,
+    shape=URL_SHAPES,
+    command=st.sampled_from(
+        [["status"], ["files"], ["run"], ["config", "export"], ["check"], ["unlock"]]
+    ),
+)
 def test_a_database_password_never_appears_in_output_or_logs(
     pw: str, shape: str, command: list[str], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -335,20 +478,24 @@ def test_a_database_password_never_appears_in_output_or_logs(
         assert pw not in shown, shown
         assert result.exit_code in (1, 2, 5), (result.exit_code, shown, result.exception)
         assert not isinstance(result.exception, Exception) or isinstance(
-            result.exception, SystemExit), repr(result.exception)
+            result.exception, SystemExit
+        ), repr(result.exception)
 
 
 def test_dbproc_errors_carry_exit_codes() -> None:
     assert issubclass(ConfigError, DbprocError)
 
 
-@pytest.mark.parametrize(("text", "shown"), [
-    ("postgresql://u:pw@h/db", "postgresql://u:***@h/db"),
-    ("postgresql://u:p@ss@h:abc/db", "postgresql://u:***@h:abc/db"),
-    ("://user:secret@", "://user:***@"),
-    ("postgresql://u@h/db", "postgresql://u@h/db"),
-    ("sqlite:///x.sqlite", "sqlite:///x.sqlite"),
-])
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("postgresql://u:pw@h/db", "postgresql://u:***@h/db"),
+        ("postgresql://u:p@ss@h:abc/db", "postgresql://u:***@h:abc/db"),
+        ("://user:secret@", "://user:***@"),
+        ("postgresql://u@h/db", "postgresql://u@h/db"),
+        ("sqlite:///x.sqlite", "sqlite:///x.sqlite"),
+    ],
+)
 def test_mask_password_hides_the_password_of_a_url_too_broken_to_parse(
     text: str, shown: str
 ) -> None:

@@ -70,8 +70,9 @@ def codes(tmp_path: Path) -> Path:
     return folder
 
 
-def ask(codes: Path, result: Any, name: str = "p_20160101.dat", fmt: str = "p_{Y}{m}{d}.dat"
-        ) -> Verdict:
+def ask(
+    codes: Path, result: Any, name: str = "p_20160101.dat", fmt: str = "p_{Y}{m}{d}.dat"
+) -> Verdict:
     import json
 
     path = codes.parent / name
@@ -122,8 +123,12 @@ def test_full_answer_is_taken(codes: Path) -> None:
 
 
 def test_version_defaults_to_the_name(codes: Path) -> None:
-    facts = ask(codes, {"date": "2016-01-01"}, name="p_20160101_v3.1.0.dat",
-                fmt="p_{Y}{m}{d}_v{VERSION}.dat").facts
+    facts = ask(
+        codes,
+        {"date": "2016-01-01"},
+        name="p_20160101_v3.1.0.dat",
+        fmt="p_{Y}{m}{d}_v{VERSION}.dat",
+    ).facts
     assert facts is not None and facts.version == Version(3, 1, 0)
 
 
@@ -141,8 +146,10 @@ def test_keywords_default_to_the_free_fields_of_the_name(codes: Path) -> None:
         ({"date": 20160101}, "'date'"),
         ({"date": "2016-01-02"}, "disagrees with the date 2016-01-01 in the name"),
         ({"date": "2016-01-01", "start": "2016-01-02", "stop": "2016-01-01"}, "is not before stop"),
-        ({"date": "2016-01-01", "start": "2016-01-01T05:00", "stop": "2016-01-01T05:00"},
-         "is not before stop"),
+        (
+            {"date": "2016-01-01", "start": "2016-01-01T05:00", "stop": "2016-01-01T05:00"},
+            "is not before stop",
+        ),
         ({"date": "2016-01-01", "start": "noon"}, "'start'/'stop'"),
         ({"date": "2016-01-01", "version": "1.0"}, "'version'"),
         ({"date": "2016-01-01", "version": "v1.0.0"}, "'version'"),
@@ -166,14 +173,22 @@ def test_invalid_answers_are_refused_with_the_reason(
 
 
 def test_version_must_agree_with_the_name(codes: Path) -> None:
-    message = invalid(codes, {"date": "2016-01-01", "version": "1.0.1"},
-                      name="p_20160101_v1.0.0.dat", fmt="p_{Y}{m}{d}_v{VERSION}.dat")
+    message = invalid(
+        codes,
+        {"date": "2016-01-01", "version": "1.0.1"},
+        name="p_20160101_v1.0.0.dat",
+        fmt="p_{Y}{m}{d}_v{VERSION}.dat",
+    )
     assert "version 1.0.1 disagrees with version 1.0.0 in the name" in message
 
 
 def test_keywords_must_agree_with_free_fields_of_the_name(codes: Path) -> None:
-    message = invalid(codes, {"date": "2016-01-01", "keywords": {"nnn": "018"}},
-                      name="p_017.dat", fmt="p_{nnn}.dat")
+    message = invalid(
+        codes,
+        {"date": "2016-01-01", "keywords": {"nnn": "018"}},
+        name="p_017.dat",
+        fmt="p_{nnn}.dat",
+    )
     assert "keyword nnn='018' disagrees with '017' in the name" in message
 
 
@@ -187,8 +202,9 @@ def test_the_detail_shows_what_was_returned(codes: Path) -> None:
     assert verdict.detail is not None and "'version': '1.0'" in verdict.detail
 
 
-def product_with(codes: Path, function: str, fmt: str = "p_{Y}{m}{d}.dat",
-                 name: str = "P") -> ProductRule:
+def product_with(
+    codes: Path, function: str, fmt: str = "p_{Y}{m}{d}.dat", name: str = "P"
+) -> ProductRule:
     return rule(name=name, fmt=fmt, inspector=f"insp.py:{function}")
 
 
@@ -253,8 +269,10 @@ def test_inspector_gets_absolute_str_path_and_its_args(
     product = rule(inspector="insp.py:echo_args", apid="000", gain=2)
     facts = InspectorSet([product], codes).identify(path).facts
     assert facts is not None
-    assert facts.metadata == {"args": {"apid": "000", "gain": 2},
-                              "path": str(codes.parent / "p_20160101.dat")}
+    assert facts.metadata == {
+        "args": {"apid": "000", "gain": 2},
+        "path": str(codes.parent / "p_20160101.dat"),
+    }
 
 
 def test_none_means_not_claimed(codes: Path) -> None:
@@ -294,8 +312,9 @@ def test_two_claims_are_ambiguous_and_name_both(codes: Path) -> None:
 
 
 def test_one_claim_and_one_failure_is_a_failure(codes: Path) -> None:
-    verdict = identify(codes, rule(name="Good", inspector=None),
-                       product_with(codes, "raises", name="Bad"))
+    verdict = identify(
+        codes, rule(name="Good", inspector=None), product_with(codes, "raises", name="Bad")
+    )
     assert verdict.reason == "inspector_error" and verdict.message is not None
     assert "product Bad" in verdict.message and "also claimed by Good" in verdict.message
 
@@ -324,8 +343,9 @@ def test_each_module_is_loaded_once_per_set(
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
     max_leaves=8,
 )
 answers = st.one_of(
@@ -348,8 +368,9 @@ answers = st.one_of(
 )
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture],
-          deadline=None)
+@settings(
+    max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None
+)
 @given(answer=answers)
 def test_any_answer_is_facts_or_a_named_refusal(codes: Path, answer: Any) -> None:
     from dbproc.ingest import inspection
@@ -381,10 +402,13 @@ def test_answers_given_as_python_objects(codes: Path) -> None:
     facts = inspection._facts(
         product,
         parsed,
-        {"date": dt.datetime(2016, 1, 1, 12), "start": dt.date(2016, 1, 1),
-         "stop": dt.datetime(2016, 1, 1, 18), "version": Version(1, 2, 0)},
+        {
+            "date": dt.datetime(2016, 1, 1, 12),
+            "start": dt.date(2016, 1, 1),
+            "stop": dt.datetime(2016, 1, 1, 18),
+            "version": Version(1, 2, 0),
+        },
         "inspector x",
     )
     assert facts.date == dt.date(2016, 1, 1) and facts.stop == dt.datetime(2016, 1, 1, 18)
     assert facts.version == Version(1, 2, 0)
-

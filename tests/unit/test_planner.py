@@ -32,46 +32,86 @@ CODE = CodeSpec(id=1, version=Version(1, 0, 0))
 L1_FORMAT = "testDB_{Y}{m}{d}_v{VERSION}.cat"
 
 
-def day_file(product: str, day: dt.date, *, version: str = "1.0.0", days: int = 1,
-             slot: str = "", keywords: Iterable[tuple[str, str]] = (), name: str | None = None,
-             code_id: int | None = None, parents: Iterable[int] | None = None,
-             newest: bool = True, on_disk: bool = True, start: dt.datetime | None = None
-             ) -> FileRecord:
+def day_file(
+    product: str,
+    day: dt.date,
+    *,
+    version: str = "1.0.0",
+    days: int = 1,
+    slot: str = "",
+    keywords: Iterable[tuple[str, str]] = (),
+    name: str | None = None,
+    code_id: int | None = None,
+    parents: Iterable[int] | None = None,
+    newest: bool = True,
+    on_disk: bool = True,
+    start: dt.datetime | None = None,
+) -> FileRecord:
     start = start or dt.datetime(day.year, day.month, day.day)
     fid = next(_ids)
     return FileRecord(
-        id=fid, product=product, filename=name or f"{product}_{day:%Y%m%d}_{slot}_v{version}",
-        date=day, start=start, stop=start + dt.timedelta(days=days), version=Version.parse(version),
-        slot=slot, keywords=tuple(keywords), code_id=code_id,
-        parents=frozenset(parents) if parents is not None else None, is_newest=newest,
+        id=fid,
+        product=product,
+        filename=name or f"{product}_{day:%Y%m%d}_{slot}_v{version}",
+        date=day,
+        start=start,
+        stop=start + dt.timedelta(days=days),
+        version=Version.parse(version),
+        slot=slot,
+        keywords=tuple(keywords),
+        code_id=code_id,
+        parents=frozenset(parents) if parents is not None else None,
+        is_newest=newest,
         on_disk=on_disk,
     )
 
 
-def daily(name: str = "L0_to_L1", *, inputs: tuple[InputSpec, ...] | None = None,
-          code: CodeSpec | None = CODE, output: str | None = "L1",
-          timebase: str = "DAILY", fmt: str | None = L1_FORMAT) -> ProcessSpec:
-    return ProcessSpec(name=name, timebase=timebase,
-                       inputs=inputs or (InputSpec("L0", before=2, after=2),),
-                       code=code, output=output, output_format=fmt if output else None)
+def daily(
+    name: str = "L0_to_L1",
+    *,
+    inputs: tuple[InputSpec, ...] | None = None,
+    code: CodeSpec | None = CODE,
+    output: str | None = "L1",
+    timebase: str = "DAILY",
+    fmt: str | None = L1_FORMAT,
+) -> ProcessSpec:
+    return ProcessSpec(
+        name=name,
+        timebase=timebase,
+        inputs=inputs or (InputSpec("L0", before=2, after=2),),
+        code=code,
+        output=output,
+        output_format=fmt if output else None,
+    )
 
 
-def snapshot(process: ProcessSpec | Iterable[ProcessSpec], files: Iterable[FileRecord],
-             **kwargs: object) -> Snapshot:
+def snapshot(
+    process: ProcessSpec | Iterable[ProcessSpec], files: Iterable[FileRecord], **kwargs: object
+) -> Snapshot:
     processes = [process] if isinstance(process, ProcessSpec) else list(process)
     files = list(files)
     codes = {p.code.id: p.code for p in processes if p.code}
     codes.update(kwargs.pop("codes", {}))  # type: ignore[arg-type]
-    return Snapshot(processes={p.name: p for p in processes}, files=files,
-                    parents={f.id: f for f in files}, codes=codes, **kwargs)  # type: ignore[arg-type]
+    return Snapshot(
+        processes={p.name: p for p in processes},
+        files=files,
+        parents={f.id: f for f in files},
+        codes=codes,
+        **kwargs,
+    )  # type: ignore[arg-type]
 
 
 def built(action: BuildAction, product: str = "L1", **overrides: object) -> FileRecord:
     """The file a successful run of ``action`` records."""
     assert action.output_version is not None
-    fields: dict[str, object] = dict(version=str(action.output_version), slot=action.slot,
-                                     keywords=action.keywords, name=action.output_filename,
-                                     code_id=action.code.id, parents=[f.id for f in action.inputs])
+    fields: dict[str, object] = dict(
+        version=str(action.output_version),
+        slot=action.slot,
+        keywords=action.keywords,
+        name=action.output_filename,
+        code_id=action.code.id,
+        parents=[f.id for f in action.inputs],
+    )
     fields.update(overrides)
     return day_file(product, action.date, **fields)  # type: ignore[arg-type]
 
@@ -90,8 +130,9 @@ def test_worked_example() -> None:
     assert sorted(first) == [D(2016, 1, d) for d in range(1, 5)]
     assert [f.date for f in first[D(2016, 1, 4)].inputs] == [D(2016, 1, d) for d in (2, 3, 4)]
     assert [f.date for f in first[D(2016, 1, 1)].inputs] == [D(2016, 1, d) for d in (1, 2, 3)]
-    assert all(a.reason is Reason.NEW and a.output_version == Version(1, 0, 0)
-               for a in first.values())
+    assert all(
+        a.reason is Reason.NEW and a.output_version == Version(1, 0, 0) for a in first.values()
+    )
     assert first[D(2016, 1, 4)].output_filename == "testDB_20160104_v1.0.0.cat"
 
     l1 = [built(a) for a in first.values()]
@@ -127,8 +168,12 @@ def test_half_open_window_edges() -> None:
     before_edge = day_file("L0", D(2016, 1, 8))  # stops at 01-09 00:00 = window start
     after_edge = day_file("L0", D(2016, 1, 12))  # starts at window end 01-12
     target = day_file("L0", D(2016, 1, 10))
-    acts = actions(plan(snapshot(process, [inside, before_edge, after_edge, target]),
-                        [("L0_to_L1", D(2016, 1, 10))]))
+    acts = actions(
+        plan(
+            snapshot(process, [inside, before_edge, after_edge, target]),
+            [("L0_to_L1", D(2016, 1, 10))],
+        )
+    )
     assert [f.date for f in acts[0].inputs] == [D(2016, 1, 9), D(2016, 1, 10)]
 
 
@@ -144,13 +189,15 @@ def test_partial_day_file_does_not_spill_into_next_day() -> None:
     start = dt.datetime(2016, 1, 1, 6)
     f = FileRecord(1000, "L0", "a", D(2016, 1, 1), start, dt.datetime(2016, 1, 2), Version(1, 0, 0))
     assert [d.date for d in actions(plan(snapshot(process, [f]), [("L0_to_L1", None)]))] == [
-        D(2016, 1, 1)]
+        D(2016, 1, 1)
+    ]
 
 
 def test_neighbour_data_alone_expects_nothing() -> None:
     process = daily()
-    decisions = plan(snapshot(process, [day_file("L0", D(2016, 1, 1))]),
-                     [("L0_to_L1", D(2016, 1, 2))])
+    decisions = plan(
+        snapshot(process, [day_file("L0", D(2016, 1, 1))]), [("L0_to_L1", D(2016, 1, 2))]
+    )
     assert decisions[0].status is Status.NOT_EXPECTED
 
 
@@ -162,14 +209,16 @@ def two_inputs() -> ProcessSpec:
 
 
 def test_optional_input_may_be_absent() -> None:
-    acts = actions(plan(snapshot(two_inputs(), [day_file("L0", D(2016, 1, 1))]),
-                        [("L0_to_L1", None)]))
+    acts = actions(
+        plan(snapshot(two_inputs(), [day_file("L0", D(2016, 1, 1))]), [("L0_to_L1", None)])
+    )
     assert len(acts) == 1 and [f.product for f in acts[0].inputs] == ["L0"]
 
 
 def test_optional_input_alone_expects_nothing() -> None:
-    decisions = plan(snapshot(two_inputs(), [day_file("HK", D(2016, 1, 1))]),
-                     [("L0_to_L1", D(2016, 1, 1))])
+    decisions = plan(
+        snapshot(two_inputs(), [day_file("HK", D(2016, 1, 1))]), [("L0_to_L1", D(2016, 1, 1))]
+    )
     assert decisions[0].status is Status.NOT_EXPECTED
 
 
@@ -185,16 +234,21 @@ def test_optional_input_arriving_later_adds_input_and_raises_quality() -> None:
 
 def test_missing_required_input_means_no_output() -> None:
     process = daily(inputs=(InputSpec("L0"), InputSpec("ORBIT", before=1)))
-    decisions = plan(snapshot(process, [day_file("L0", D(2016, 1, 5))]),
-                     [("L0_to_L1", D(2016, 1, 5))])
+    decisions = plan(
+        snapshot(process, [day_file("L0", D(2016, 1, 5))]), [("L0_to_L1", D(2016, 1, 5))]
+    )
     assert decisions[0].status is Status.MISSING_INPUT
     assert "ORBIT" in decisions[0].evidence[0]
 
 
 def test_inputs_sorted_by_product_position_then_date_then_name() -> None:
     process = daily(inputs=(InputSpec("B", before=1), InputSpec("A", before=1)))
-    files = [day_file("A", D(2016, 1, 2), name="a2"), day_file("B", D(2016, 1, 2), name="b2"),
-             day_file("A", D(2016, 1, 1), name="a1"), day_file("B", D(2016, 1, 1), name="b1")]
+    files = [
+        day_file("A", D(2016, 1, 2), name="a2"),
+        day_file("B", D(2016, 1, 2), name="b2"),
+        day_file("A", D(2016, 1, 1), name="a1"),
+        day_file("B", D(2016, 1, 1), name="b1"),
+    ]
     (act,) = actions(plan(snapshot(process, files), [("L0_to_L1", D(2016, 1, 2))]))
     assert [f.filename for f in act.inputs] == ["b1", "b2", "a1", "a2"]
 
@@ -207,26 +261,34 @@ def test_newest_chosen_before_windowing() -> None:
     process = daily(inputs=(InputSpec("L0"),))
     old = day_file("L0", D(2016, 1, 1), version="1.0.0", days=2, newest=False)
     new = day_file("L0", D(2016, 1, 1), version="1.1.0", days=1)
-    decisions = {d.date: d for d in plan(snapshot(process, [old, new]),
-                                         [("L0_to_L1", D(2016, 1, 1)),
-                                          ("L0_to_L1", D(2016, 1, 2))])}
+    decisions = {
+        d.date: d
+        for d in plan(
+            snapshot(process, [old, new]),
+            [("L0_to_L1", D(2016, 1, 1)), ("L0_to_L1", D(2016, 1, 2))],
+        )
+    }
     assert [f.version for f in decisions[D(2016, 1, 1)].action.inputs] == [Version(1, 1, 0)]  # type: ignore[union-attr]
     assert decisions[D(2016, 1, 2)].status is Status.NOT_EXPECTED
 
 
-@pytest.mark.parametrize(("new_input", "reason", "version"), [
-    ("1.0.1", Reason.INPUT_NEWER, Version(1, 0, 1)),  # input revision: output revision
-    ("1.1.0", Reason.INPUT_NEWER, Version(1, 1, 0)),  # input quality: output quality
-    ("2.0.0", Reason.INPUT_NEWER, Version(1, 1, 0)),  # input interface: output quality
-])
+@pytest.mark.parametrize(
+    ("new_input", "reason", "version"),
+    [
+        ("1.0.1", Reason.INPUT_NEWER, Version(1, 0, 1)),  # input revision: output revision
+        ("1.1.0", Reason.INPUT_NEWER, Version(1, 1, 0)),  # input quality: output quality
+        ("2.0.0", Reason.INPUT_NEWER, Version(1, 1, 0)),  # input interface: output quality
+    ],
+)
 def test_newer_input_version(new_input: str, reason: Reason, version: Version) -> None:
     process = daily(inputs=(InputSpec("L0"),))
     old = day_file("L0", D(2016, 1, 1))
     (first,) = actions(plan(snapshot(process, [old]), [("L0_to_L1", None)]))
     superseded = FileRecord(**{**old.__dict__, "is_newest": False})
     newer = day_file("L0", D(2016, 1, 1), version=new_input)
-    (act,) = actions(plan(snapshot(process, [superseded, newer, built(first)]),
-                          [("L0_to_L1", None)]))
+    (act,) = actions(
+        plan(snapshot(process, [superseded, newer, built(first)]), [("L0_to_L1", None)])
+    )
     assert act.reason is reason and act.output_version == version
     assert "superseded" in act.evidence[0]
 
@@ -236,8 +298,10 @@ def test_removed_input_raises_quality() -> None:
     l0 = [day_file("L0", D(2016, 1, d)) for d in (1, 2)]
     first = by_date(actions(plan(snapshot(process, l0), [("L0_to_L1", None)])))
     gone = FileRecord(**{**l0[1].__dict__, "on_disk": False})
-    decisions = plan(snapshot(process, [l0[0], gone, *(built(a) for a in first.values())]),
-                     [("L0_to_L1", D(2016, 1, 1))])
+    decisions = plan(
+        snapshot(process, [l0[0], gone, *(built(a) for a in first.values())]),
+        [("L0_to_L1", D(2016, 1, 1))],
+    )
     assert decisions[0].action is not None
     assert decisions[0].action.reason is Reason.INPUT_REMOVED
     assert decisions[0].action.output_version == Version(1, 1, 0)
@@ -248,27 +312,35 @@ def test_versions_grow_from_the_newest_when_an_older_version_exists() -> None:
     process = daily(inputs=(InputSpec("L0"),))
     l0_old = day_file("L0", D(2016, 1, 1), newest=False)
     l0_new = day_file("L0", D(2016, 1, 1), version="1.0.1")
-    l1_old = day_file("L1", D(2016, 1, 1), version="1.0.0", code_id=1, parents=[l0_old.id],
-                      newest=False)
+    l1_old = day_file(
+        "L1", D(2016, 1, 1), version="1.0.0", code_id=1, parents=[l0_old.id], newest=False
+    )
     l1_newest = day_file("L1", D(2016, 1, 1), version="1.1.0", code_id=1, parents=[l0_old.id])
-    (act,) = actions(plan(snapshot(process, [l0_old, l0_new, l1_old, l1_newest]),
-                          [("L0_to_L1", None)]))
+    (act,) = actions(
+        plan(snapshot(process, [l0_old, l0_new, l1_old, l1_newest]), [("L0_to_L1", None)])
+    )
     assert act.output_version == Version(1, 1, 1)
 
 
 # -- codes --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("new_code", "version"), [
-    ("1.0.1", Version(1, 0, 1)), ("1.1.0", Version(1, 1, 0)), ("2.0.0", Version(1, 1, 0)),
-])
+@pytest.mark.parametrize(
+    ("new_code", "version"),
+    [
+        ("1.0.1", Version(1, 0, 1)),
+        ("1.1.0", Version(1, 1, 0)),
+        ("2.0.0", Version(1, 1, 0)),
+    ],
+)
 def test_code_change_rebuilds(new_code: str, version: Version) -> None:
     old_code = CodeSpec(1, Version(1, 0, 0))
     l0 = day_file("L0", D(2016, 1, 1))
     (first,) = actions(plan(snapshot(daily(code=old_code), [l0]), [("L0_to_L1", None)]))
     process = daily(code=CodeSpec(2, Version.parse(new_code)))
-    (act,) = actions(plan(snapshot(process, [l0, built(first)], codes={1: old_code}),
-                          [("L0_to_L1", None)]))
+    (act,) = actions(
+        plan(snapshot(process, [l0, built(first)], codes={1: old_code}), [("L0_to_L1", None)])
+    )
     assert act.reason is Reason.CODE_CHANGED and act.output_version == version
     assert "made by code 1.0.0; the code is now" in act.evidence[0]
 
@@ -278,15 +350,15 @@ def test_new_output_interface_starts_a_new_interface() -> None:
     l0 = day_file("L0", D(2016, 1, 1))
     (first,) = actions(plan(snapshot(daily(code=old_code), [l0]), [("L0_to_L1", None)]))
     process = daily(code=CodeSpec(2, Version(2, 0, 0), output_interface=2))
-    (act,) = actions(plan(snapshot(process, [l0, built(first)], codes={1: old_code}),
-                          [("L0_to_L1", None)]))
+    (act,) = actions(
+        plan(snapshot(process, [l0, built(first)], codes={1: old_code}), [("L0_to_L1", None)])
+    )
     assert act.output_version == Version(2, 0, 0)
 
 
 def test_first_version_uses_output_interface() -> None:
     process = daily(code=CodeSpec(1, Version(3, 0, 0), output_interface=3))
-    (act,) = actions(plan(snapshot(process, [day_file("L0", D(2016, 1, 1))]),
-                          [("L0_to_L1", None)]))
+    (act,) = actions(plan(snapshot(process, [day_file("L0", D(2016, 1, 1))]), [("L0_to_L1", None)]))
     assert act.output_version == Version(3, 0, 0)
 
 
@@ -310,14 +382,17 @@ def test_output_ingested_without_provenance_is_rebuilt_above_it() -> None:
 # -- forced rebuilds and failures ---------------------------------------------------------
 
 
-@pytest.mark.parametrize(("bump", "version"), [
-    (VersionPart.REVISION, Version(1, 0, 1)), (VersionPart.QUALITY, Version(1, 1, 0))])
+@pytest.mark.parametrize(
+    ("bump", "version"),
+    [(VersionPart.REVISION, Version(1, 0, 1)), (VersionPart.QUALITY, Version(1, 1, 0))],
+)
 def test_forced_rebuild(bump: VersionPart, version: Version) -> None:
     l0 = day_file("L0", D(2016, 1, 1))
     (first,) = actions(plan(snapshot(daily(), [l0]), [("L0_to_L1", None)]))
     forced = {("L0_to_L1", D(2016, 1, 1), ""): ForcedRequest("L0_to_L1", D(2016, 1, 1), "", bump)}
-    (act,) = actions(plan(snapshot(daily(), [l0, built(first)], forced=forced),
-                          [("L0_to_L1", D(2016, 1, 1))]))
+    (act,) = actions(
+        plan(snapshot(daily(), [l0, built(first)], forced=forced), [("L0_to_L1", D(2016, 1, 1))])
+    )
     assert act.reason is Reason.FORCED and act.forced and act.output_version == version
 
 
@@ -325,25 +400,43 @@ def test_failed_build_is_not_retried_until_something_changes() -> None:
     l0 = day_file("L0", D(2016, 1, 1))
     process = daily()
     (act,) = actions(plan(snapshot(process, [l0]), [("L0_to_L1", None)]))
-    failure = RunRecord(7, "L0_to_L1", D(2016, 1, 1), "", act.build_key, "failed", 1, (l0.id,),
-                        error="exit status 7")
+    failure = RunRecord(
+        7,
+        "L0_to_L1",
+        D(2016, 1, 1),
+        "",
+        act.build_key,
+        "failed",
+        1,
+        (l0.id,),
+        error="exit status 7",
+    )
     key = ("L0_to_L1", D(2016, 1, 1), "")
     decisions = plan(snapshot(process, [l0], last_runs={key: failure}), [("L0_to_L1", None)])
     assert decisions[0].status is Status.FAILED and "run 7" in decisions[0].evidence[0]
-    retried = plan(snapshot(process, [l0], last_runs={key: failure}, retry_failed=True),
-                   [("L0_to_L1", None)])
+    retried = plan(
+        snapshot(process, [l0], last_runs={key: failure}, retry_failed=True), [("L0_to_L1", None)]
+    )
     assert retried[0].action is not None
     forced = {key: ForcedRequest("L0_to_L1", D(2016, 1, 1), "", VersionPart.REVISION)}
-    kept = plan(snapshot(process, [l0], last_runs={key: failure}, forced=forced),
-                [("L0_to_L1", None)])
+    kept = plan(
+        snapshot(process, [l0], last_runs={key: failure}, forced=forced), [("L0_to_L1", None)]
+    )
     assert kept[0].status is Status.FAILED  # a forced rebuild that failed is not retried
     forced = {key: ForcedRequest("L0_to_L1", D(2016, 1, 1), "", VersionPart.REVISION, 7)}
-    asked = plan(snapshot(process, [l0], last_runs={key: failure}, forced=forced),
-                 [("L0_to_L1", None)])
+    asked = plan(
+        snapshot(process, [l0], last_runs={key: failure}, forced=forced), [("L0_to_L1", None)]
+    )
     assert asked[0].action is not None  # a person asked to retry run 7
     l0_new = day_file("L0", D(2016, 1, 1), version="1.0.1")
-    changed = plan(snapshot(process, [FileRecord(**{**l0.__dict__, "is_newest": False}), l0_new],
-                            last_runs={key: failure}), [("L0_to_L1", None)])
+    changed = plan(
+        snapshot(
+            process,
+            [FileRecord(**{**l0.__dict__, "is_newest": False}), l0_new],
+            last_runs={key: failure},
+        ),
+        [("L0_to_L1", None)],
+    )
     assert changed[0].action is not None
 
 
@@ -351,27 +444,41 @@ def test_failed_build_is_not_retried_until_something_changes() -> None:
 
 
 def file_process() -> ProcessSpec:
-    return ProcessSpec(name="L0_to_L1A", timebase="FILE",
-                       inputs=(InputSpec("L0"), InputSpec("CAL", before=1, optional=True)),
-                       code=CODE, output="L1A", output_format="l1a_{APID}_{DATE}_v{VERSION}.dat")
+    return ProcessSpec(
+        name="L0_to_L1A",
+        timebase="FILE",
+        inputs=(InputSpec("L0"), InputSpec("CAL", before=1, optional=True)),
+        code=CODE,
+        output="L1A",
+        output_format="l1a_{APID}_{DATE}_v{VERSION}.dat",
+    )
 
 
 def test_file_one_output_per_trigger_with_its_keywords() -> None:
-    triggers = [day_file("L0", D(2016, 1, 1), slot=f"APID={a}", keywords=[("APID", a)],
-                         name=f"l0_{a}") for a in ("x01", "x02")]
+    triggers = [
+        day_file("L0", D(2016, 1, 1), slot=f"APID={a}", keywords=[("APID", a)], name=f"l0_{a}")
+        for a in ("x01", "x02")
+    ]
     cal = [day_file("CAL", D(2016, 1, 1) - dt.timedelta(days=n), name=f"cal{n}") for n in (0, 1, 2)]
     acts = actions(plan(snapshot(file_process(), [*triggers, *cal]), [("L0_to_L1A", None)]))
-    assert [a.output_filename for a in acts] == ["l1a_x01_20160101_v1.0.0.dat",
-                                                 "l1a_x02_20160101_v1.0.0.dat"]
+    assert [a.output_filename for a in acts] == [
+        "l1a_x01_20160101_v1.0.0.dat",
+        "l1a_x02_20160101_v1.0.0.dat",
+    ]
     assert [a.slot for a in acts] == ["APID=x01", "APID=x02"]
     # other inputs are chosen by file date within the window (before=1: 12-31 and 01-01)
     assert [f.filename for f in acts[0].inputs] == ["l0_x01", "cal1", "cal0"]
 
 
 def test_file_other_inputs_must_share_keywords() -> None:
-    process = ProcessSpec(name="P", timebase="FILE",
-                          inputs=(InputSpec("L0"), InputSpec("HK")), code=CODE,
-                          output="L1A", output_format="l1a_{APID}_{DATE}_v{VERSION}.dat")
+    process = ProcessSpec(
+        name="P",
+        timebase="FILE",
+        inputs=(InputSpec("L0"), InputSpec("HK")),
+        code=CODE,
+        output="L1A",
+        output_format="l1a_{APID}_{DATE}_v{VERSION}.dat",
+    )
     trig = day_file("L0", D(2016, 1, 1), slot="APID=x01", keywords=[("APID", "x01")], name="t")
     hk_other = day_file("HK", D(2016, 1, 1), slot="APID=x02", keywords=[("APID", "x02")])
     decisions = plan(snapshot(process, [trig, hk_other]), [("P", None)])
@@ -379,10 +486,18 @@ def test_file_other_inputs_must_share_keywords() -> None:
 
 
 def test_file_outputs_colliding_names_are_reported() -> None:
-    process = ProcessSpec(name="P", timebase="FILE", inputs=(InputSpec("L0"),), code=CODE,
-                          output="L1", output_format=L1_FORMAT)
-    triggers = [day_file("L0", D(2016, 1, 1), slot=f"n={n}", keywords=[("n", n)], name=f"t{n}")
-                for n in ("1", "2")]
+    process = ProcessSpec(
+        name="P",
+        timebase="FILE",
+        inputs=(InputSpec("L0"),),
+        code=CODE,
+        output="L1",
+        output_format=L1_FORMAT,
+    )
+    triggers = [
+        day_file("L0", D(2016, 1, 1), slot=f"n={n}", keywords=[("n", n)], name=f"t{n}")
+        for n in ("1", "2")
+    ]
     decisions = plan(snapshot(process, triggers), [("P", None)])
     assert [d.status for d in decisions if d.status] == [Status.COLLISION]
     assert len(actions(decisions)) == 1
@@ -399,18 +514,22 @@ def test_run_runs_once_per_distinct_input_version_set() -> None:
     assert act.output_filename is None and act.output_version is None
     key = ("L1_log", D(2016, 1, 1), "")
     ok = RunRecord(1, "L1_log", D(2016, 1, 1), "", act.build_key, "succeeded", 1, (l1.id,))
-    assert not actions(plan(snapshot(process, [l1], succeeded_runs={key: [ok]}),
-                            [("L1_log", None)]))
+    assert not actions(
+        plan(snapshot(process, [l1], succeeded_runs={key: [ok]}), [("L1_log", None)])
+    )
     l1_new = day_file("L1", D(2016, 1, 1), version="1.0.1")
     old = FileRecord(**{**l1.__dict__, "is_newest": False})
-    (again,) = actions(plan(snapshot(process, [old, l1_new], succeeded_runs={key: [ok]}),
-                            [("L1_log", None)]))
+    (again,) = actions(
+        plan(snapshot(process, [old, l1_new], succeeded_runs={key: [ok]}), [("L1_log", None)])
+    )
     assert again.reason is Reason.INPUT_NEWER
     # back to a set that already ran: not run again
-    ok2 = RunRecord(2, "L1_log", D(2016, 1, 1), "", build_key(1, [l1_new.id]), "succeeded", 1,
-                    (l1_new.id,))
-    assert not actions(plan(snapshot(process, [old, l1_new], succeeded_runs={key: [ok, ok2]}),
-                            [("L1_log", None)]))
+    ok2 = RunRecord(
+        2, "L1_log", D(2016, 1, 1), "", build_key(1, [l1_new.id]), "succeeded", 1, (l1_new.id,)
+    )
+    assert not actions(
+        plan(snapshot(process, [old, l1_new], succeeded_runs={key: [ok, ok2]}), [("L1_log", None)])
+    )
 
 
 # -- next_version ------------------------------------------------------------------------

@@ -19,11 +19,13 @@ def day(n: int) -> dt.date:
 
 def graph(window: int = 0) -> ProcessGraph:
     """raw -> L1 (DAILY) -> L2 (FILE, reading L1 window days either side) -> log (RUN)."""
-    return ProcessGraph({
-        "L1": ProcessSpec("L1", "DAILY", (InputSpec("raw", 1, 1),), CODE, "l1"),
-        "L2": ProcessSpec("L2", "FILE", (InputSpec("l1", window, window),), CODE, "l2"),
-        "log": ProcessSpec("log", "RUN", (InputSpec("l2"),), CODE),
-    })
+    return ProcessGraph(
+        {
+            "L1": ProcessSpec("L1", "DAILY", (InputSpec("raw", 1, 1),), CODE, "l1"),
+            "L2": ProcessSpec("L2", "FILE", (InputSpec("l1", window, window),), CODE, "l2"),
+            "log": ProcessSpec("log", "RUN", (InputSpec("l2"),), CODE),
+        }
+    )
 
 
 def build(process: str, n: int, slot: str = "") -> BuildAction:
@@ -78,8 +80,7 @@ def test_ready_matches_a_brute_force_check() -> None:
     queue = BuildQueue(g)
     waiting: dict[tuple[str, dt.date, str], BuildAction] = {}
     for _ in range(400):
-        action = build(rng.choice(["L1", "L2", "log"]), rng.randrange(60),
-                       rng.choice(["", "a"]))
+        action = build(rng.choice(["L1", "L2", "log"]), rng.randrange(60), rng.choice(["", "a"]))
         if rng.random() < 0.3 and waiting:
             key = rng.choice(sorted(waiting))
             assert queue.pop(key) is waiting.pop(key)
@@ -92,9 +93,11 @@ def test_ready_matches_a_brute_force_check() -> None:
             if candidate.key in {a.key for a in active}:
                 continue
             near = [*waiting.values(), *active]
-            if any(other.process == up and abs((other.date - candidate.date).days) <= reach
-                   for up, reach in g.upstream.get(candidate.process, ())
-                   for other in near):
+            if any(
+                other.process == up and abs((other.date - candidate.date).days) <= reach
+                for up, reach in g.upstream.get(candidate.process, ())
+                for other in near
+            ):
                 continue
             expected.append(candidate)
         assert queue.ready(active, 1000) == expected

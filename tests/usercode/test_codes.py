@@ -185,8 +185,7 @@ def test_a_missing_root_is_refused_at_apply_and_nothing_is_created(
 
 def test_incoming_outside_the_root_is_never_created(cli: CliHarness, tmp_path: Path) -> None:
     elsewhere = tmp_path / "share" / "incoming"
-    doc = cli.mission_file.read_text().replace('incoming = "incoming"',
-                                                f'incoming = "{elsewhere}"')
+    doc = cli.mission_file.read_text().replace('incoming = "incoming"', f'incoming = "{elsewhere}"')
     cli.mission_file.write_text(doc)
     result = cli.run("config", "apply", str(cli.mission_file))
     assert result.exit_code == 2 and str(elsewhere) in result.stderr
