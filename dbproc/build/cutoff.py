@@ -76,19 +76,7 @@ def record_unchanged(
     session = recorder.session
     fields = result_fields(result)
     process_id = recorder.process_ids[action.process]
-    head = LogHead(
-        result.run_id,
-        process_id,
-        action.date,
-        RunStatus.UNCHANGED,
-        fields["argv"],
-        result.exit_code,
-        result.signal,
-        None,
-        result.host,
-        fields["started_at"],
-        fields["ended_at"],
-    )
+    head = LogHead.of_result(result, process_id, action.date, RunStatus.UNCHANGED, fields)
     log_path = recorder._keep_log(head, Path(result.run_dir) if result.run_dir else None)
     session.execute(
         RUN_TABLE.update()

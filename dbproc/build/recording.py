@@ -316,19 +316,7 @@ class Recorder:
     ) -> RunOutcome:
         fields = result_fields(result)
         process_id = self.process_ids[action.process]
-        head = LogHead(
-            result.run_id,
-            process_id,
-            action.date,
-            RunStatus.SUCCEEDED,
-            fields["argv"],
-            result.exit_code,
-            result.signal,
-            None,
-            result.host,
-            fields["started_at"],
-            fields["ended_at"],
-        )
+        head = LogHead.of_result(result, process_id, action.date, RunStatus.SUCCEEDED, fields)
         log_path = self._keep_log(head, Path(result.run_dir) if result.run_dir else None)
         self.session.execute(
             RUN_TABLE.update()

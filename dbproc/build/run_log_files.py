@@ -5,13 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import shlex
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dbproc.db.models import (
     Run,
 )
+from dbproc.executors.base import JobResult
 from dbproc.executors.worker import STDERR, STDOUT
 
 
@@ -30,6 +32,30 @@ class LogHead:
     host: str | None
     started_at: dt.datetime | None
     ended_at: dt.datetime | None
+
+    @classmethod
+    def of_result(
+        cls,
+        result: JobResult,
+        process_id: int,
+        day: dt.date,
+        status: str,
+        fields: Mapping[str, Any],
+    ) -> LogHead:
+        """The head of a run that ended without an error (``fields``: ``result_fields``)."""
+        return cls(
+            result.run_id,
+            process_id,
+            day,
+            status,
+            fields["argv"],
+            result.exit_code,
+            result.signal,
+            None,
+            result.host,
+            fields["started_at"],
+            fields["ended_at"],
+        )
 
     @classmethod
     def of(cls, run: Run) -> LogHead:

@@ -100,7 +100,7 @@ def test_prov_export_shows_the_reproduction(built: CliHarness) -> None:
         for r in doc.get_records(prov_model.ProvInfluence)
     ]
     assert influences == [(target, str(run))]
-    with Archive(built.db) as archive, archive.session(reading=True) as session:
+    with Archive(built.db) as archive, archive.reading() as session:
         loaded = graph.load_graph(
             session, graph.select_files(session, everything=True), everything=True
         )

@@ -192,7 +192,7 @@ def test_prov_json_is_the_document_the_prov_package_builds(built: CliHarness) ->
     from dbproc.api import Archive
     from dbproc.provenance import graph, prov_export
 
-    with Archive(built.db) as archive, archive.session(reading=True) as session:
+    with Archive(built.db) as archive, archive.reading() as session:
         start = graph.select_files(session, everything=True)
         loaded = graph.load_graph(session, start, everything=True)
     ours = prov.read(io.StringIO(prov_export.export(loaded, "json")), format="json")

@@ -241,10 +241,10 @@ def test_the_overview_sees_the_pass_lock(built: CliHarness) -> None:
     archive = Archive(built.db)
     holder = OsLock(archive.engine)
     try:
-        with archive.session(reading=True) as session:
+        with archive.reading() as session:
             assert data.lock_state(archive.engine, session)["held"] is False
         assert holder.try_acquire()
-        with archive.session(reading=True) as session:
+        with archive.reading() as session:
             assert data.lock_state(archive.engine, session)["held"] is True
     finally:
         holder.release()
