@@ -158,13 +158,15 @@ def _dbproc(
     )
 
 
-def _wait_for_running(cli: CliHarness, seconds: float = 20) -> None:
+def _wait_for_running(cli: CliHarness, seconds: float = 60, date: str | None = None) -> None:
+    """A bounded wait until a run (of ``date``, if given) is running."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if cli.json("runs", "--status", "running"):
+        running = cli.json("runs", "--status", "running")
+        if any(date is None or r["date"] == date for r in running):
             return
         time.sleep(0.1)
-    pytest.fail("no run started")
+    pytest.fail(f"no run {'of ' + date + ' ' if date else ''}started")
 
 
 def test_second_pass_exits_4_while_one_runs(applied: CliHarness) -> None:
@@ -184,7 +186,7 @@ def test_second_pass_exits_4_while_one_runs(applied: CliHarness) -> None:
 def test_killed_pass_is_recovered_by_the_next(applied: CliHarness) -> None:
     use_test_code(applied, "L0_to_L1", "sleep", when="20160102")
     first = _dbproc(applied, "run", env={"BEHAVE_SLEEP": "30"})
-    _wait_for_running(applied)
+    _wait_for_running(applied, date="2016-01-02")  # the slow code is running
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
     status = applied.json("status")
