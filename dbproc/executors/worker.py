@@ -15,7 +15,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from dbproc.executors import launch
@@ -138,17 +138,7 @@ def run_spec(spec: JobSpec, should_stop: Callable[[], bool] | None = None) -> Jo
         env = {**code_environment(), **spec.env, RUN_DIR_VAR: str(run_dir)}
         missing = _missing_program(argv[0], env, run_dir)
         if missing is not None:
-            return JobResult(
-                spec.run_id,
-                spec.attempt,
-                "code_failed",
-                str(run_dir),
-                tuple(argv),
-                host=host,
-                started=started,
-                ended=time.time(),
-                error=f"cannot start {argv[0]}: {missing}",
-            )
+            return _cannot_start(spec, run_dir, argv, host, started, missing)
         rusage = run_root / f".rusage-{run_dir.name}"  # not run-*: that names executions
         command = launch.wrap(argv, rusage)
         out = CappedLog(run_dir / STDOUT, spec.log_limit)
@@ -170,6 +160,23 @@ def run_spec(spec: JobSpec, should_stop: Callable[[], bool] | None = None) -> Jo
         return _error(
             spec, run_dir, host, started, f"could not run the code: {type(exc).__name__}: {exc}"
         )
+
+
+def _cannot_start(
+    spec: JobSpec, run_dir: Path, argv: Sequence[str], host: str, started: float, why: str
+) -> JobResult:
+    """The result of a code that could not be started (missing, not executable...)."""
+    return JobResult(
+        spec.run_id,
+        spec.attempt,
+        "code_failed",
+        str(run_dir),
+        tuple(argv),
+        host=host,
+        started=started,
+        ended=time.time(),
+        error=f"cannot start {argv[0]}: {why}",
+    )
 
 
 def _error(
@@ -258,17 +265,7 @@ def _supervise(
             os.close(fd)
         for log in logs:
             log.close()
-        return JobResult(
-            spec.run_id,
-            spec.attempt,
-            "code_failed",
-            str(run_dir),
-            tuple(argv),
-            host=host,
-            started=started,
-            ended=time.time(),
-            error=f"cannot start {argv[0]}: {exc.strerror or exc}",
-        )
+        return _cannot_start(spec, run_dir, argv, host, started, str(exc.strerror or exc))
     os.close(out_w)
     os.close(err_w)
     pumps = [pump(out_r, logs[0]), pump(err_r, logs[1])]
