@@ -15,13 +15,28 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from dbproc.errors import UsageError
-from dbproc.provenance.graph import ProvGraph, run_inputs
+from dbproc.provenance.graph import FileNode, ProvGraph, run_inputs
 
 if TYPE_CHECKING:
     from prov.model import ProvDocument
 
 FORMATS = ("json", "provn", "xml", "rdf")
 TERMS = "urn:dbproc:terms#"
+
+
+def _file_attributes(f: FileNode) -> dict[str, Any]:
+    """A file entity's attributes, the same in both writers (the prov package's and ours)."""
+    return {
+        "prov:label": f.filename,
+        "dbproc:product": f.product,
+        "dbproc:date": f.date.isoformat(),
+        "dbproc:version": f.version,
+        "dbproc:sha256": f.sha256,
+        "dbproc:size": f.size,
+        "dbproc:path": f.path,
+        "dbproc:newest": f.newest,
+        "dbproc:state": f.state,
+    }
 
 
 def _prov() -> Any:
@@ -52,18 +67,7 @@ def build_document(graph: ProvGraph) -> ProvDocument:
     for f in graph.files.values():
         entities[f.id] = doc.entity(
             f"file:{f.filename}",
-            {
-                "prov:type": terms["File"],
-                "prov:label": f.filename,
-                "dbproc:product": f.product,
-                "dbproc:date": f.date.isoformat(),
-                "dbproc:version": f.version,
-                "dbproc:sha256": f.sha256,
-                "dbproc:size": f.size,
-                "dbproc:path": f.path,
-                "dbproc:newest": f.newest,
-                "dbproc:state": f.state,
-            },
+            {"prov:type": terms["File"], **_file_attributes(f)},
         )
     agents, plans = {}, {}
     for code in graph.codes.values():
@@ -158,15 +162,7 @@ def json_document(graph: ProvGraph) -> dict[str, Any]:
     for f in graph.files.values():
         doc["entity"][names[f.id]] = {
             "prov:type": _qname("dbproc:File"),
-            "prov:label": f.filename,
-            "dbproc:product": f.product,
-            "dbproc:date": f.date.isoformat(),
-            "dbproc:version": f.version,
-            "dbproc:sha256": f.sha256,
-            "dbproc:size": f.size,
-            "dbproc:path": f.path,
-            "dbproc:newest": f.newest,
-            "dbproc:state": f.state,
+            **_file_attributes(f),
         }
     agents = {}
     for code in graph.codes.values():
