@@ -166,7 +166,7 @@ def load_graph(
     """The graph of ``start`` and its ancestors (``depth`` generations; None: all)."""
     mission = queries.get_mission(session)
     root = Path(mission.root_dir)
-    products = dict(session.execute(select(Product.id, Product.name)).tuples().all())
+    products = {i: n for i, n in session.execute(select(Product.id, Product.name))}
     graph = ProvGraph(mission.name)
     wanted = set(start)
     frontier = set(start)
@@ -209,7 +209,7 @@ def load_graph(
             select(Code, Process.name)
             .join(Process, Process.id == Code.process_id)
             .where(Code.id.in_(batch))
-        ).tuples():
+        ):
             path = Path(code.path)
             graph.codes[code.id] = CodeNode(
                 code.id,
@@ -251,7 +251,7 @@ def _load_runs(session: Session, graph: ProvGraph, ids: set[int]) -> None:
             select(Run, Process.name)
             .join(Process, Process.id == Run.process_id)
             .where(Run.id.in_(batch))
-        ).tuples():
+        ):
             graph.runs[run.id] = _run_node(run, name)
 
 
@@ -261,7 +261,7 @@ def _load_run_consumers(session: Session, graph: ProvGraph) -> None:
         select(Run, Process.name)
         .join(Process, Process.id == Run.process_id)
         .where(Process.output_product_id.is_(None), Run.status == RunStatus.SUCCEEDED)
-    ).tuples():
+    ):
         inputs = tuple(run.inputs or ())
         if inputs and all(i in graph.files for i in inputs):
             graph.runs[run.id] = _run_node(run, name)
