@@ -33,6 +33,14 @@ from dbproc.errors import UsageError
 from dbproc.feed.archive import FeedMethods
 from dbproc.lazy import lazy_module, lazy_names
 from dbproc.lifecycle.api import LifecycleMixin
+from dbproc.records import (
+    FileRecord,
+    InspectResult,
+    RejectRecord,
+    RetryResult,
+    RunDetail,
+    RunRecord,
+)
 
 # What only some methods need is imported when first used (each command is a new process).
 if TYPE_CHECKING:
@@ -40,15 +48,17 @@ if TYPE_CHECKING:
     from dbproc.admin import reprocess as reprocess_module
     from dbproc.admin import status as status_module
     from dbproc.admin.check import CheckReport, run_check
-    from dbproc.admin.plan_view import plan_view
+    from dbproc.admin.plan_view import PlanChain, plan_view
     from dbproc.admin.registry import retention_from_json, stored_settings
     from dbproc.admin.run_logs import PruneReport, prune_run_logs
+    from dbproc.admin.status import ArchiveStatus, PlannedBuild
     from dbproc.build.preview import summarize
     from dbproc.control import locking
     from dbproc.control.passes import PassOptions, PassReport, run_pass
     from dbproc.db.files import MissionPaths, product_rules
     from dbproc.db.queries import get_mission
     from dbproc.feed.hooks import note_config_applied
+    from dbproc.importing.report import ImportReport
     from dbproc.ingest.ingestor import Progress
     from dbproc.ingest.inspection import InspectorSet
     from dbproc.mission import load_mission_file
@@ -229,7 +239,7 @@ class Archive(FeedMethods, LifecycleMixin):
         """Ingest, then process: what cron calls (``dbproc run``)."""
         return self._pass("run", PassOptions(ingest=True, process=True, **options))
 
-    def plan(self, *, retry_failed: bool = False, everything: bool = False) -> list[dict[str, Any]]:
+    def plan(self, *, retry_failed: bool = False, everything: bool = False) -> list[PlannedBuild]:
         """What ``process`` would run now, with output names, versions and reasons.
 
         Changes nothing. ``everything`` plans every date of every process instead of
@@ -239,14 +249,14 @@ class Archive(FeedMethods, LifecycleMixin):
             decisions = status_module.plan_now(
                 session, retry_failed=retry_failed, everything=everything
             )
-        return [status_module.decision_json(d) for d in decisions if d.action is not None]
+        return [status_module.PlannedBuild.of(d.action) for d in decisions if d.action is not None]
 
     def plan_chain(
         self, *, next_only: bool = False, everything: bool = False, retry_failed: bool = False
-    ) -> dict[str, Any]:
+    ) -> PlanChain:
         """What ``dbproc plan`` shows: every build the next pass would make, downstream
         included, each with its ``level`` (1 = can start now) and ``in_flight`` (the run
-        of a pass running now that already holds it), and that pass (``"pass"``, or None).
+        of a pass running now that already holds it), and that pass (``running``, or None).
         ``next_only`` keeps level 1. Changes nothing."""
         with self.reading() as session:
             return plan_view(
@@ -257,7 +267,7 @@ class Archive(FeedMethods, LifecycleMixin):
                 retry_failed=retry_failed,
             )
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> ArchiveStatus:
         """The lock, recent passes, file counts, failures and pending builds."""
         with self.reading() as session:
             return status_module.status(self.engine, session)
@@ -269,7 +279,7 @@ class Archive(FeedMethods, LifecycleMixin):
         result = locking.unlock(self.engine, lock_settings, force=force)
         return [h.describe() for h in result.cleared]
 
-    def runs(self, query: inventory.RunQuery | None = None, **filters: Any) -> list[dict[str, Any]]:
+    def runs(self, query: inventory.RunQuery | None = None, **filters: Any) -> list[RunRecord]:
         """Run records, newest first (``dbproc runs``)."""
         with self.reading() as session:
             return inventory.list_runs(session, query or inventory.RunQuery(**filters))
@@ -285,21 +295,23 @@ class Archive(FeedMethods, LifecycleMixin):
                 days = retention_from_json(mission.settings or {}).run_logs_days
             return prune_run_logs(session, MissionPaths.of(mission), days, failed=failed)
 
-    def run_record(self, run_id: int) -> dict[str, Any]:
+    def run_record(self, run_id: int) -> RunDetail:
         """One run with its log (``dbproc runs show``)."""
         with self.reading() as session:
             return inventory.show_run(session, run_id)
 
-    def preview(self, *, retry_failed: bool = False) -> list[dict[str, Any]]:
+    def preview(self, *, retry_failed: bool = False) -> list[PlannedBuild]:
         """Every build the next pass would make, downstream included, predicted by
         assuming each build succeeds (``dbproc plan --cascade``). Changes nothing."""
         with self.reading() as session:
             return [
-                status_module.action_json(a)
+                status_module.PlannedBuild.of(a)
                 for a in status_module.preview(session, retry_failed=retry_failed)
             ]
 
-    def reprocess(self, *, dry_run: bool = False, **filters: Any) -> dict[str, Any]:
+    def reprocess(
+        self, *, dry_run: bool = False, **filters: Any
+    ) -> reprocess_module.ReprocessResult:
         """Force rebuilds of matching outputs (``dbproc reprocess``).
 
         Filters (see :class:`~dbproc.admin.reprocess.ReprocessFilter`): ``products``,
@@ -313,33 +325,31 @@ class Archive(FeedMethods, LifecycleMixin):
             result = reprocess_module.queue_rebuilds(session, flt)
             session.flush()
             builds = summarize(status_module.preview(session))
-        data = result.as_json()
-        data["dry_run"] = dry_run
-        data["builds"] = builds
-        return data
+        result.dry_run = dry_run
+        result.builds = builds
+        return result
 
     def lineage(
         self, filename: str, *, depth: int | None = 1, direction: str = "both"
-    ) -> dict[str, Any]:
+    ) -> lineage_module.Lineage:
         """Parents and children of a file with the code and run that made each
         (``dbproc lineage``); ``depth=None`` walks the whole graph; ``direction`` is
         ``both``, ``up`` or ``down``."""
         with self.reading() as session:
             return lineage_module.lineage(session, filename, depth=depth, direction=direction)
 
-    def recall(self, filename: str) -> dict[str, Any]:
+    def recall(self, filename: str) -> lineage_module.Recall:
         """Every file derived from ``filename`` at any depth, by product (``dbproc recall``)."""
         with self.reading() as session:
             return lineage_module.recall(session, filename)
 
-    def recall_reprocess(self, filename: str, *, bump: str = "revision") -> dict[str, Any]:
+    def recall_reprocess(
+        self, filename: str, *, bump: str = "revision"
+    ) -> reprocess_module.ReprocessResult:
         """Force rebuilds of the newest files derived from ``filename``."""
-        found = self.recall(filename)
-        names = [
-            f["filename"] for p in found["by_product"].values() for f in p["files"] if f["newest"]
-        ]
+        names = self.recall(filename).newest_names()
         if not names:
-            return {"queued": 0, "already_queued": 0, "targets": [], "builds": {}}
+            return reprocess_module.ReprocessResult()
         return self.reprocess(files=names, bump=bump)
 
     def explain(
@@ -348,26 +358,21 @@ class Archive(FeedMethods, LifecycleMixin):
         *,
         product: str | None = None,
         date: dt.date | None = None,
-    ) -> dict[str, Any]:
+    ) -> explain_module.Explanation:
         """Why a file, or a product on a date, is (or is not) up to date (``dbproc explain``)."""
         with self.reading() as session:
             if filename is not None:
-                return explain_module.explain_file(session, filename)
+                return explain_module.Explanation(explain_module.explain_file(session, filename))
             if product is None or date is None:
                 raise UsageError("explain needs a FILENAME, or --product and --date")
             decisions = explain_module.explain_key(session, product, date)
-        if len(decisions) == 1:
-            return decisions[0]
-        return {
-            "product": product,
-            "date": date.isoformat(),
-            "decisions": decisions,
-            "up_to_date": all(d["up_to_date"] for d in decisions),
-        }
+        return explain_module.Explanation.of(
+            decisions, {"product": product, "date": date.isoformat()}
+        )
 
     def missing(
         self, product: str, since: dt.date | None = None, until: dt.date | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[explain_module.MissingDate]:
         """Dates where an expected file of ``product`` does not exist, and why
         (``dbproc files --missing``)."""
         with self.reading() as session:
@@ -383,25 +388,25 @@ class Archive(FeedMethods, LifecycleMixin):
 
     def files(
         self, query: inventory.FileQuery | None = None, **filters: object
-    ) -> list[dict[str, Any]]:
+    ) -> list[FileRecord]:
         """Registered files (``dbproc files``); keyword filters build a FileQuery."""
         if query is None:
             query = inventory.FileQuery(**filters)  # type: ignore[arg-type]
         with self.reading() as session:
             return inventory.list_files(session, query)
 
-    def rejects(self, *, include_retried: bool = False) -> list[dict[str, Any]]:
+    def rejects(self, *, include_retried: bool = False) -> list[RejectRecord]:
         """Refused incoming files (``dbproc rejects``)."""
         with self.reading() as session:
             return inventory.list_rejects(session, include_retried=include_retried)
 
-    def retry_rejects(self, names: list[str] | tuple[str, ...] = ()) -> dict[str, list[str]]:
+    def retry_rejects(self, names: list[str] | tuple[str, ...] = ()) -> RetryResult:
         """Move rejected files back to incoming (``dbproc rejects retry``)."""
         self.require_schema()
         with self.store.session() as session:  # one unit per file moved back
             return inventory.retry_rejects(session, names)
 
-    def inspect_file(self, path: str | Path) -> dict[str, Any]:
+    def inspect_file(self, path: str | Path) -> InspectResult:
         """Ask every product's inspector about one file, ingesting nothing (``dbproc inspect``)."""
         path = Path(path).absolute()
         with self.reading() as session:
@@ -410,15 +415,15 @@ class Archive(FeedMethods, LifecycleMixin):
         with inspectors:
             verdict = inspectors.identify(path)
         facts = verdict.facts
-        return {
-            "file": str(path),
-            "claimed_by": facts.product.name if facts else None,
-            "answers": verdict.answers,
-            "format_mismatch": verdict.unmatched,
-            "reason": verdict.reason,
-            "message": verdict.message,
-            "detail": verdict.detail,
-        }
+        return InspectResult(
+            file=str(path),
+            claimed_by=facts.product.name if facts else None,
+            answers=verdict.answers,
+            format_mismatch=verdict.unmatched,
+            reason=verdict.reason,
+            message=verdict.message,
+            detail=verdict.detail,
+        )
 
     def import_dbprocessing(
         self,
@@ -430,7 +435,7 @@ class Archive(FeedMethods, LifecycleMixin):
         dry_run: bool = False,
         progress: Any = None,
         batch: int = 1000,
-    ) -> Any:
+    ) -> ImportReport:
         """Import a dbprocessing database (``dbproc import-dbprocessing``); see
         :mod:`dbproc.importing`. Returns an :class:`~dbproc.importing.report.ImportReport`."""
         from dbproc.importing.importer import ImportOptions, run_import

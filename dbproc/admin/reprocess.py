@@ -21,6 +21,7 @@ from dbproc.clock import utcnow
 from dbproc.db import queries
 from dbproc.db.models import File, ForcedRebuild, Process, Product, Run, RunStatus
 from dbproc.errors import UsageError
+from dbproc.records import Record
 from dbproc.version import VersionPart
 
 BUMPS = ("quality", "revision")
@@ -51,17 +52,28 @@ class ReprocessFilter:
         )
 
 
+@dataclass(frozen=True)
+class RebuildTarget(Record):
+    """One output (or RUN date) to rebuild, and the newest file it replaces."""
+
+    process: str
+    date: dt.date
+    slot: str
+    replaces: str | None
+    version: str | None
+    bump: str
+
+
 @dataclass
-class ReprocessResult:
-    """What ``reprocess`` queued (or, in a dry run, would queue)."""
+class ReprocessResult(Record):
+    """What ``reprocess`` queued (or, in a dry run, would queue), and the builds that
+    will follow (per process; see :func:`dbproc.build.preview.summarize`)."""
 
-    targets: list[dict[str, Any]] = field(default_factory=list)
     queued: int = 0
-    already: int = 0
-
-    def as_json(self) -> dict[str, Any]:
-        """JSON shape."""
-        return {"queued": self.queued, "already_queued": self.already, "targets": self.targets}
+    already_queued: int = 0
+    targets: list[RebuildTarget] = field(default_factory=list)
+    dry_run: bool = False
+    builds: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _processes(session: Session, flt: ReprocessFilter) -> list[tuple[Process, Product | None]]:
@@ -175,11 +187,11 @@ def queue_rebuilds(
     for target in targets:
         key = (process_ids[target["process"]], target["date"], target["slot"])
         row = existing.get(key)
-        result.targets.append({**target, "date": target["date"].isoformat(), "bump": flt.bump})
+        result.targets.append(RebuildTarget(**target, bump=flt.bump))
         if row is not None:
             if _rank(flt.bump) > _rank(row.bump) and not dry_run:
                 row.bump = flt.bump
-            result.already += 1
+            result.already_queued += 1
             continue
         result.queued += 1
         if not dry_run:

@@ -22,19 +22,20 @@ from dbproc.clock import utcnow
 from dbproc.db.files import MissionPaths
 from dbproc.db.models import ACTIVE_RUN_STATUSES, Run, RunStatus
 from dbproc.db.queries import chunked
+from dbproc.records import Record
 
 logger = logging.getLogger("dbproc.retention")
 
 
 @dataclass
-class PruneReport:
+class PruneReport(Record):
     """What a prune removed."""
 
     succeeded: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
     bytes: int = 0
 
-    def as_json(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "succeeded_runs": len(self.succeeded),
             "failed_runs": len(self.failed),

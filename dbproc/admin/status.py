@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, case, func, select
@@ -9,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from dbproc.build.planner import BuildAction, Decision, PlanKey, plan
 from dbproc.build.snapshot import PLAN_CHUNK, SnapshotLoader, load_catalogue, pending_work
-from dbproc.clock import iso_utc, utcnow
+from dbproc.clock import utcnow
 from dbproc.control.locking import OsLock, running_holders
 from dbproc.db import queries
 from dbproc.db.models import (
@@ -24,6 +26,7 @@ from dbproc.db.models import (
 )
 from dbproc.db.queries import chunked
 from dbproc.feed.review import pending_count
+from dbproc.records import Record
 
 
 def plan_now(
@@ -60,30 +63,71 @@ def preview(session: Session, *, retry_failed: bool = False) -> list[BuildAction
     return actions
 
 
-def action_json(action: BuildAction) -> dict[str, Any]:
-    """A planned build in the contract's ``plan --json`` shape (section 7), plus more."""
-    return {
-        "process": action.process,
-        "date": action.date.isoformat(),
-        "output": action.output_filename,
-        "version": str(action.output_version) if action.output_version else None,
-        "inputs": [f.filename for f in action.inputs],
-        "reason": action.reason.value,
-        "reasons": [r.value for r in action.reasons],
-        "evidence": list(action.evidence),
-        "code_version": str(action.code.version),
-        "slot": action.slot,
-        "replaces": action.previous.filename if action.previous else None,
-    }
+@dataclass(frozen=True)
+class PlannedBuild(Record):
+    """A build the planner would make (the contract's ``plan --json`` shape, section 7)."""
+
+    process: str
+    date: dt.date
+    output: str | None
+    version: str | None
+    inputs: list[str]
+    reason: str
+    reasons: list[str]
+    evidence: list[str]
+    code_version: str
+    slot: str
+    replaces: str | None
+
+    @staticmethod
+    def fields_of(action: BuildAction) -> dict[str, Any]:
+        """The fields of the record of ``action`` (for records that extend this one)."""
+        return {
+            "process": action.process,
+            "date": action.date,
+            "output": action.output_filename,
+            "version": str(action.output_version) if action.output_version else None,
+            "inputs": [f.filename for f in action.inputs],
+            "reason": action.reason.value,
+            "reasons": [r.value for r in action.reasons],
+            "evidence": list(action.evidence),
+            "code_version": str(action.code.version),
+            "slot": action.slot,
+            "replaces": action.previous.filename if action.previous else None,
+        }
+
+    @classmethod
+    def of(cls, action: BuildAction) -> PlannedBuild:
+        """The record of a planned build."""
+        return cls(**cls.fields_of(action))
 
 
-def decision_json(decision: Decision) -> dict[str, Any]:
-    """A planned build in the contract's ``plan --json`` shape (section 7), plus more."""
-    assert decision.action is not None
-    return action_json(decision.action)
+@dataclass(frozen=True)
+class HolderState(Record):
+    """A pass marked running, as ``status`` shows it."""
+
+    pass_id: int
+    host: str
+    pid: int
+    command: str
+    heartbeat_age_seconds: float
+    #: what it says it does ("inspecting X for 12 s", "running 2 codes")
+    activity: str | None
 
 
-def lock_state(engine: Engine, session: Session) -> dict[str, Any]:
+@dataclass(frozen=True)
+class LockState(Record):
+    """Is a pass running? The lock, and the pass rows marked running."""
+
+    held: bool
+    passes_marked_running: list[HolderState]
+    #: free, but a row says running: a pass crashed (the next one recovers it)
+    stale: bool
+    #: what the running pass says it does
+    activity: str | None
+
+
+def lock_state(engine: Engine, session: Session) -> LockState:
     """Is a pass running? (the lock, and the pass rows)."""
     probe = OsLock(engine)
     free = probe.try_acquire()
@@ -98,26 +142,68 @@ def lock_state(engine: Engine, session: Session) -> dict[str, Any]:
             )
         )
     }
-    return {
-        "held": not free,
-        "passes_marked_running": [
-            {
-                "pass_id": h.pass_id,
-                "host": h.host,
-                "pid": h.pid,
-                "command": h.command,
-                "heartbeat_age_seconds": round(h.heartbeat_age, 1),
-                "activity": doing.get(h.pass_id),
-            }
+    return LockState(
+        held=not free,
+        passes_marked_running=[
+            HolderState(
+                h.pass_id,
+                h.host,
+                h.pid,
+                h.command,
+                round(h.heartbeat_age, 1),
+                doing.get(h.pass_id),
+            )
             for h in holders
         ],
-        "stale": free and bool(holders),
-        # what the running pass says it does ("inspecting X for 12 s", "running 2 codes")
-        "activity": doing.get(holders[-1].pass_id) if holders and not free else None,
-    }
+        stale=free and bool(holders),
+        activity=doing.get(holders[-1].pass_id) if holders and not free else None,
+    )
 
 
-def status(engine: Engine, session: Session, *, passes: int = 5) -> dict[str, Any]:
+@dataclass(frozen=True)
+class PassSummary(Record):
+    """One pass row (``status``'s last passes)."""
+
+    id: int
+    command: str
+    host: str
+    pid: int
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+    state: str
+    outcome: str | None
+    heartbeat_age_seconds: float
+    #: the pass's own counts (ingest, process, recovery), as its report gave them
+    summary: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class FileCounts(Record):
+    """Files of one product: all versions, and the newest ones."""
+
+    files: int
+    newest: int
+
+
+@dataclass(frozen=True)
+class ArchiveStatus(Record):
+    """Everything ``dbproc status`` shows."""
+
+    mission: str
+    lock: LockState
+    passes: list[PassSummary]
+    files: dict[str, FileCounts]
+    #: process -> dates whose newest run failed
+    failed_builds: dict[str, int]
+    pending_builds: int
+    pending_by_process: dict[str, int]
+    pending_rows: int
+    rejects: int
+    #: files waiting for a verdict (section 13)
+    pending_reviews: int
+
+
+def status(engine: Engine, session: Session, *, passes: int = 5) -> ArchiveStatus:
     """Everything ``dbproc status`` shows."""
     mission = queries.get_mission(session)
     now = utcnow()
@@ -152,35 +238,32 @@ def status(engine: Engine, session: Session, *, passes: int = 5) -> dict[str, An
     )
     lock = lock_state(engine, session)
     builds = [d for d in plan_now(session) if d.action is not None]
-    return {
-        "mission": mission.name,
-        "lock": lock,
-        "passes": [
-            {
-                "id": p.id,
-                "command": p.command,
-                "host": p.host,
-                "pid": p.pid,
-                "started_at": iso_utc(p.started_at),
-                "ended_at": iso_utc(p.ended_at),
-                "state": p.state,
-                "outcome": p.outcome,
-                "heartbeat_age_seconds": round((now - p.heartbeat_at).total_seconds(), 1),
-                "summary": p.summary,
-            }
+    return ArchiveStatus(
+        mission=mission.name,
+        lock=lock,
+        passes=[
+            PassSummary(
+                p.id,
+                p.command,
+                p.host,
+                p.pid,
+                p.started_at,
+                p.ended_at,
+                p.state,
+                p.outcome,
+                round((now - p.heartbeat_at).total_seconds(), 1),
+                p.summary,
+            )
             for p in recent
         ],
-        "files": {
-            name: {"files": int(total), "newest": int(newest or 0)}
-            for name, total, newest in counts
-        },
-        "failed_builds": {name: int(n) for name, n in failed},
-        "pending_builds": len(builds),
-        "pending_by_process": _count(d.process for d in builds),
-        "pending_rows": int(pending_keys),
-        "rejects": int(rejects),
-        "pending_reviews": pending_count(session),  # files waiting for a verdict (§13)
-    }
+        files={name: FileCounts(int(total), int(newest or 0)) for name, total, newest in counts},
+        failed_builds={name: int(n) for name, n in failed},
+        pending_builds=len(builds),
+        pending_by_process=_count(d.process for d in builds),
+        pending_rows=int(pending_keys),
+        rejects=int(rejects),
+        pending_reviews=pending_count(session),
+    )
 
 
 def _count(items: Any) -> dict[str, int]:

@@ -88,11 +88,11 @@ def register(cli: click.Group) -> None:
             table(
                 [
                     (
-                        r["name"],
-                        ",".join(r["on"]),
-                        r["cursor"],
-                        r["failures"],
-                        r["last_error"] or "",
+                        r.config.name,
+                        ",".join(r.config.on),
+                        r.cursor,
+                        r.failures,
+                        r.last_error or "",
                     )
                     for r in rows
                 ],
@@ -106,15 +106,15 @@ def register(cli: click.Group) -> None:
     def notify_test(state: AppState, name: str) -> None:
         """Send one synthetic event (kind notify.test) to the notifier NAME."""
         result = state.archive().notify_test(name)
-        state.emit(result, f"notifier {name}: " + (result["error"] or "delivered"))
-        if result["error"]:
-            raise NeedsAttention(f"notifier {name} failed: {result['error']}")
+        state.emit(result, f"notifier {name}: " + (result.error or "delivered"))
+        if result.error:
+            raise NeedsAttention(f"notifier {name} failed: {result.error}")
 
     @command(cli, "show")
     @click.argument("filename")
     def show(state: AppState, filename: str) -> None:
         """One file as a document: registration, metadata, review, runs and events."""
-        doc = state.archive().show(filename)
+        doc = state.archive().show(filename).as_dict()
         state.emit(doc, _show_text(doc))
 
 

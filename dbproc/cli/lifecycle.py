@@ -44,7 +44,7 @@ def release_create(state: AppState, name: str, products: tuple[str, ...], note: 
     written under the data root's .dbproc/releases/NAME.sha256; verify it with
     `cd ROOT && sha256sum -c .dbproc/releases/NAME.sha256`.
     """
-    data = state.archive().release_create(name, products, note)
+    data = state.archive().release_create(name, products, note).as_dict()
     state.emit(
         data,
         f"release {data['name']}: {data['files']} file(s); manifest "
@@ -56,7 +56,7 @@ def release_create(state: AppState, name: str, products: tuple[str, ...], note: 
 @command(release_group, "list")
 def release_list(state: AppState) -> None:
     """List the releases, oldest first."""
-    rows = state.archive().releases()
+    rows = [r.as_dict() for r in state.archive().releases()]
     text = (
         table(
             [
@@ -91,7 +91,7 @@ def release_show(state: AppState, name: str, fmt: str) -> None:
     if fmt == "manifest":
         click.echo(archive.release_manifest(name), nl=False)
         return
-    rows = archive.release_files(name)
+    rows = [r.as_dict() for r in archive.release_files(name)]
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, RELEASE_COLUMNS, extrasaction="ignore", lineterminator="\n")
@@ -117,7 +117,7 @@ def release_show(state: AppState, name: str, fmt: str) -> None:
 @click.argument("new")
 def release_diff(state: AppState, old: str, new: str) -> None:
     """What changed from release OLD to NEW: files added, removed, and changed versions."""
-    data = state.archive().release_diff(old, new)
+    data = state.archive().release_diff(old, new).as_dict()
     lines = [
         f"{old} -> {new}: {len(data['added'])} added, {len(data['removed'])} removed, "
         f"{len(data['changed'])} changed, {data['unchanged']} unchanged"
@@ -206,7 +206,7 @@ def export_prov(
 )
 def export_rocrate(state: AppState, filename: str, to: str) -> None:
     """Write an RO-Crate (Process Run Crate profile) of FILENAME and its ancestors."""
-    data = state.archive().export_rocrate(filename, to)
+    data = state.archive().export_rocrate(filename, to).as_dict()
     state.emit(data, f"wrote {data['metadata']}: {data['files']} file(s), {data['actions']} run(s)")
 
 
@@ -247,5 +247,5 @@ def register(cli: click.Group) -> None:
             dbproc purge --keep 2
             dbproc purge --product L1 --keep 3 --apply
         """
-        data = state.archive().purge(keep=keep, products=products, apply=do_apply)
+        data = state.archive().purge(keep=keep, products=products, apply=do_apply).as_dict()
         state.emit(data, _purge_text(data))

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -12,6 +12,10 @@ from dbproc.cli.output import progress_bar, table
 from dbproc.cli.state import AppState, command, pass_problem
 from dbproc.errors import UsageError
 from dbproc.executors import EXECUTORS
+
+if TYPE_CHECKING:
+    from dbproc.admin.plan_view import ChainBuild, RunningPass
+    from dbproc.admin.status import ArchiveStatus
 
 
 def _execution_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -179,17 +183,12 @@ def register(cli: click.Group) -> None:
                 "--chain (the whole chain) and --next (level 1) exclude each other; give one"
             )
         # the text says how many builds follow downstream, so it needs the chain too
-        data = state.archive().plan_chain(
+        chain_plan = state.archive().plan_chain(
             next_only=not chain and state.json, everything=everything, retry_failed=retry_failed
         )
-        if not chain:
-            later = sum(1 for b in data["builds"] if b["level"] > 1)
-            data = {
-                **data,
-                "builds": [b for b in data["builds"] if b["level"] == 1],
-                "later": later,
-            }
-        state.emit(data["builds"], _plan_text(data))
+        builds = chain_plan.builds if chain else chain_plan.level(1)
+        later = len(chain_plan.builds) - len(builds)
+        state.emit(builds, _plan_text(builds, chain_plan.running, later))
 
     @command(cli, "status")
     def status(state: AppState) -> None:
@@ -200,8 +199,8 @@ def register(cli: click.Group) -> None:
         \b
             dbproc status
         """
-        data = state.archive().status()
-        state.emit(data, _status_text(data))
+        found = state.archive().status()
+        state.emit(found, _status_text(found))
 
     @command(cli, "check")
     @click.option(
@@ -251,76 +250,74 @@ def register(cli: click.Group) -> None:
         )
 
 
-def _plan_text(data: dict[str, Any]) -> str:
-    rows = data["builds"]
+def _plan_text(builds: list[ChainBuild], running: RunningPass | None, later: int) -> str:
     lines = []
-    running = data["pass"]
     if running is not None:
-        holds = running.get("holds", [])
+        holder = running.holder
         lines.append(
-            f"a pass is running (pass {running.get('pass_id') or '?'}"
-            + (f" on {running['host']} pid {running['pid']}" if "host" in running else "")
-            + f"); it already holds {len(holds)} build(s)"
-            + (", marked * below" if holds else "")
+            f"a pass is running (pass {holder.pass_id if holder else '?'}"
+            + (f" on {holder.host} pid {holder.pid}" if holder else "")
+            + f"); it already holds {len(running.holds)} build(s)"
+            + (", marked * below" if running.holds else "")
         )
-    if not rows:
+    if not builds:
         lines.append("nothing to build")
         return "\n".join(lines)
     lines.append(
         table(
             [
                 (
-                    r["level"],
-                    ("* " if r["in_flight"] else "") + r["process"],
-                    r["date"],
-                    r["output"] or "(RUN)",
-                    r["version"] or "",
-                    r["reason"],
+                    b.level,
+                    ("* " if b.in_flight else "") + b.process,
+                    b.date,
+                    b.output or "(RUN)",
+                    b.version or "",
+                    b.reason,
                 )
-                for r in rows
+                for b in builds
             ],
             ["level", "process", "date", "output", "version", "reason"],
         )
     )
-    levels = max(r["level"] for r in rows)
+    levels = max(b.level for b in builds)
     lines.append(
-        f"{len(rows)} build(s)"
+        f"{len(builds)} build(s)"
         + (f" in {levels} levels (level 1 can start now)" if levels > 1 else "")
     )
-    if data.get("later"):
+    if later:
         lines.append(
-            f"and {data['later']} more build(s) downstream once these are built "
+            f"and {later} more build(s) downstream once these are built "
             "(`dbproc plan --chain` lists them)"
         )
     return "\n".join(lines)
 
 
-def _status_text(data: dict[str, Any]) -> str:
-    lock = data["lock"]
-    lines = [f"mission {data['mission']}"]
-    if lock["held"]:
-        holders = lock["passes_marked_running"]
+def _status_text(found: ArchiveStatus) -> str:
+    lock = found.lock
+    lines = [f"mission {found.mission}"]
+    if lock.held:
+        holders = lock.passes_marked_running
         who = (
-            f"pass {holders[0]['pass_id']} on {holders[0]['host']} pid {holders[0]['pid']}, "
-            f"heartbeat {holders[0]['heartbeat_age_seconds']:.0f} s ago"
+            f"pass {holders[0].pass_id} on {holders[0].host} pid {holders[0].pid}, "
+            f"heartbeat {holders[0].heartbeat_age_seconds:.0f} s ago"
             if holders
             else "a dbproc process"
         )
         lines.append(f"lock: held by {who}")
-    elif lock["stale"]:
+    elif lock.stale:
         lines.append(
             "lock: free, but a pass is marked running (it crashed; the next pass "
             "recovers it, or run `dbproc unlock`)"
         )
     else:
         lines.append("lock: free")
-    if data["passes"]:
+    if found.passes:
         lines.append("last passes:")
         lines.append(
             table(
                 [
-                    (p["id"], p["command"], p["started_at"][:19], p["state"], p["outcome"] or "")
-                    for p in data["passes"]
+                    (p.id, p.command, p.started_at.isoformat()[:19], p.state, p.outcome or "")
+                    for p in found.passes
                 ],
                 ["pass", "command", "started (UTC)", "state", "outcome"],
             )
@@ -328,18 +325,18 @@ def _status_text(data: dict[str, Any]) -> str:
     lines.append("files:")
     lines.append(
         table(
-            [(name, c["newest"], c["files"]) for name, c in data["files"].items()],
+            [(name, c.newest, c.files) for name, c in found.files.items()],
             ["product", "newest", "all versions"],
         )
     )
-    failed = data["failed_builds"]
+    failed = found.failed_builds
     lines.append(
         "failed builds: " + (", ".join(f"{k} {v}" for k, v in failed.items()) if failed else "none")
     )
-    pending = data["pending_by_process"]
+    pending = found.pending_by_process
     lines.append(
-        f"pending builds: {data['pending_builds']}"
+        f"pending builds: {found.pending_builds}"
         + (" (" + ", ".join(f"{k} {v}" for k, v in pending.items()) + ")" if pending else "")
     )
-    lines.append(f"rejected files waiting: {data['rejects']}")
+    lines.append(f"rejected files waiting: {found.rejects}")
     return "\n".join(lines)

@@ -127,7 +127,7 @@ def register(cli: click.Group) -> None:
                 "reprocess needs a filter (--product, --process, --instrument, "
                 "--file, --since, --until), or --all to rebuild every output"
             )
-        data = state.archive().reprocess(
+        result = state.archive().reprocess(
             dry_run=dry_run,
             products=products,
             processes=processes,
@@ -140,20 +140,19 @@ def register(cli: click.Group) -> None:
         )
         verb = "would queue" if dry_run else "queued"
         lines = [
-            f"{verb} {data['queued']} forced rebuild(s)"
-            + (f" ({data['already_queued']} already queued)" if data["already_queued"] else "")
+            f"{verb} {result.queued} forced rebuild(s)"
+            + (f" ({result.already_queued} already queued)" if result.already_queued else "")
         ]
         lines += [
-            f"  {t['process']} {t['date']}"
-            + (f" (replaces {t['replaces']})" if t["replaces"] else "")
-            for t in data["targets"][:20]
+            f"  {t.process} {t.date}" + (f" (replaces {t.replaces})" if t.replaces else "")
+            for t in result.targets[:20]
         ]
-        if len(data["targets"]) > 20:
-            lines.append(f"  ... and {len(data['targets']) - 20} more")
-        lines += builds_text(data["builds"])
+        if len(result.targets) > 20:
+            lines.append(f"  ... and {len(result.targets) - 20} more")
+        lines += builds_text(result.builds)
         if dry_run:
             lines.append("dry run: nothing was changed")
-        state.emit(data, "\n".join(lines))
+        state.emit(result, "\n".join(lines))
 
     @command(cli, "lineage")
     @click.argument("filename")
@@ -192,15 +191,15 @@ def register(cli: click.Group) -> None:
             dbproc lineage testDB_20160104_v1.1.0.cat --all
             dbproc lineage testDB_000_002.raw --down --depth 2 --format dot
         """
-        data = state.archive().lineage(
+        found = state.archive().lineage(
             filename, depth=None if everything else depth, direction=direction or "both"
         )
         if fmt == "dot":
-            click.echo(to_dot(data), nl=False)
+            click.echo(to_dot(found), nl=False)
             return
         if fmt == "json":
             state.json = True
-        state.emit(data, _lineage_text(data))
+        state.emit(found, _lineage_text(found.as_dict()))
 
     @command(cli, "recall")
     @click.argument("filename")
@@ -227,19 +226,18 @@ def register(cli: click.Group) -> None:
             dbproc recall testDB_000_002.raw --reprocess
         """
         archive = state.archive()
-        data = archive.recall(filename)
-        lines = [f"{data['count']} file(s) derived from {filename} ({data['newest']} newest)"]
-        for product, info in data["by_product"].items():
-            lines.append(f"  {product}: {info['count']} ({info['newest']} newest)")
+        found = archive.recall(filename)
+        lines = [f"{found.count} file(s) derived from {filename} ({found.newest} newest)"]
+        for product, info in found.by_product.items():
+            lines.append(f"  {product}: {info.count} ({info.newest} newest)")
             lines += [
-                f"    {f['filename']}" + ("" if f["newest"] else " (superseded)")
-                for f in info["files"]
+                f"    {f.filename}" + ("" if f.newest else " (superseded)") for f in info.files
             ]
+        data = found.as_dict()
         if do_reprocess:
-            data["reprocess"] = archive.recall_reprocess(filename, bump=bump)
-            lines.append(
-                f"queued {data['reprocess']['queued']} forced rebuild(s); `dbproc run` makes them"
-            )
+            queued = archive.recall_reprocess(filename, bump=bump)
+            data["reprocess"] = queued.as_dict()
+            lines.append(f"queued {queued.queued} forced rebuild(s); `dbproc run` makes them")
         state.emit(data, "\n".join(lines))
 
     @command(cli, "explain")
@@ -274,9 +272,10 @@ def register(cli: click.Group) -> None:
         if process is not None:
             when = parse_date(day, "--date")
             assert when is not None
-            data = archive.explain_process(process, when)
+            found = archive.explain_process(process, when)
         else:
-            data = archive.explain(filename, product=product, date=parse_date(day, "--date"))
+            found = archive.explain(filename, product=product, date=parse_date(day, "--date"))
+        data = found.as_dict()
         items = data.get("decisions", [data])
         lines = []
         for item in items:

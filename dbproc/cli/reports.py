@@ -12,6 +12,7 @@ import click
 
 from dbproc.cli.output import table
 from dbproc.cli.state import AppState, command, global_options, group_state
+from dbproc.clock import iso_utc
 from dbproc.errors import UsageError
 from dbproc.ingest.incoming import printable, usable_name
 from dbproc.provenance.inventory import FileQuery, MetadataFilter, RunQuery
@@ -91,7 +92,7 @@ def register(cli: click.Group) -> None:
                 state.emit(
                     slots,
                     table(
-                        [(r["start"], r["stop"], r["reason"]) for r in slots],
+                        [(iso_utc(r.start), iso_utc(r.stop), r.reason) for r in slots],
                         ["start", "stop", "reason"],
                     )
                     or f"no missing {products[0]} files",
@@ -102,7 +103,7 @@ def register(cli: click.Group) -> None:
             )
             text = (
                 table(
-                    [(r["date"], r["reason"], "; ".join(r["evidence"])) for r in rows],
+                    [(r.date, r.reason, "; ".join(r.evidence)) for r in rows],
                     ["date", "reason", "evidence"],
                 )
                 or f"no missing {products[0]} files"
@@ -123,28 +124,24 @@ def register(cli: click.Group) -> None:
             version=version,
             where=[MetadataFilter.parse(w) for w in where],
         )
-        rows = state.archive().files(query)
+        found = state.archive().files(query)
         text = (
             table(
                 [
                     (
-                        r["filename"],
-                        r["product"],
-                        r["date"],
-                        r["version"],
-                        "yes"
-                        if r["newest"]
-                        else "no (purged)"
-                        if r.get("state") == "purged"
-                        else "no",
+                        r.filename,
+                        r.product,
+                        r.date,
+                        r.version,
+                        "yes" if r.newest else "no (purged)" if r.state == "purged" else "no",
                     )
-                    for r in rows
+                    for r in found
                 ],
                 ["filename", "product", "date", "version", "newest"],
             )
             or "no files"
         )
-        state.emit(rows, text)
+        state.emit(found, text)
 
     @click.group("rejects", invoke_without_command=True)
     @click.option("--all", "include_retried", is_flag=True, help="Include retried rejects.")
@@ -165,7 +162,10 @@ def register(cli: click.Group) -> None:
         rows = state.archive().rejects(include_retried=include_retried)
         text = (
             table(
-                [(r["filename"], r["reason"], r["rejected_at"][:19], r["message"]) for r in rows],
+                [
+                    (r.filename, r.reason, (iso_utc(r.rejected_at) or "")[:19], r.message)
+                    for r in rows
+                ],
                 ["filename", "reason", "when", "why"],
             )
             or "no rejects"
@@ -183,8 +183,8 @@ def register(cli: click.Group) -> None:
             dbproc rejects retry
         """
         result = state.archive().retry_rejects(names)
-        lines = [f"moved back: {n}" for n in result["moved"]]
-        lines += [f"skipped {s}" for s in result["skipped"]]
+        lines = [f"moved back: {n}" for n in result.moved]
+        lines += [f"skipped {s}" for s in result.skipped]
         state.emit(result, "\n".join(lines) or "nothing to retry")
 
     cli.add_command(rejects)
@@ -241,14 +241,14 @@ def register(cli: click.Group) -> None:
             table(
                 [
                     (
-                        r["id"],
-                        r["process"],
-                        r["date"],
-                        r["status"],
-                        r["reason"],
-                        r["output"] or "",
-                        f"{r['duration']:.2f}" if r["duration"] else "",
-                        r["error"] or "",
+                        r.id,
+                        r.process,
+                        r.date,
+                        r.status,
+                        r.reason,
+                        r.output or "",
+                        f"{r.duration:.2f}" if r.duration else "",
+                        r.error or "",
                     )
                     for r in rows
                 ],
@@ -268,10 +268,11 @@ def register(cli: click.Group) -> None:
         \b
             dbproc runs show 42
         """
-        data = state.archive().run_record(run_id)
+        run = state.archive().run_record(run_id)
+        data = run.as_dict()
         lines = [
-            f"run {data['id']}: {data['process']} {data['date']} code {data['code_version']}"
-            f" - {data['status']} ({data['reason']})"
+            f"run {run.id}: {run.process} {run.date} code {run.code_version}"
+            f" - {run.status} ({run.reason})"
         ]
         for key in (
             "output",
@@ -288,9 +289,9 @@ def register(cli: click.Group) -> None:
         ):
             if data.get(key) is not None:
                 lines.append(f"  {key}: {data[key]}")
-        lines.append(f"  command: {shlex.join(map(str, data['argv'] or []))}")
-        if data["log_text"]:
-            lines.append(data["log_text"])
+        lines.append(f"  command: {shlex.join(map(str, run.argv or []))}")
+        if run.log_text:
+            lines.append(run.log_text)
         else:
             for name in ("stdout_tail", "stderr_tail"):
                 if data.get(name):
@@ -311,7 +312,7 @@ def register(cli: click.Group) -> None:
         \b
             dbproc inspect /data/incoming/testDB_000_017.raw
         """
-        result = state.archive().inspect_file(path)
+        result = state.archive().inspect_file(path).as_dict()
         result["file"] = printable(str(result["file"]))
         problem = usable_name(path.name)
         if problem is not None:  # an ingest pass refuses such a name before asking anyone

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import json
 from collections.abc import Callable
@@ -12,7 +11,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from dbproc import logs
-from dbproc.clock import iso_utc
 from dbproc.errors import UsageError
 
 if TYPE_CHECKING:
@@ -51,19 +49,27 @@ class AppState:
         ``\\xff``, instead of failing after the work is done.
         """
         if self.json:
-            out = json.dumps(data, indent=2, default=_json_default, ensure_ascii=False)
+            from dbproc.records import jsonable  # typed results render themselves
+
+            data = jsonable(data)
+            out = json.dumps(data, indent=2, default=str, ensure_ascii=False)
             if not _encodable(out):
-                out = json.dumps(data, indent=2, default=_json_default, ensure_ascii=True)
+                out = json.dumps(data, indent=2, default=str, ensure_ascii=True)
             click.echo(out)
         elif text is not None:
             click.echo(text if _encodable(text) else _escape_surrogates(text))
 
-    def finish(self, data: dict[str, Any], text: str, exit_code: int, problem: str) -> None:
+    def finish(self, data: Any, text: str, exit_code: int, problem: str) -> None:
         """Print a report and exit with ``exit_code``. A report that ends in a failure
         (exit 3) carries, under ``--json``, the same ``error`` object every failure has
         (kind ``failed``), so scripts check one key whatever went wrong."""
         if exit_code and self.json:
-            data = {**data, "error": {"message": problem, "exit_code": exit_code, "kind": "failed"}}
+            from dbproc.records import jsonable
+
+            data = {
+                **jsonable(data),
+                "error": {"message": problem, "exit_code": exit_code, "kind": "failed"},
+            }
         self.emit(data, text)
         click.get_current_context().exit(exit_code)
 
@@ -83,15 +89,6 @@ def pass_problem(report: dict[str, Any]) -> str:
     if failed:
         parts.append(f"{len(failed)} run(s) failed (`dbproc runs --failed` shows them)")
     return "the pass finished, but " + ("; ".join(parts) or "something failed")
-
-
-def _json_default(value: Any) -> Any:
-    """Times as UTC with a ``Z`` (contract section 11), dates as ``YYYY-MM-DD``."""
-    if isinstance(value, dt.datetime):
-        return iso_utc(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return str(value)
 
 
 def _encodable(text: str) -> bool:

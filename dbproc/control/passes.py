@@ -29,12 +29,13 @@ from dbproc.executors import make_executor
 from dbproc.ingest.incoming import IngestReport
 from dbproc.ingest.ingestor import Ingestor
 from dbproc.ingest.ingestor import Progress as IngestProgress
+from dbproc.records import Record
 
 logger = logging.getLogger("dbproc.passes")
 
 
 @dataclass
-class PassReport:
+class PassReport(Record):
     """What a pass did; ``exit_code`` follows the contract (0, or 3 for rejects/failures)."""
 
     pass_id: int | None = None
@@ -49,7 +50,7 @@ class PassReport:
         parts = [p.exit_code for p in (self.ingest, self.process) if p is not None]
         return max(parts, default=0)
 
-    def as_json(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         """The report as a JSON document."""
         data: dict[str, Any] = {
             "pass_id": self.pass_id,

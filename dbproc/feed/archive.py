@@ -19,10 +19,11 @@ from dbproc.errors import NotFound, UsageError
 from dbproc.feed import events as events_module
 from dbproc.feed import review as review_module
 from dbproc.feed.events import EventQuery, EventRecord
-from dbproc.feed.show import show_file
+from dbproc.feed.show import FileDocument, show_file
 
 if TYPE_CHECKING:
     from dbproc.control.passes import PassReport
+    from dbproc.feed import notify
 
 logger = logging.getLogger("dbproc.feed")
 
@@ -126,21 +127,21 @@ class FeedMethods:
 
     # -- one file as a document -----------------------------------------------------------
 
-    def show(self, filename: str) -> dict[str, Any]:
+    def show(self, filename: str) -> FileDocument:
         """A file's registration, metadata, review, runs and events (``dbproc show``)."""
         with self.reading() as session:
             return show_file(session, filename)
 
     # -- notifications --------------------------------------------------------------------
 
-    def notifiers(self) -> list[dict[str, Any]]:
+    def notifiers(self) -> list[notify.NotifierState]:
         """The ``[[notify]]`` notifiers with their cursors (``dbproc notify``)."""
         from dbproc.feed import notify
 
         with self.reading() as session:
             return notify.notifier_states(session, notify.feed_settings(session))
 
-    def notify_test(self, name: str) -> dict[str, Any]:
+    def notify_test(self, name: str) -> notify.NotifyTest:
         """Send one synthetic event to notifier ``name`` (``dbproc notify test``); its
         cursor does not move."""
         from dbproc.feed import notify
@@ -155,15 +156,15 @@ class FeedMethods:
                 "name = ... in its [[notify]] table and apply the mission file"
             )
         event = notify.test_event(name)
-        return {"name": name, "event": event.as_dict(), "error": notify.send(notifier, event)}
+        return notify.NotifyTest(name, event, notify.send(notifier, event))
 
-    def deliver_notifications(self) -> list[dict[str, Any]]:
+    def deliver_notifications(self) -> list[notify.DeliveryReport]:
         """One delivery round for every notifier (what a pass end and ``watch`` do)."""
         from dbproc.feed import notify
 
         with self.reading() as session:
             settings = notify.feed_settings(session)
-        return [r.as_dict() for r in notify.deliver_all(self.engine, settings.notifiers)]
+        return notify.deliver_all(self.engine, settings.notifiers)
 
     # -- watch ----------------------------------------------------------------------------
 

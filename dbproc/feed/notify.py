@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session
 
-from dbproc.clock import utcnow
+from dbproc.clock import iso_utc, utcnow
 from dbproc.db.engine import make_session_factory
 from dbproc.db.models import NotifyCursor
 from dbproc.db.queries import get_mission
@@ -37,6 +37,7 @@ from dbproc.db.unit import commit, release
 from dbproc.faults import crash_point
 from dbproc.feed.config import FeedSettings, NotifierConfig
 from dbproc.feed.events import EventQuery, EventRecord, last_seq, list_events
+from dbproc.records import Record
 
 logger = logging.getLogger("dbproc.notify")
 
@@ -237,19 +238,50 @@ def test_event(notifier: str) -> EventRecord:
     )
 
 
-def notifier_states(session: Session, settings: FeedSettings) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class NotifierState(Record):
+    """A ``[[notify]]`` notifier with its cursor: the last event it was given, and how
+    its deliveries fail (``dbproc notify``)."""
+
+    config: NotifierConfig
+    cursor: int | None
+    failures: int
+    retry_at: dt.datetime | None
+    last_error: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The notifier as configured, with its cursor."""
+        return {
+            **self.config.as_json(),
+            "cursor": self.cursor,
+            "failures": self.failures,
+            "retry_at": iso_utc(self.retry_at),
+            "last_error": self.last_error,
+        }
+
+
+@dataclass(frozen=True)
+class NotifyTest(Record):
+    """A synthetic event sent to one notifier (``dbproc notify test``), and its error."""
+
+    name: str
+    event: EventRecord
+    error: str | None
+
+
+def notifier_states(session: Session, settings: FeedSettings) -> list[NotifierState]:
     """Each notifier with its cursor (``dbproc notify``)."""
     cursors = {c.name: c for c in session.scalars(select(NotifyCursor))}
     out = []
     for n in settings.notifiers:
         c = cursors.get(n.name)
         out.append(
-            {
-                **n.as_json(),
-                "cursor": c.seq if c else None,
-                "failures": c.failures if c else 0,
-                "retry_at": c.retry_at.isoformat() + "Z" if c and c.retry_at else None,
-                "last_error": c.last_error if c else None,
-            }
+            NotifierState(
+                n,
+                c.seq if c else None,
+                c.failures if c else 0,
+                c.retry_at if c else None,
+                c.last_error if c else None,
+            )
         )
     return out

@@ -8,6 +8,7 @@ and every event that names it.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,10 @@ from sqlalchemy.orm import Session
 
 from dbproc.db import queries
 from dbproc.db.models import Code, File, FileLink, Process, ProcessInput, Product, Run
-from dbproc.feed.events import EventQuery, list_events
-from dbproc.feed.review import review_history
-from dbproc.provenance.inventory import file_json, run_json
+from dbproc.feed.events import EventQuery, EventRecord, list_events
+from dbproc.feed.review import Verdict, review_history
+from dbproc.provenance.inventory import file_record, run_record
+from dbproc.records import FileRecord, fields_of
 
 
 def _code_version(session: Session, code_id: int) -> str | None:
@@ -27,7 +29,7 @@ def _code_version(session: Session, code_id: int) -> str | None:
 
 
 def _run_summary(session: Session, run: Run, process: str) -> dict[str, Any]:
-    data = run_json(run, process, _code_version(session, run.code_id))
+    data = run_record(run, process, _code_version(session, run.code_id)).as_dict()
     for key in ("stdout_tail", "stderr_tail", "argv"):
         data.pop(key, None)
     return data
@@ -60,8 +62,23 @@ def _names(session: Session, ids: list[int]) -> list[str]:
     return sorted(session.scalars(select(File.filename).where(File.id.in_(ids))))
 
 
-def show_file(session: Session, filename: str) -> dict[str, Any]:
-    """The document of ``dbproc show FILENAME --json``."""
+@dataclass(frozen=True, kw_only=True)
+class FileDocument(FileRecord):
+    """One file as one document (``dbproc show``): its record (``review`` is its state
+    now), every verdict, the run that made it, the runs that read it, its parents and
+    children, and every event that names it."""
+
+    review_required: bool
+    verdicts: list[Verdict]
+    made_by_run: dict[str, Any] | None
+    used_by: list[dict[str, Any]]
+    parents: list[str]
+    children: list[str]
+    events: list[EventRecord]
+
+
+def show_file(session: Session, filename: str) -> FileDocument:
+    """The document of ``dbproc show FILENAME``."""
     record = queries.get_file(session, filename)
     product = session.get(Product, record.product_id)
     assert product is not None
@@ -74,21 +91,23 @@ def show_file(session: Session, filename: str) -> dict[str, Any]:
             .where(Code.id == record.code_id)
         ).scalar_one()
         code = (proc, _code_version(session, record.code_id) or "")
-    doc = file_json(record, product.name, Path(mission.root_dir), code)
+    facts = fields_of(file_record(record, product.name, Path(mission.root_dir), code))
     history = review_history(session, filename)
-    doc["review"] = history.review
-    doc["review_required"] = bool(product.review)
-    doc["verdicts"] = [v.as_dict() for v in history.verdicts]
+    facts["review"] = history.review
     made = session.get(Run, record.run_id) if record.run_id is not None else None
+    made_by_run = None
     if made is not None:
         proc_name = session.get(Process, made.process_id)
-        doc["made_by_run"] = _run_summary(session, made, proc_name.name if proc_name else "?")
-    else:
-        doc["made_by_run"] = None
-    doc["used_by"] = _runs_that_used(session, record)
+        made_by_run = _run_summary(session, made, proc_name.name if proc_name else "?")
     parents = session.scalars(select(FileLink.parent_id).where(FileLink.child_id == record.id))
     children = session.scalars(select(FileLink.child_id).where(FileLink.parent_id == record.id))
-    doc["parents"] = _names(session, list(parents))
-    doc["children"] = _names(session, list(children))
-    doc["events"] = [e.as_dict() for e in list_events(session, EventQuery(filename=filename))]
-    return doc
+    return FileDocument(
+        **facts,
+        review_required=bool(product.review),
+        verdicts=list(history.verdicts),
+        made_by_run=made_by_run,
+        used_by=_runs_that_used(session, record),
+        parents=_names(session, list(parents)),
+        children=_names(session, list(children)),
+        events=list_events(session, EventQuery(filename=filename)),
+    )

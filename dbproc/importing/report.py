@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from dbproc.records import Record
+
 
 @dataclass(frozen=True)
 class Untranslated:
@@ -34,7 +36,7 @@ class Untranslated:
 
 
 @dataclass
-class ImportReport:
+class ImportReport(Record):
     """What an import did (or, with ``--dry-run``, would do)."""
 
     source: str
@@ -53,7 +55,7 @@ class ImportReport:
     def count(self, key: str, n: int = 1) -> None:
         self.counts[key] = self.counts.get(key, 0) + n
 
-    def as_json(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "source": self.source,
             "mission_file": self.mission_file,

@@ -8,12 +8,23 @@ import datetime as dt
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dbproc.db import queries
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
+
+    from dbproc.lifecycle.releases import (
+        ReleaseCreated,
+        ReleasedFile,
+        ReleaseDiff,
+        ReleaseSummary,
+    )
+    from dbproc.lifecycle.retention import PurgeResult
+    from dbproc.provenance.coverage import MissingSlot
+    from dbproc.provenance.explain import Explanation
+    from dbproc.provenance.rocrate_export import CrateWritten
 
 
 def manifest_path(root: Path, name: str) -> Path:
@@ -38,7 +49,7 @@ class LifecycleMixin:
         products: Sequence[str] = (),
         note: str | None = None,
         by: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> ReleaseCreated:
         """Freeze the newest version of every (product, date) as release ``name``
         (``dbproc release create``) and write its ``sha256sum`` manifest."""
         from dbproc.lifecycle import releases
@@ -50,18 +61,16 @@ class LifecycleMixin:
         target = manifest_path(root, name)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(releases.manifest(files), encoding="utf-8")
-        data["manifest"] = str(target)
-        data["root"] = str(root)
-        return data
+        return releases.ReleaseCreated.of(data, target, root)
 
-    def releases(self) -> list[dict[str, Any]]:
+    def releases(self) -> list[ReleaseSummary]:
         """Every release, oldest first (``dbproc release list``)."""
         from dbproc.lifecycle import releases
 
         with self.reading() as session:
             return releases.list_releases(session)
 
-    def release_files(self, name: str) -> list[dict[str, Any]]:
+    def release_files(self, name: str) -> list[ReleasedFile]:
         """The files of release ``name`` (``dbproc release show``)."""
         from dbproc.lifecycle import releases
 
@@ -74,7 +83,7 @@ class LifecycleMixin:
 
         return releases.manifest(self.release_files(name))
 
-    def release_diff(self, old: str, new: str) -> dict[str, Any]:
+    def release_diff(self, old: str, new: str) -> ReleaseDiff:
         """Files added, removed and changed from release ``old`` to ``new``."""
         from dbproc.lifecycle import releases
 
@@ -85,7 +94,7 @@ class LifecycleMixin:
 
     def purge(
         self, *, keep: int = 2, products: Sequence[str] = (), apply: bool = False
-    ) -> dict[str, Any]:
+    ) -> PurgeResult:
         """Old versions to delete (``dbproc purge``); with ``apply`` mark them purged,
         commit, then delete their bytes."""
         from dbproc.lifecycle import retention
@@ -97,9 +106,7 @@ class LifecycleMixin:
         else:
             with self.reading() as session:  # a dry run only reads
                 plan = retention.plan_purge(session, keep, products)
-        data = plan.as_json(apply)
-        data["problems"] = retention.delete_files(plan) if apply else []
-        return data
+        return retention.PurgeResult.of(plan, apply, retention.delete_files(plan) if apply else [])
 
     # -- standard provenance --------------------------------------------------------------
 
@@ -120,7 +127,7 @@ class LifecycleMixin:
             loaded = graph.load_graph(session, start, depth, everything=everything)
         return prov_export.export(loaded, fmt)
 
-    def export_rocrate(self, filename: str, to: str | Path) -> dict[str, Any]:
+    def export_rocrate(self, filename: str, to: str | Path) -> CrateWritten:
         """An RO-Crate (Process Run Crate) of the file and its ancestors in folder ``to``."""
         from dbproc.provenance import graph, rocrate_export
 
@@ -131,24 +138,17 @@ class LifecycleMixin:
 
     # -- explain and coverage -------------------------------------------------------------
 
-    def explain_process(self, process: str, day: dt.date) -> dict[str, Any]:
+    def explain_process(self, process: str, day: dt.date) -> Explanation:
         """Why process ``process`` (RUN ones too) is or is not up to date on ``day``."""
         from dbproc.provenance import explain
 
         with self.reading() as session:
             decisions = explain.explain_process(session, process, day)
-        if len(decisions) == 1:
-            return decisions[0]
-        return {
-            "process": process,
-            "date": day.isoformat(),
-            "decisions": decisions,
-            "up_to_date": all(d["up_to_date"] for d in decisions),
-        }
+        return explain.Explanation.of(decisions, {"process": process, "date": day.isoformat()})
 
     def missing_slots(
         self, product: str, since: dt.date | None = None, until: dt.date | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[MissingSlot]:
         """Slots of ``product``'s cadence without a file (``files --missing --by hour``)."""
         from dbproc.provenance import coverage
 

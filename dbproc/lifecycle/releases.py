@@ -7,11 +7,12 @@ Tables: ``release(id, name unique, note, created_at, created_by, products)`` and
 
 from __future__ import annotations
 
+import datetime as dt
 import getpass
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Integer, func, insert, literal, select
 from sqlalchemy.orm import Session
@@ -20,12 +21,9 @@ from dbproc.clock import utcnow
 from dbproc.db import queries
 from dbproc.db.models import File, Product, Release, ReleaseFile
 from dbproc.errors import NotFound, UsageError
+from dbproc.records import Record, fields_of
 
 RELEASE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\-]{0,254}$")
-
-
-def _iso(value: Any) -> str:
-    return f"{value:%Y-%m-%dT%H:%M:%SZ}"
 
 
 def get_release(session: Session, name: str) -> Release:
@@ -43,7 +41,7 @@ def create_release(
     products: Sequence[str] = (),
     note: str | None = None,
     by: str | None = None,
-) -> dict[str, Any]:
+) -> ReleaseSummary:
     """Freeze the newest on-disk version of every (product, date) of ``products`` (all
     products when empty) as release ``name``. A name is used once: releases are immutable."""
     if not RELEASE_NAME.match(name):
@@ -82,27 +80,87 @@ def _login() -> str | None:
         return None
 
 
-def summary(session: Session, release: Release) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ReleaseSummary(Record):
+    """A release's facts and its file count (``release list``)."""
+
+    name: str
+    note: str | None
+    created_at: dt.datetime = field(metadata={"seconds": True})
+    created_by: str | None = None
+    products: list[str] = field(default_factory=list)
+    files: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReleaseCreated(ReleaseSummary):
+    """A release just made, and where its ``sha256sum`` manifest is."""
+
+    manifest: Path
+    root: Path
+
+    @classmethod
+    def of(cls, made: ReleaseSummary, manifest: Path, root: Path) -> ReleaseCreated:
+        """``made`` with where its manifest was written."""
+        return cls(**fields_of(made), manifest=manifest, root=root)
+
+
+@dataclass(frozen=True)
+class ReleasedFile(Record):
+    """A file of a release (``release show``)."""
+
+    filename: str
+    product: str
+    date: dt.date
+    version: str
+    sha256: str | None
+    size: int | None
+    path: str
+    #: relative to the data root when it is under it (the manifest's path)
+    relative_path: str
+
+
+@dataclass(frozen=True)
+class VersionChange(Record):
+    """One (product, date, slot) released in another version."""
+
+    old: str = field(metadata={"key": "from"})
+    new: str = field(metadata={"key": "to"})
+
+
+@dataclass(frozen=True)
+class ReleaseDiff(Record):
+    """What changed from one release to another."""
+
+    old: str = field(metadata={"key": "from"})
+    new: str = field(metadata={"key": "to"})
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    changed: list[VersionChange] = field(default_factory=list)
+    unchanged: int = 0
+
+
+def summary(session: Session, release: Release) -> ReleaseSummary:
     """A release's facts and its file count."""
     count = session.scalar(
         select(func.count()).select_from(ReleaseFile).where(ReleaseFile.release_id == release.id)
     )
-    return {
-        "name": release.name,
-        "note": release.note,
-        "created_at": _iso(release.created_at),
-        "created_by": release.created_by,
-        "products": list(release.products or []),
-        "files": int(count or 0),
-    }
+    return ReleaseSummary(
+        release.name,
+        release.note,
+        release.created_at,
+        release.created_by,
+        list(release.products or []),
+        int(count or 0),
+    )
 
 
-def list_releases(session: Session) -> list[dict[str, Any]]:
+def list_releases(session: Session) -> list[ReleaseSummary]:
     """Every release, oldest first."""
     return [summary(session, r) for r in session.scalars(select(Release).order_by(Release.id))]
 
 
-def release_files(session: Session, name: str) -> list[dict[str, Any]]:
+def release_files(session: Session, name: str) -> list[ReleasedFile]:
     """The files of a release: filename, product, date, version, sha256, path."""
     release = get_release(session, name)
     root = Path(queries.get_mission(session).root_dir)
@@ -125,52 +183,46 @@ def release_files(session: Session, name: str) -> list[dict[str, Any]]:
     )
     prefix = f"{root}/"
     return [
-        {
-            "filename": f.filename,
-            "product": f.product,
-            "date": f.date.isoformat(),
-            "version": f"{f.interface}.{f.quality}.{f.revision}",
-            "sha256": f.sha256,
-            "size": f.size,
-            "path": f.path if f.path.startswith("/") else prefix + f.path,
-            "relative_path": f.path,
-        }
+        ReleasedFile(
+            f.filename,
+            f.product,
+            f.date,
+            f"{f.interface}.{f.quality}.{f.revision}",
+            f.sha256,
+            f.size,
+            f.path if f.path.startswith("/") else prefix + f.path,
+            f.path,
+        )
         for f in rows
     ]
 
 
-def manifest(files: Sequence[dict[str, Any]]) -> str:
+def manifest(files: Sequence[ReleasedFile]) -> str:
     """``sha256sum`` text: one ``HASH  PATH`` line a file, paths relative to the data root
     (``cd ROOT && sha256sum -c MANIFEST``); a file outside the root keeps its absolute path."""
-    return "".join(f"{f['sha256']}  {f['relative_path']}\n" for f in files)
+    return "".join(f"{f.sha256}  {f.relative_path}\n" for f in files)
 
 
-def _identity(f: dict[str, Any]) -> tuple[str, str, str]:
-    return (f["product"], f["date"], f.get("slot", ""))
-
-
-def diff_releases(session: Session, old: str, new: str) -> dict[str, Any]:
+def diff_releases(session: Session, old: str, new: str) -> ReleaseDiff:
     """What changed from release ``old`` to ``new``: files added, removed, and replaced by
     another version of the same (product, date, slot)."""
-    a = {_identity(f): f["filename"] for f in _with_slots(session, old)}
-    b = {_identity(f): f["filename"] for f in _with_slots(session, new)}
-    added = sorted(b[k] for k in b.keys() - a.keys())
-    removed = sorted(a[k] for k in a.keys() - b.keys())
-    changed = sorted(
-        ({"from": a[k], "to": b[k]} for k in a.keys() & b.keys() if a[k] != b[k]),
-        key=lambda c: c["from"],
+    a = _by_identity(session, old)
+    b = _by_identity(session, new)
+    return ReleaseDiff(
+        old,
+        new,
+        added=sorted(b[k] for k in b.keys() - a.keys()),
+        removed=sorted(a[k] for k in a.keys() - b.keys()),
+        changed=sorted(
+            (VersionChange(a[k], b[k]) for k in a.keys() & b.keys() if a[k] != b[k]),
+            key=lambda c: c.old,
+        ),
+        unchanged=sum(1 for k in a.keys() & b.keys() if a[k] == b[k]),
     )
-    return {
-        "from": old,
-        "to": new,
-        "added": added,
-        "removed": removed,
-        "changed": changed,
-        "unchanged": sum(1 for k in a.keys() & b.keys() if a[k] == b[k]),
-    }
 
 
-def _with_slots(session: Session, name: str) -> list[dict[str, Any]]:
+def _by_identity(session: Session, name: str) -> dict[tuple[str, dt.date, str], str]:
+    """(product, date, slot) -> the filename release ``name`` holds for it."""
     release = get_release(session, name)
     rows = session.execute(
         select(File.filename, File.date, File.slot, Product.name)
@@ -178,10 +230,7 @@ def _with_slots(session: Session, name: str) -> list[dict[str, Any]]:
         .join(Product, Product.id == File.product_id)
         .where(ReleaseFile.release_id == release.id)
     ).all()
-    return [
-        {"filename": r.filename, "date": r.date.isoformat(), "slot": r.slot, "product": r.name}
-        for r in rows
-    ]
+    return {(r.name, r.date, r.slot): r.filename for r in rows}
 
 
 def released_file_ids(session: Session) -> set[int]:

@@ -25,6 +25,7 @@ from dbproc.db.models import File, FileLink, Product, Reproduction, Run
 from dbproc.db.queries import chunked
 from dbproc.errors import UsageError
 from dbproc.lifecycle.releases import released_file_ids
+from dbproc.records import Record
 
 logger = logging.getLogger("dbproc.purge")
 
@@ -38,15 +39,35 @@ class PurgePlan:
     kept: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     leftovers: list[dict[str, Any]] = field(default_factory=list)
 
-    def as_json(self, applied: bool) -> dict[str, Any]:
-        return {
-            "keep": self.keep,
-            "applied": applied,
-            "delete": [f["filename"] for f in self.delete],
-            "bytes": sum(f["size"] for f in self.delete),
-            "kept": {k: sorted(v) for k, v in self.kept.items()},
-            "files": self.delete,
-        }
+
+@dataclass(frozen=True)
+class PurgeResult(Record):
+    """What ``dbproc purge`` deleted (``applied``) or would delete."""
+
+    keep: int
+    applied: bool
+    #: the files whose bytes go (their records stay, marked purged)
+    delete: list[str]
+    bytes: int
+    #: why a file old enough to go stays: reason -> files
+    kept: dict[str, list[str]]
+    #: each deleted file's facts (filename, product, date, version, size, path)
+    files: list[dict[str, Any]]
+    #: files that could not be deleted, and why
+    problems: list[str]
+
+    @classmethod
+    def of(cls, plan: PurgePlan, applied: bool, problems: list[str]) -> PurgeResult:
+        """The result of carrying out ``plan`` (or only planning it)."""
+        return cls(
+            plan.keep,
+            applied,
+            [f["filename"] for f in plan.delete],
+            sum(f["size"] for f in plan.delete),
+            {k: sorted(v) for k, v in plan.kept.items()},
+            plan.delete,
+            problems,
+        )
 
 
 def plan_purge(session: Session, keep: int = 2, products: Sequence[str] = ()) -> PurgePlan:

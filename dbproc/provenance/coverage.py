@@ -5,7 +5,7 @@ each day in the range that no newest file starts in."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -15,14 +15,27 @@ from dbproc.db import queries
 from dbproc.db.models import File
 from dbproc.errors import UsageError
 from dbproc.mission.tables import cadence_seconds
+from dbproc.records import Record
 
 #: longest range one call covers (slots are listed one by one)
 MAX_DAYS = 366 * 5
 
 
+@dataclass(frozen=True)
+class MissingSlot(Record):
+    """A slot of a product's cadence (``[start, stop)``, UTC) that no file starts in."""
+
+    product: str
+    date: dt.date
+    start: dt.datetime
+    stop: dt.datetime
+    reason: str
+    evidence: list[str]
+
+
 def missing_slots(
     session: Session, product: str, since: dt.date | None = None, until: dt.date | None = None
-) -> list[dict[str, Any]]:
+) -> list[MissingSlot]:
     """Slots of ``product``'s cadence in [since, until] without a file, oldest first."""
     record = queries.get_product(session, product)
     step = cadence_seconds(record.cadence) if record.cadence else None
@@ -56,21 +69,19 @@ def missing_slots(
         )
     ):
         present.add(int((begin - start).total_seconds()) // step)
-    out = []
+    out: list[MissingSlot] = []
     for index in range(int((stop - start).total_seconds()) // step):
         if index in present:
             continue
         slot = start + dt.timedelta(seconds=index * step)
         out.append(
-            {
-                "product": product,
-                "date": slot.date().isoformat(),
-                "start": slot.isoformat(),
-                "stop": (slot + dt.timedelta(seconds=step)).isoformat(),
-                "reason": "no_file",
-                "evidence": [
-                    f"no {product} file starts in {slot:%Y-%m-%d %H:%M}..+{record.cadence}"
-                ],
-            }
+            MissingSlot(
+                product,
+                slot.date(),
+                slot,
+                slot + dt.timedelta(seconds=step),
+                "no_file",
+                [f"no {product} file starts in {slot:%Y-%m-%d %H:%M}..+{record.cadence}"],
+            )
         )
     return out

@@ -6,6 +6,8 @@ for the key, with its reason code and evidence, so they can never disagree with 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
@@ -18,9 +20,79 @@ from dbproc.db import queries
 from dbproc.db.models import File
 from dbproc.errors import UsageError
 from dbproc.feed.review import review_notes
+from dbproc.records import OMIT, Omitted, Record, jsonable
 
 #: longest range ``files --missing`` accepts in one call
 MAX_MISSING_DAYS = 366 * 50
+
+
+@dataclass(frozen=True)
+class Explanation(Record):
+    """Why a file, or a product (or process) on a date, is or is not up to date: the
+    planner's own decision for the key, with its reason code and evidence.
+
+    Its keys depend on what is explained (a file adds ``filename``, ``version``,
+    ``newest``, ``on_disk`` and, when superseded, ``superseded_by``; an ingested product
+    has no ``next``; a key with several slots has ``decisions``), so the record keeps
+    the contract's object as ``data`` and offers the keys every answer has as attributes.
+    """
+
+    data: Mapping[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The object of ``explain --json``."""
+        return dict(jsonable(self.data))
+
+    @property
+    def up_to_date(self) -> bool:
+        """Is the newest output current (for several slots: all of them)?"""
+        return bool(self.data["up_to_date"])
+
+    @property
+    def status(self) -> str | None:
+        """``up_to_date``, ``out_of_date``, ``superseded``, ``ingested``, ``not_expected``..."""
+        return self.data.get("status")
+
+    @property
+    def reason(self) -> str | None:
+        """The reason code (``code_changed``, ``input_newer``, ``blocked_on_review``...)."""
+        return self.data.get("reason")
+
+    @property
+    def evidence(self) -> list[str]:
+        """The facts behind the verdict, one sentence each."""
+        return list(self.data.get("evidence", []))
+
+    @property
+    def decisions(self) -> list[Explanation]:
+        """One answer per slot (a single answer is its own only decision)."""
+        if "decisions" in self.data:
+            return [Explanation(d) for d in self.data["decisions"]]
+        return [self]
+
+    @classmethod
+    def of(cls, decisions: list[dict[str, Any]], what: dict[str, Any]) -> Explanation:
+        """One answer, or ``what`` (the key) with every slot's answer under ``decisions``."""
+        if len(decisions) == 1:
+            return cls(decisions[0])
+        up = all(d["up_to_date"] for d in decisions)
+        return cls({**what, "decisions": decisions, "up_to_date": up})
+
+
+@dataclass(frozen=True)
+class MissingDate(Record):
+    """A date (or slot) where an expected file of a product does not exist, and why."""
+
+    product: str
+    date: dt.date
+    #: FILE outputs: the slot (absent for an ingested product)
+    slot: str | Omitted
+    #: the process that makes it (None: the product is ingested)
+    process: str | None
+    reason: str | None
+    evidence: list[str]
+    #: the last run for the key, if any (absent for an ingested product)
+    last_run: int | None | Omitted = OMIT
 
 
 def _decision_json(decision: Decision, held: list[str] | None = None) -> dict[str, Any]:
@@ -191,7 +263,7 @@ def explain_file(session: Session, filename: str) -> dict[str, Any]:
 
 def missing(
     session: Session, product: str, since: dt.date | None, until: dt.date | None
-) -> list[dict[str, Any]]:
+) -> list[MissingDate]:
     """Dates in [since, until] where an expected output of ``product`` does not exist."""
     record = queries.get_product(session, product)
     product = record.name
@@ -205,7 +277,7 @@ def missing(
             f"--since/--until span {(last - first).days} days; at most {MAX_MISSING_DAYS} at a time"
         )
     days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
-    out: list[dict[str, Any]] = []
+    out: list[MissingDate] = []
     if process is None:
         present = set(
             session.scalars(
@@ -215,13 +287,9 @@ def missing(
             )
         )
         return [
-            {
-                "product": product,
-                "date": d.isoformat(),
-                "process": None,
-                "reason": "no_file",
-                "evidence": [f"no {product} file is dated {d}"],
-            }
+            MissingDate(
+                product, d, OMIT, None, "no_file", [f"no {product} file is dated {d}"], OMIT
+            )
             for d in days
             if d not in present
         ]
@@ -231,15 +299,15 @@ def missing(
             if decision.output is not None or decision.status is Status.NOT_EXPECTED:
                 continue
             out.append(
-                {
-                    "product": product,
-                    "date": day.isoformat(),
-                    "slot": decision.slot,
-                    "process": process.name,
-                    "reason": decision.reason,
-                    "evidence": list(decision.evidence),
-                    "last_run": decision.last_run.id if decision.last_run else None,
-                }
+                MissingDate(
+                    product,
+                    day,
+                    decision.slot,
+                    process.name,
+                    decision.reason,
+                    list(decision.evidence),
+                    decision.last_run.id if decision.last_run else None,
+                )
             )
     return out
 

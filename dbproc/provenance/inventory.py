@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from dbproc.clock import iso_utc, utcnow
+from dbproc.clock import utcnow
 from dbproc.db import queries
 from dbproc.db.files import MissionPaths, absolute_path
 from dbproc.db.models import FAILED_RUN_STATUSES, Code, File, Process, Product, Reject, Run
@@ -22,6 +22,14 @@ from dbproc.db.unit import commit
 from dbproc.errors import NotFound, UsageError
 from dbproc.ingest.incoming import printable
 from dbproc.ingest.placement import NAME_MAX, REASON_SUFFIX, move_file, unlink_durably
+from dbproc.records import (
+    FileRecord,
+    MadeBy,
+    RejectRecord,
+    RetryResult,
+    RunDetail,
+    RunRecord,
+)
 from dbproc.version import Version
 
 logger = logging.getLogger("dbproc.inventory")
@@ -97,32 +105,32 @@ class FileQuery:
     names: Sequence[str] = ()
 
 
-def file_json(
+def file_record(
     record: File, product: str, root: Path, code: tuple[str, str] | None = None
-) -> dict[str, Any]:
-    """The contract's JSON shape of a file (section 7), with more keys."""
-    return {
-        "filename": record.filename,
-        "product": product,
-        "date": record.date.isoformat(),
-        "version": str(record.version),
-        "path": str(absolute_path(root, record.path)),
-        "newest": bool(record.is_newest),
-        "start": iso_utc(record.start),
-        "stop": iso_utc(record.stop),
-        "size": record.size,
-        "sha256": record.sha256,
-        "keywords": dict(record.keywords or {}),
-        "metadata": dict(record.meta or {}),
-        "on_disk": bool(record.on_disk),
-        "state": (
+) -> FileRecord:
+    """A registered file as the API returns it (its JSON is the contract's, section 7)."""
+    return FileRecord(
+        filename=record.filename,
+        product=product,
+        date=record.date,
+        version=str(record.version),
+        path=absolute_path(root, record.path),
+        newest=bool(record.is_newest),
+        start=record.start,
+        stop=record.stop,
+        size=record.size,
+        sha256=record.sha256,
+        keywords=dict(record.keywords or {}),
+        metadata=dict(record.meta or {}),
+        on_disk=bool(record.on_disk),
+        state=(
             "purged" if record.purged_at is not None else "present" if record.on_disk else "missing"
         ),
-        "registered_at": iso_utc(record.registered_at),
-        "made_by": None if code is None else {"process": code[0], "code_version": code[1]},
-        "run_id": record.run_id,
-        "review": record.review,
-    }
+        registered_at=record.registered_at,
+        made_by=None if code is None else MadeBy(code[0], code[1]),
+        run_id=record.run_id,
+        review=record.review,
+    )
 
 
 def _file_select(session: Session, query: FileQuery) -> Select[File, str]:
@@ -155,7 +163,7 @@ def _file_select(session: Session, query: FileQuery) -> Select[File, str]:
     )
 
 
-def list_files(session: Session, query: FileQuery) -> list[dict[str, Any]]:
+def list_files(session: Session, query: FileQuery) -> list[FileRecord]:
     """Registered files matching ``query``, in the JSON shape of the contract."""
     mission = queries.get_mission(session)
     root = Path(mission.root_dir)
@@ -170,37 +178,39 @@ def list_files(session: Session, query: FileQuery) -> list[dict[str, Any]]:
         if query.where and not all(f.matches(record.meta) for f in query.where):
             continue
         out.append(
-            file_json(record, product, root, codes.get(record.code_id) if record.code_id else None)
+            file_record(
+                record, product, root, codes.get(record.code_id) if record.code_id else None
+            )
         )
     return out
 
 
-def reject_json(row: Reject, paths: MissionPaths) -> dict[str, Any]:
-    """A reject as JSON."""
-    return {
-        "id": row.id,
-        "filename": row.filename,
-        "reason": row.reason,
-        "message": row.message,
-        "detail": row.detail,
-        "size": row.size,
-        "rejected_at": iso_utc(row.rejected_at),
-        "stored": str(paths.rejected / row.stored_name),
-        "present": os.path.lexists(paths.rejected / row.stored_name),
-        "retried_at": iso_utc(row.retried_at),
-    }
+def reject_record(row: Reject, paths: MissionPaths) -> RejectRecord:
+    """A reject as the API returns it."""
+    return RejectRecord(
+        id=row.id,
+        filename=row.filename,
+        reason=row.reason,
+        message=row.message,
+        detail=row.detail,
+        size=row.size,
+        rejected_at=row.rejected_at,
+        stored=paths.rejected / row.stored_name,
+        present=os.path.lexists(paths.rejected / row.stored_name),
+        retried_at=row.retried_at,
+    )
 
 
-def list_rejects(session: Session, *, include_retried: bool = False) -> list[dict[str, Any]]:
+def list_rejects(session: Session, *, include_retried: bool = False) -> list[RejectRecord]:
     """Refused incoming files, oldest first."""
     paths = MissionPaths.of(queries.get_mission(session))
     stmt = select(Reject).order_by(Reject.id)
     if not include_retried:
         stmt = stmt.where(Reject.retried_at.is_(None))
-    return [reject_json(r, paths) for r in session.scalars(stmt)]
+    return [reject_record(r, paths) for r in session.scalars(stmt)]
 
 
-def retry_rejects(session: Session, names: Sequence[str] = ()) -> dict[str, list[str]]:
+def retry_rejects(session: Session, names: Sequence[str] = ()) -> RetryResult:
     """Move rejected files (all, or those named) back to incoming for another pass."""
     paths = MissionPaths.of(queries.get_mission(session))
     stmt = select(Reject).where(Reject.retried_at.is_(None)).order_by(Reject.id)
@@ -236,7 +246,7 @@ def retry_rejects(session: Session, names: Sequence[str] = ()) -> dict[str, list
         commit(session)
         moved.append(printable(name))
         logger.info("moved %s back to incoming", printable(name))
-    return {"moved": moved, "skipped": skipped}
+    return RetryResult(moved, skipped)
 
 
 def _retry_name(row: Reject) -> str:
@@ -247,12 +257,12 @@ def _retry_name(row: Reject) -> str:
     return row.filename if len(row.filename.encode("utf-8")) <= NAME_MAX else row.stored_name
 
 
-def run_json(run: Run, process: str, code_version: str | None) -> dict[str, Any]:
-    """A run record as JSON."""
+def run_fields(run: Run, process: str, code_version: str | None) -> dict[str, Any]:
+    """The fields of a :class:`RunRecord` (and of a :class:`RunDetail`) for ``run``."""
     return {
         "id": run.id,
         "process": process,
-        "date": run.date.isoformat(),
+        "date": run.date,
         "slot": run.slot,
         "code_version": code_version,
         "status": run.status,
@@ -265,9 +275,9 @@ def run_json(run: Run, process: str, code_version: str | None) -> dict[str, Any]
         "signal": run.signal,
         "error": run.error,
         "host": run.host,
-        "queued_at": _iso(run.queued_at),
-        "started_at": _iso(run.started_at),
-        "ended_at": _iso(run.ended_at),
+        "queued_at": run.queued_at,
+        "started_at": run.started_at,
+        "ended_at": run.ended_at,
         "duration": run.duration,
         "peak_memory_kb": run.peak_memory_kb,
         "pass_id": run.pass_id,
@@ -277,8 +287,9 @@ def run_json(run: Run, process: str, code_version: str | None) -> dict[str, Any]
     }
 
 
-def _iso(value: dt.datetime | None) -> str | None:
-    return iso_utc(value)
+def run_record(run: Run, process: str, code_version: str | None) -> RunRecord:
+    """A run as the API returns it."""
+    return RunRecord(**run_fields(run, process, code_version))
 
 
 @dataclass(frozen=True)
@@ -294,7 +305,7 @@ class RunQuery:
     ids: Sequence[int] = ()
 
 
-def list_runs(session: Session, query: RunQuery) -> list[dict[str, Any]]:
+def list_runs(session: Session, query: RunQuery) -> list[RunRecord]:
     """Runs, newest first."""
     stmt = (
         select(Run, Process.name, Code.interface, Code.quality, Code.revision)
@@ -317,10 +328,10 @@ def list_runs(session: Session, query: RunQuery) -> list[dict[str, Any]]:
     stmt = stmt.order_by(Run.id.desc())
     if query.limit:
         stmt = stmt.limit(query.limit)
-    return [run_json(run, name, f"{i}.{q}.{r}") for run, name, i, q, r in session.execute(stmt)]
+    return [run_record(run, name, f"{i}.{q}.{r}") for run, name, i, q, r in session.execute(stmt)]
 
 
-def show_run(session: Session, run_id: int) -> dict[str, Any]:
+def show_run(session: Session, run_id: int) -> RunDetail:
     """One run with its full log."""
     row = session.execute(
         select(Run, Process.name, Code.interface, Code.quality, Code.revision)
@@ -331,14 +342,13 @@ def show_run(session: Session, run_id: int) -> dict[str, Any]:
     if row is None:
         raise NotFound(f"no run {run_id}; `dbproc runs` lists them")
     run, name, i, q, r = row
-    data = run_json(run, name, f"{i}.{q}.{r}")
     log_text = None
     if run.log_path:
         try:
             log_text = Path(run.log_path).read_text(encoding="utf-8", errors="replace")
         except OSError as exc:
             log_text = f"(log {run.log_path} unreadable: {exc})"
-    data["log_text"] = log_text
     outputs = session.scalars(select(File.filename).where(File.run_id == run_id)).all()
-    data["outputs"] = list(outputs)
-    return data
+    return RunDetail(
+        **run_fields(run, name, f"{i}.{q}.{r}"), log_text=log_text, outputs=list(outputs)
+    )

@@ -3,6 +3,7 @@ input (``recall``). One query per level of the graph, never one per file."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from dbproc.db.queries import chunked
 from dbproc.errors import UsageError
 from dbproc.mission import resolve_code_path
 from dbproc.provenance import runs
+from dbproc.records import OMIT, Omitted, Record
 
 DIRECTIONS = ("both", "up", "down")
 
@@ -31,11 +33,82 @@ class Node:
     filename: str
     product: str
     version: str
-    date: str
+    date: dt.date
     newest: bool
     code_id: int | None
     run_id: int | None
+    path: Path
+
+
+@dataclass(frozen=True)
+class CodeRef(Record):
+    """The code that made a file."""
+
     path: str
+    version: str
+    process: str
+
+
+@dataclass(frozen=True)
+class LineageNode(Record):
+    """A file of a lineage answer; ``depth`` (generations away) on ancestors and
+    descendants only."""
+
+    filename: str
+    product: str
+    version: str
+    date: dt.date
+    newest: bool
+    path: Path
+    code: CodeRef | None
+    run: int | None
+    depth: int | Omitted = OMIT
+
+
+@dataclass(frozen=True, kw_only=True)
+class Lineage(LineageNode):
+    """``dbproc lineage``: a file, its direct ``parents`` and ``children`` (names), every
+    file reached (``ancestors``, ``descendants``, with depth) and the links (``edges``)."""
+
+    parents: list[str]
+    children: list[str]
+    ancestors: list[LineageNode]
+    descendants: list[LineageNode]
+    edges: list[tuple[str, str]]
+    #: runs that rebuilt this file byte for byte (early cutoff)
+    reproduced_by: list[dict[str, Any]]
+    #: successful RUN-process runs that read it (not walked upwards)
+    runs: list[dict[str, Any]] | Omitted = OMIT
+
+    def nodes(self) -> dict[str, LineageNode]:
+        """Every file of the answer by name, this one included."""
+        out: dict[str, LineageNode] = {self.filename: self}
+        for node in (*self.ancestors, *self.descendants):
+            out[node.filename] = node
+        return out
+
+
+@dataclass(frozen=True)
+class ProductRecall(Record):
+    """The derived files of one product."""
+
+    count: int
+    newest: int
+    files: list[LineageNode]
+
+
+@dataclass(frozen=True)
+class Recall(Record):
+    """``dbproc recall``: every file derived from ``filename``, by product."""
+
+    filename: str
+    count: int
+    newest: int
+    by_product: dict[str, ProductRecall]
+
+    def newest_names(self) -> list[str]:
+        """The newest derived files (what ``--reprocess`` rebuilds)."""
+        return [f.filename for p in self.by_product.values() for f in p.files if f.newest]
 
 
 class _Graph:
@@ -45,7 +118,7 @@ class _Graph:
         self.root = Path(mission.root_dir)
         self.codes_dir = Path(mission.codes_dir)
         self.products = {p.id: p.name for p in session.scalars(select(Product))}
-        self._codes: dict[int, dict[str, Any]] | None = None
+        self._codes: dict[int, CodeRef] | None = None
 
     def nodes(self, ids: Iterable[int]) -> dict[int, Node]:
         out: dict[int, Node] = {}
@@ -56,11 +129,11 @@ class _Graph:
                     f.filename,
                     self.products[f.product_id],
                     str(f.version),
-                    f.date.isoformat(),
+                    f.date,
                     f.is_newest,
                     f.code_id,
                     f.run_id,
-                    str(absolute_path(self.root, f.path)),
+                    absolute_path(self.root, f.path),
                 )
         return out
 
@@ -95,16 +168,12 @@ class _Graph:
                 reached[i] = level
         return reached, edges
 
-    def code(self, code_id: int | None) -> dict[str, Any] | None:
+    def code(self, code_id: int | None) -> CodeRef | None:
         if code_id is None:
             return None
         if self._codes is None:
             self._codes = {
-                c.id: {
-                    "path": str(resolve_code_path(self.codes_dir, c.path)),
-                    "version": str(c.version),
-                    "process": name,
-                }
+                c.id: CodeRef(str(resolve_code_path(self.codes_dir, c.path)), str(c.version), name)
                 for c, name in self.session.execute(
                     select(Code, Process.name).join(Process, Process.id == Code.process_id)
                 )
@@ -112,8 +181,8 @@ class _Graph:
         return self._codes.get(code_id)
 
 
-def _node_json(graph: _Graph, node: Node, depth: int | None = None) -> dict[str, Any]:
-    data: dict[str, Any] = {
+def _node_fields(graph: _Graph, node: Node) -> dict[str, Any]:
+    return {
         "filename": node.filename,
         "product": node.product,
         "version": node.version,
@@ -123,14 +192,15 @@ def _node_json(graph: _Graph, node: Node, depth: int | None = None) -> dict[str,
         "code": graph.code(node.code_id),
         "run": node.run_id,
     }
-    if depth is not None:
-        data["depth"] = depth
-    return data
+
+
+def _node(graph: _Graph, node: Node, depth: int) -> LineageNode:
+    return LineageNode(**_node_fields(graph, node), depth=depth)
 
 
 def lineage(
     session: Session, filename: str, *, depth: int | None = 1, direction: str = "both"
-) -> dict[str, Any]:
+) -> Lineage:
     """Parents and children of ``filename`` with the code and run that made each.
 
     ``depth`` None means the whole ancestry/descendance. The contract's keys are
@@ -158,40 +228,38 @@ def lineage(
     def names(selected: dict[int, int], level: int | None = None) -> list[str]:
         return sorted(nodes[i].filename for i, d in selected.items() if level is None or d == level)
 
-    data = _node_json(graph, me)
-    data["parents"] = names(up_ids, 1)
-    data["children"] = names(down_ids, 1)
-    data["ancestors"] = [
-        _node_json(graph, nodes[i], d)
-        for i, d in sorted(up_ids.items(), key=lambda x: (x[1], nodes[x[0]].filename))
-    ]
-    data["descendants"] = [
-        _node_json(graph, nodes[i], d)
-        for i, d in sorted(down_ids.items(), key=lambda x: (x[1], nodes[x[0]].filename))
-    ]
-    data["edges"] = sorted(
-        {(nodes[p].filename, nodes[c].filename) for p, c in edges if p in nodes and c in nodes}
+    return Lineage(
+        **_node_fields(graph, me),
+        parents=names(up_ids, 1),
+        children=names(down_ids, 1),
+        ancestors=[
+            _node(graph, nodes[i], d)
+            for i, d in sorted(up_ids.items(), key=lambda x: (x[1], nodes[x[0]].filename))
+        ],
+        descendants=[
+            _node(graph, nodes[i], d)
+            for i, d in sorted(down_ids.items(), key=lambda x: (x[1], nodes[x[0]].filename))
+        ],
+        edges=sorted(
+            {(nodes[p].filename, nodes[c].filename) for p, c in edges if p in nodes and c in nodes}
+        ),
+        reproduced_by=runs.reproduced_by(session, record.id),
+        runs=runs.run_consumers(session, record.id) if direction in ("both", "down") else OMIT,
     )
-    data["reproduced_by"] = runs.reproduced_by(session, record.id)
-    if direction in ("both", "down"):
-        data["runs"] = runs.run_consumers(session, record.id)
-    return data
 
 
-def to_dot(data: dict[str, Any]) -> str:
-    """A lineage result as a Graphviz digraph."""
-    nodes = {data["filename"]: data}
-    for item in (*data["ancestors"], *data["descendants"]):
-        nodes[item["filename"]] = item
+def to_dot(found: Lineage) -> str:
+    """A lineage answer as a Graphviz digraph."""
+    nodes = found.nodes()
     lines = ["digraph lineage {", "  rankdir=LR;", '  node [shape=box, fontname="Helvetica"];']
     for name, node in sorted(nodes.items()):
-        style = ", style=bold" if name == data["filename"] else ""
-        style += "" if node.get("newest", True) else ", color=gray"
-        label = f"{name}\\n{node['product']} v{node['version']}"
+        style = ", style=bold" if name == found.filename else ""
+        style += "" if node.newest else ", color=gray"
+        label = f"{name}\\n{node.product} v{node.version}"
         lines.append(f'  "{_esc(name)}" [label="{_esc(label)}"{style}];')
-    for parent, child in data["edges"]:
-        code = nodes.get(child, {}).get("code")
-        label = f' [label="{_esc(code["process"])} {code["version"]}"]' if code else ""
+    for parent, child in found.edges:
+        code = nodes[child].code if child in nodes else None
+        label = f' [label="{_esc(code.process)} {code.version}"]' if code else ""
         lines.append(f'  "{_esc(parent)}" -> "{_esc(child)}"{label};')
     lines.append("}")
     return "\n".join(lines) + "\n"
@@ -201,21 +269,21 @@ def _esc(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("\\\\n", "\\n")
 
 
-def recall(session: Session, filename: str) -> dict[str, Any]:
+def recall(session: Session, filename: str) -> Recall:
     """Every file derived from ``filename`` at any depth (newest or not), by product."""
     record = queries.get_file(session, filename)
     graph = _Graph(session)
     reached, _edges = graph.walk(record.id, False, None)
     nodes = graph.nodes(reached)
-    by_product: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_product: dict[str, list[LineageNode]] = defaultdict(list)
     for i, depth in sorted(reached.items(), key=lambda x: (x[1], nodes[x[0]].filename)):
-        by_product[nodes[i].product].append(_node_json(graph, nodes[i], depth))
-    return {
-        "filename": record.filename,
-        "count": len(reached),
-        "newest": sum(1 for i in reached if nodes[i].newest),
-        "by_product": {
-            p: {"count": len(v), "newest": sum(1 for x in v if x["newest"]), "files": v}
+        by_product[nodes[i].product].append(_node(graph, nodes[i], depth))
+    return Recall(
+        filename=record.filename,
+        count=len(reached),
+        newest=sum(1 for i in reached if nodes[i].newest),
+        by_product={
+            p: ProductRecall(len(v), sum(1 for x in v if x.newest), v)
             for p, v in sorted(by_product.items())
         },
-    }
+    )

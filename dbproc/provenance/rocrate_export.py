@@ -8,11 +8,13 @@ output, ``startTime``/``endTime``, ``actionStatus``). Needs ``dbproc[provenance]
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dbproc.errors import UsageError
 from dbproc.provenance.graph import FileNode, ProvGraph, run_inputs
+from dbproc.records import Record
 
 PROFILE = "https://w3id.org/ro/wfrun/process/0.5"
 STATUS = {
@@ -49,7 +51,18 @@ def _file_properties(f: FileNode) -> dict[str, Any]:
     }
 
 
-def write_crate(graph: ProvGraph, target: Path) -> dict[str, Any]:
+@dataclass(frozen=True)
+class CrateWritten(Record):
+    """An RO-Crate written: its metadata file, how many files and runs it describes, and
+    the profile it conforms to."""
+
+    metadata: Path
+    files: int
+    actions: int
+    profile: str
+
+
+def write_crate(graph: ProvGraph, target: Path) -> CrateWritten:
     """Write the crate of ``graph`` into folder ``target``; refuses a non-empty folder."""
     if target.exists() and any(target.iterdir()):
         raise UsageError(f"{target} is not empty; give a new or empty folder to --to")
@@ -123,9 +136,4 @@ def write_crate(graph: ProvGraph, target: Path) -> dict[str, Any]:
         )
         actions += 1
     crate.write(target)
-    return {
-        "metadata": str(target / "ro-crate-metadata.json"),
-        "files": len(entities),
-        "actions": actions,
-        "profile": PROFILE,
-    }
+    return CrateWritten(target / "ro-crate-metadata.json", len(entities), actions, PROFILE)

@@ -30,6 +30,7 @@ from dbproc import __version__
 from dbproc.api import Archive
 from dbproc.errors import DbprocError, NotFound, UsageError
 from dbproc.provenance import inventory
+from dbproc.records import FileRecord, jsonable
 from dbproc.web import actions, data, svg
 from dbproc.web.feed import ChangeFeed, EventsFeed
 from dbproc.web.review import VERDICTS, FeedReviewGate, ReviewConflict, ReviewGate
@@ -131,7 +132,7 @@ def create_app(dashboard: Dashboard) -> Starlette:
             if isinstance(result, Response):
                 return result
             return Response(
-                json.dumps(result, default=str, ensure_ascii=False),
+                json.dumps(jsonable(result), default=str, ensure_ascii=False),
                 media_type="application/json",
                 headers=SECURITY_HEADERS,
             )
@@ -209,7 +210,7 @@ def parse_day(text: str | None) -> dt.date | None:
         raise UsageError(f"date {text!r}: write YYYY-MM-DD") from None
 
 
-def files_api(archive: Archive, request: Request) -> list[dict[str, Any]]:
+def files_api(archive: Archive, request: Request) -> list[FileRecord]:
     """``/api/files?product=P&date=D`` (also ``since``, ``until``, ``all_versions=1``)."""
     q = request.query_params
     day = parse_day(q.get("date"))

@@ -41,7 +41,10 @@ FAILED = [s.value for s in FAILED_RUN_STATUSES]
 
 
 def _run_rows(session: Session, *, failed: bool, limit: int) -> list[dict[str, Any]]:
-    return inventory.list_runs(session, inventory.RunQuery(failed=failed, limit=limit))
+    return [
+        r.as_dict()
+        for r in inventory.list_runs(session, inventory.RunQuery(failed=failed, limit=limit))
+    ]
 
 
 def overview(
@@ -168,7 +171,7 @@ def lock_state(engine: Engine, session: Session) -> dict[str, Any]:
     """``status``'s lock object. On PostgreSQL the advisory lock is looked up in
     ``pg_locks`` through this session instead of a probe on a new connection."""
     if engine.dialect.name != "postgresql":
-        return status_module.lock_state(engine, session)
+        return status_module.lock_state(engine, session).as_dict()
     where = session.execute(
         text("SELECT current_database() || ':' || coalesce(current_schema(), '')")
     ).scalar_one()
@@ -335,9 +338,10 @@ def _failed_days(session: Session, product_id: int, period: Period) -> dict[dt.d
 def file_page(session: Session, filename: str, hops: int) -> dict[str, Any]:
     """A file: its record, the other versions of its identity, its lineage N hops out."""
     record = queries.get_file(session, filename)
-    (item,) = inventory.list_files(
+    (found,) = inventory.list_files(
         session, inventory.FileQuery(names=[record.filename], all_versions=True)
     )
+    item = found.as_dict()
     versions = list_versions(session, record.product_id, record.date, record.slot)
     graph = lineage.lineage(session, record.filename, depth=hops)
     run = None
@@ -352,7 +356,7 @@ def file_page(session: Session, filename: str, hops: int) -> dict[str, Any]:
             ),
             key=lambda v: v["filename"],
         ),
-        "lineage": graph,
+        "lineage": graph.as_dict(),
         "run": None
         if run is None
         else {
@@ -373,7 +377,7 @@ def run_page(session: Session, run_id: int) -> dict[str, Any]:
     rows = inventory.list_runs(session, inventory.RunQuery(limit=None, ids=(run_id,)))
     if not rows:
         raise NotFound(f"no run {run_id}; `dbproc runs` lists them")
-    data = rows[0]
+    data = rows[0].as_dict()
     data["outputs"] = list(session.scalars(select(File.filename).where(File.run_id == run_id)))
     ids = [i for i in data["inputs"] or [] if isinstance(i, int)]
     names = dict(session.execute(select(File.id, File.filename).where(File.id.in_(ids))).all())
@@ -403,7 +407,7 @@ def failures(session: Session, limit: int = 200) -> dict[str, Any]:
     runs = _run_rows(session, failed=True, limit=limit)
     mission_paths = MissionPaths.of(queries.get_mission(session))
     rejects = [
-        inventory.reject_json(r, mission_paths)
+        inventory.reject_record(r, mission_paths).as_dict()
         for r in session.scalars(
             select(Reject)
             .where(Reject.retried_at.is_(None))

@@ -105,7 +105,12 @@ class Pages:
             inventory.FileQuery(products=[name], since=when, until=when, all_versions=True)
         )
         return self.page(
-            "day.html", request, product=name, day=text, files=rows, title=f"{name} {text}"
+            "day.html",
+            request,
+            product=name,
+            day=text,
+            files=[r.as_dict() for r in rows],
+            title=f"{name} {text}",
         )
 
     def failures(self, request: Request) -> HTMLResponse:

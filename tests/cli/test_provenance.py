@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import datetime as dt
+import json
 from typing import Any
 
 import pytest
@@ -11,9 +12,10 @@ from sqlalchemy import create_engine, update
 import dbproc
 from dbproc.db.engine import database_url
 from dbproc.db.models import File
+from dbproc.provenance.lineage import Lineage
+from dbproc.records import FileRecord
 from tests.helpers import (
     CliHarness,
-    by_name,
     drop,
     dump_database,
     edit_mission,
@@ -291,15 +293,64 @@ def test_python_api(built: CliHarness) -> None:
     archive = dbproc.open(built.db)
     try:
         lineage = archive.lineage("testDB_20160101_v1.0.0.cat")
-        assert lineage["children"] == ["testDB_20160101_v1.0.0.rot"]
-        files = by_name(archive.files(products=["L2"]))
-        assert Path(files["testDB_20160101_v1.0.0.rot"]["path"]).exists()
+        assert isinstance(lineage, Lineage)
+        assert lineage.children == ["testDB_20160101_v1.0.0.rot"]
+        assert lineage.code is not None and lineage.code.process == "L0_to_L1"
+        assert {a.depth for a in lineage.ancestors} == {1}
+        files = {f.filename: f for f in archive.files(products=["L2"])}
+        rot = files["testDB_20160101_v1.0.0.rot"]
+        assert isinstance(rot, FileRecord) and rot.path.exists()
+        assert rot.date == dt.date(2016, 1, 1) and rot.made_by is not None
         assert archive.plan() == []
-        assert (
-            archive.explain(product="L2", date=__import__("datetime").date(2016, 1, 1))[
-                "up_to_date"
-            ]
-            is True
-        )
+        explained = archive.explain(product="L2", date=dt.date(2016, 1, 1))
+        assert explained.up_to_date is True and explained.evidence
+        status = archive.status()
+        assert status.lock.held is False and status.files["L2"].newest == 4
+        run = archive.run_record(1)
+        assert run.status == "succeeded" and run.log_text and run.outputs
     finally:
         archive.close()
+
+
+@pytest.mark.parametrize(
+    ("method", "args", "command"),
+    [
+        ("files", {}, ("files",)),
+        ("files", {"all_versions": True}, ("files", "--all-versions")),
+        ("runs", {}, ("runs",)),
+        ("run_record", {"run_id": 1}, ("runs", "show", "1")),
+        (
+            "lineage",
+            {"filename": "testDB_20160101_v1.0.0.cat"},
+            ("lineage", "testDB_20160101_v1.0.0.cat"),
+        ),
+        ("recall", {"filename": "testDB_000_000.raw"}, ("recall", "testDB_000_000.raw")),
+        (
+            "explain",
+            {"filename": "testDB_20160101_v1.0.0.cat"},
+            ("explain", "testDB_20160101_v1.0.0.cat"),
+        ),
+        ("status", {}, ("status",)),
+        ("rejects", {}, ("rejects",)),
+        (
+            "show",
+            {"filename": "testDB_20160101_v1.0.0.rot"},
+            ("show", "testDB_20160101_v1.0.0.rot"),
+        ),
+    ],
+)
+def test_typed_results_render_as_the_cli_prints_them(
+    built: CliHarness, method: str, args: dict[str, Any], command: tuple[str, ...]
+) -> None:
+    """One rendering: a record's as_dict() is the object `--json` prints."""
+    with dbproc.open(built.db) as archive:
+        found = getattr(archive, method)(**args)
+        rendered = [r.as_dict() for r in found] if isinstance(found, list) else found.as_dict()
+        text = found.to_json() if not isinstance(found, list) else None
+    printed = built.json(*command)
+    if method == "status":  # the heartbeat ages between the two reads
+        for p in (*rendered["passes"], *printed["passes"]):
+            p.pop("heartbeat_age_seconds")
+    assert rendered == printed
+    if text is not None and method != "status":
+        assert json.loads(text) == printed

@@ -36,7 +36,7 @@ def test_missing_hours(cli: CliHarness) -> None:
         "--until",
         "2016-01-01",
     )
-    assert [r["start"] for r in rows] == [f"2016-01-01T{h:02d}:00:00" for h in (3, 4, 17)]
+    assert [r["start"] for r in rows] == [f"2016-01-01T{h:02d}:00:00Z" for h in (3, 4, 17)]
     both = cli.json("files", "--product", "HK", "--missing", "--by", "hour")
     assert len(both) == 3 + 23  # the second day has only its first hour
     assert cli.json("files", "--product", "HK", "--missing") == []  # every day has a file
