@@ -39,7 +39,8 @@ if TYPE_CHECKING:
     from dbproc.admin import registry
     from dbproc.admin import reprocess as reprocess_module
     from dbproc.admin import status as status_module
-    from dbproc.admin.check import CheckReport, run_check
+    from dbproc.admin.check import run_check
+    from dbproc.admin.check_report import CheckReport
     from dbproc.admin.plan_view import plan_view
     from dbproc.admin.registry import retention_from_json, stored_settings
     from dbproc.admin.run_logs import PruneReport, prune_run_logs

@@ -18,7 +18,8 @@ from dbproc.admin.run_logs import prune_run_logs
 from dbproc.build.processing import Processor, ProcessReport
 from dbproc.build.processing import Progress as ProcessProgress
 from dbproc.control import activity
-from dbproc.control.locking import Holder, PassLock
+from dbproc.control.locking import PassLock
+from dbproc.control.pass_holders import Holder
 from dbproc.control.recovery import RecoveryReport, recover
 from dbproc.control.signals import interruptible
 from dbproc.db.engine import read_only
