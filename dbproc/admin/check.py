@@ -234,7 +234,7 @@ def run_check(
     engine: Engine, session_factory: Callable[[], Session], *, repair: bool, checksums: bool
 ) -> CheckReport:
     """Check; with ``repair``, under the pass lock (exit 4 while a pass runs)."""
-    from dbproc.admin.registry import stored_settings
+    from dbproc.admin.mission_settings import stored_settings
     from dbproc.control.locking import PassLock
 
     with session_factory() as session:

@@ -22,7 +22,7 @@ from dbproc.db.files import (
     stored_path,
 )
 from dbproc.db.unit import commit, release
-from dbproc.ingest.inspection import InspectorSet
+from dbproc.ingest.inspection import FileFacts, InspectorSet
 from dbproc.ingest.placement import hash_file
 
 
@@ -115,8 +115,14 @@ def _orphan(
         + ("; registered" if repair else "; --repair registers it"),
     )
     report.problems.append(problem)
-    if not repair:
-        return
+    if repair:
+        _register_orphan(session, paths, facts, path, problem)
+
+
+def _register_orphan(
+    session: Session, paths: MissionPaths, facts: FileFacts, path: Path, problem: Problem
+) -> None:
+    """Register an identified orphan, unless its name or identity is taken already."""
     known = queries.find_file(session, path.name)
     existing = list_versions(session, facts.product.id, facts.date, facts.slot)
     if known is not None or any(e.version == facts.version for e in existing):

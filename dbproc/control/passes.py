@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from dbproc.admin.registry import stored_settings
+from dbproc.admin.mission_settings import stored_settings
 from dbproc.admin.run_logs import prune_run_logs
 from dbproc.build.processing import Processor, ProcessReport
 from dbproc.build.processing import Progress as ProcessProgress
