@@ -47,9 +47,10 @@ if TYPE_CHECKING:
     from dbproc.admin import registry
     from dbproc.admin import reprocess as reprocess_module
     from dbproc.admin import status as status_module
-    from dbproc.admin.check import CheckReport, run_check
+    from dbproc.admin.check import run_check
+    from dbproc.admin.check_report import CheckReport
+    from dbproc.admin.mission_settings import retention_from_json, stored_settings
     from dbproc.admin.plan_view import PlanChain, plan_view
-    from dbproc.admin.registry import retention_from_json, stored_settings
     from dbproc.admin.run_logs import PruneReport, prune_run_logs
     from dbproc.admin.status import ArchiveStatus, PlannedBuild
     from dbproc.build.preview import summarize
@@ -72,7 +73,7 @@ else:
     (run_check,) = lazy_names("dbproc.admin.check", "run_check")
     (plan_view,) = lazy_names("dbproc.admin.plan_view", "plan_view")
     retention_from_json, stored_settings = lazy_names(
-        "dbproc.admin.registry", "retention_from_json", "stored_settings"
+        "dbproc.admin.mission_settings", "retention_from_json", "stored_settings"
     )
     (prune_run_logs,) = lazy_names("dbproc.admin.run_logs", "prune_run_logs")
     (summarize,) = lazy_names("dbproc.build.preview", "summarize")

@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dbproc.admin.apply_changes import ApplyResult, Change, diff_fields
+from dbproc.admin.code_versions import add_code, code_fields
 from dbproc.db import queries
 from dbproc.db.models import Code, Process
 
 if TYPE_CHECKING:
-    from dbproc.admin.registry import ApplyResult
     from dbproc.mission import MissionConfig, ProcessConfig
 
 #: code fields whose change alters what gets built (the others are bookkeeping)
@@ -45,15 +46,13 @@ def apply_code_set(
 ) -> list[str]:
     """Make the process's active codes exactly ``cfg.all_codes``; return what changed that
     makes its outputs worth replanning."""
-    from dbproc.admin.registry import Change, _add_code, _code_fields, _diff
-
     rows = {c.version: c for c in queries.list_codes(session, process.id)}
     wanted = {c.version: c for c in cfg.all_codes}
     rebuild: list[str] = []
     for version, code in wanted.items():
         row = rows.get(version)
         if row is None:
-            _add_code(session, process, code, config, now)
+            add_code(session, process, code, config, now)
             result.changes.append(
                 Change(
                     "new-code-version",
@@ -70,7 +69,7 @@ def apply_code_set(
                 Change("update", "code", f"{process.name} {version}", ("active again",))
             )
             rebuild.append(f"code {version} active again")
-        details = _diff(row, _code_fields(code))
+        details = diff_fields(row, code_fields(code))
         if details:
             result.changes.append(
                 Change("update", "code", f"{process.name} {version}", tuple(details))

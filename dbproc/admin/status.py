@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from dbproc.build.planner import BuildAction, Decision, PlanKey, plan
 from dbproc.build.snapshot import PLAN_CHUNK, SnapshotLoader, load_catalogue, pending_work
 from dbproc.clock import utcnow
-from dbproc.control.locking import OsLock, running_holders
+from dbproc.control.os_lock import OsLock
+from dbproc.control.pass_holders import running_holders
 from dbproc.db import queries
 from dbproc.db.models import (
     FAILED_RUN_STATUSES,

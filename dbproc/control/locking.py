@@ -7,32 +7,39 @@ process start time, heartbeat) says who works. Finding such a row when the lock 
 means the last pass died: it is taken over automatically (and logged) when its process
 is gone on this host, or when its heartbeat is older than ``stale_after_seconds`` on
 another host.
+
+This module holds the pass row's life (:class:`PassLock`: acquire, heartbeat, release)
+and ``dbproc unlock``; the OS lock is :mod:`dbproc.control.os_lock`, reading the pass rows
+and telling a live holder from a dead one :mod:`dbproc.control.pass_holders`, stopping a
+stuck holder :mod:`dbproc.control.takeover`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import errno
-import fcntl
 import getpass
-import hashlib
 import logging
 import os
 import signal
 import socket
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, create_engine, select, text, update
+from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import NullPool
 
 from dbproc.clock import utcnow
 from dbproc.control import activity
+from dbproc.control.os_lock import OsLock
+from dbproc.control.pass_holders import (
+    Holder,
+    holder_is_alive,
+    process_start_time,
+    running_holders,
+)
 from dbproc.control.takeover import take_over_stuck
-from dbproc.db.engine import read_only, sqlite_path
+from dbproc.db.engine import read_only
 from dbproc.db.models import PassRecord, PassState
 from dbproc.db.unit import commit
 from dbproc.errors import DatabaseError, LockHeld
@@ -46,177 +53,6 @@ logger = logging.getLogger("dbproc.locking")
 
 #: how soon a changed activity text reaches the pass row (seconds)
 ACTIVITY_SECONDS = 1.0
-
-
-def process_start_time(pid: int) -> str | None:
-    """An id of the process's start (boot id + start tick), to tell a reused pid apart."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read().decode("ascii", "replace")
-        fields = stat[stat.rindex(")") + 2 :].split()
-        start_ticks = fields[19]
-    except (OSError, ValueError, IndexError):
-        return None
-    try:
-        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
-            boot = fh.read().strip()
-    except OSError:
-        boot = "?"
-    return f"{boot}:{start_ticks}"
-
-
-def pid_alive(pid: int, start: str | None) -> bool:
-    """True when ``pid`` runs on this host and (when known) started at ``start``."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    if start is None:
-        return True
-    current = process_start_time(pid)
-    return current is None or current == start
-
-
-@dataclass(frozen=True)
-class Holder:
-    """Who a ``running`` pass row says is working."""
-
-    pass_id: int
-    host: str
-    pid: int
-    pid_start: str | None
-    heartbeat_age: float
-    command: str
-
-    def describe(self) -> str:
-        """Human words for the holder."""
-        return (
-            f"pass {self.pass_id} ({self.command}) on host {self.host}, pid {self.pid}, "
-            f"heartbeat {self.heartbeat_age:.0f} s ago"
-        )
-
-
-def running_holders(session: Session) -> list[Holder]:
-    """Pass rows still marked running."""
-    now = utcnow()
-    rows = session.scalars(
-        select(PassRecord).where(PassRecord.state == PassState.RUNNING).order_by(PassRecord.id)
-    ).all()
-    return [
-        Holder(r.id, r.host, r.pid, r.pid_start, (now - r.heartbeat_at).total_seconds(), r.command)
-        for r in rows
-    ]
-
-
-def holder_is_alive(holder: Holder, settings: LockSettings, host: str) -> bool:
-    """Is the pass of ``holder`` still working (as far as this host can tell)?
-
-    Only asked by a process that holds the OS lock: a row of this very process is then
-    an earlier pass of ours that could not close its row (the lock proves it is over).
-    """
-    if holder.host == host:
-        if holder.pid == os.getpid() and holder.pid_start == process_start_time(holder.pid):
-            return False
-        return pid_alive(holder.pid, holder.pid_start)
-    return holder.heartbeat_age < settings.stale_after_seconds
-
-
-class OsLock:
-    """The mutual-exclusion part: flock for SQLite, an advisory lock for PostgreSQL."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._fd: int | None = None
-        self._pg_engine: Engine | None = None
-        self._pg_conn: Connection | None = None
-        self._key: int | None = None
-
-    def try_acquire(self) -> bool:
-        url = self.engine.url
-        if url.get_backend_name() == "sqlite":
-            path = sqlite_path(url)
-            if path is None:
-                return True  # in-memory: nothing else can see it
-            lock_path = Path(str(path) + ".lock")
-            try:
-                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-            except PermissionError:
-                # a user who may only read the database (``dbproc status``) still probes
-                try:
-                    fd = os.open(lock_path, os.O_RDONLY)
-                except FileNotFoundError:
-                    return True  # no lock file: no pass can hold it
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                os.close(fd)
-                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    return False
-                raise
-            self._fd = fd
-            return True
-        self._pg_engine = create_engine(
-            url,
-            poolclass=NullPool,
-            isolation_level="AUTOCOMMIT",
-            connect_args=_pg_connect_args(url),
-        )
-        conn = self._pg_engine.connect()
-        schema_key = conn.execute(
-            text("SELECT current_database() || ':' || coalesce(current_schema(), '')")
-        ).scalar_one()
-        digest = hashlib.sha256(f"dbproc:{schema_key}".encode()).digest()
-        self._key = int.from_bytes(digest[:8], "big", signed=True)
-        got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self._key}).scalar()
-        if not got:
-            conn.close()
-            self._pg_engine.dispose()
-            self._pg_engine = None
-            return False
-        self._pg_conn = conn
-        return True
-
-    def check(self) -> bool:
-        """Still held? (PostgreSQL: the lock connection answers.)"""
-        if self._pg_conn is None:
-            return True
-        try:
-            self._pg_conn.execute(text("SELECT 1"))
-        except Exception:  # noqa: BLE001
-            return False
-        return True
-
-    def release(self) -> None:
-        if self._fd is not None:
-            try:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-            finally:
-                os.close(self._fd)
-                self._fd = None
-        if self._pg_conn is not None:
-            try:
-                self._pg_conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
-            except Exception:  # noqa: BLE001 - the connection may be gone; the lock with it
-                pass
-            finally:
-                self._pg_conn.close()
-                self._pg_conn = None
-        if self._pg_engine is not None:
-            self._pg_engine.dispose()
-            self._pg_engine = None
-
-
-def _pg_connect_args(url: Any) -> dict[str, Any]:
-    return {
-        "connect_timeout": 10,
-        "application_name": "dbproc-lock",
-        "keepalives": 1,
-        "keepalives_idle": 30,
-        "keepalives_interval": 10,
-        "keepalives_count": 3,
-    }
 
 
 class PassLock:

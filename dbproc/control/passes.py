@@ -13,12 +13,13 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from dbproc.admin.registry import stored_settings
+from dbproc.admin.mission_settings import stored_settings
 from dbproc.admin.run_logs import prune_run_logs
 from dbproc.build.processing import Processor, ProcessReport
 from dbproc.build.processing import Progress as ProcessProgress
 from dbproc.control import activity
-from dbproc.control.locking import Holder, PassLock
+from dbproc.control.locking import PassLock
+from dbproc.control.pass_holders import Holder
 from dbproc.control.recovery import RecoveryReport, recover
 from dbproc.control.signals import interruptible
 from dbproc.db.engine import read_only

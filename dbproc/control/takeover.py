@@ -24,8 +24,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
+from dbproc.control.pass_holders import Holder, pid_alive
+
 if TYPE_CHECKING:
-    from dbproc.control.locking import Holder, OsLock
+    from dbproc.control.os_lock import OsLock
 
 logger = logging.getLogger("dbproc.locking")
 
@@ -35,8 +37,6 @@ LET_GO_SECONDS = 10.0
 
 def take_over_stuck(os_lock: OsLock, holder: Holder, host: str) -> bool:
     """Stop ``holder``'s pass and take the OS lock; False when that is not possible."""
-    from dbproc.control.locking import pid_alive
-
     logger.warning(
         "%s has made no progress for %.0f s: it is stuck; stopping it and taking over",
         holder.describe(),

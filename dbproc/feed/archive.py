@@ -180,7 +180,7 @@ class FeedMethods:
         makes something buildable, and at least every ``interval`` seconds
         (``dbproc watch``). Returns 0 when stopped (``stop`` set, or SIGTERM/SIGINT with
         ``handle_signals``). ``pass_options`` are those of :meth:`run`."""
-        from dbproc.admin.registry import stored_settings
+        from dbproc.admin.mission_settings import stored_settings
         from dbproc.feed.watch import Watcher, WatchState
 
         if interval <= 0:

@@ -25,6 +25,7 @@ from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.orm import Session
 
 from dbproc.admin import registry
+from dbproc.admin.code_versions import file_sha256
 from dbproc.clock import utcnow
 from dbproc.control.locking import PassLock
 from dbproc.db import schema
@@ -257,7 +258,7 @@ def _context(
                 valid_until=table.get("valid_until"),
                 description=table.get("description"),
                 active=False,
-                sha256=registry.file_sha256(codes_dir / table["path"]),
+                sha256=file_sha256(codes_dir / table["path"]),
                 registered_at=utcnow(),
             )
             session.add(row)

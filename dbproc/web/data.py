@@ -16,7 +16,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from dbproc.admin import status as status_module
-from dbproc.control.locking import running_holders
+from dbproc.control.pass_holders import running_holders
 from dbproc.db import queries
 from dbproc.db.files import MissionPaths, list_versions
 from dbproc.db.models import (

@@ -33,7 +33,7 @@ from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from dbproc.control.locking import OsLock
+from dbproc.control.os_lock import OsLock
 from dbproc.db.engine import database_url
 from dbproc.db.files import STAGING_DIR, absolute_path
 from dbproc.db.models import (

@@ -24,7 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from dbproc.clock import utcnow
-from dbproc.control.locking import process_start_time
+from dbproc.control.pass_holders import process_start_time
 from dbproc.db.models import PassRecord, PassState
 from tests.faults.invariants import assert_consistent, engine_of, incoming_files
 from tests.faults.procs import spawn, wait_until

@@ -235,7 +235,7 @@ def _months(cli: CliHarness) -> dict[tuple[str, str], tuple[int, int, int]]:
 def test_the_overview_sees_the_pass_lock(built: CliHarness) -> None:
     """The dashboard's lock look-up (pg_locks on PostgreSQL) agrees with the real lock."""
     from dbproc.api import Archive
-    from dbproc.control.locking import OsLock
+    from dbproc.control.os_lock import OsLock
     from dbproc.web import data
 
     archive = Archive(built.db)
