@@ -7,8 +7,10 @@ from typing import Any
 from sqlalchemy import Engine, case, func, select
 from sqlalchemy.orm import Session
 
+from dbproc.build.catalogue import load_catalogue
+from dbproc.build.pending_work import pending_work
 from dbproc.build.planner import BuildAction, Decision, PlanKey, plan
-from dbproc.build.snapshot import PLAN_CHUNK, SnapshotLoader, load_catalogue, pending_work
+from dbproc.build.snapshot import PLAN_CHUNK, SnapshotLoader
 from dbproc.clock import iso_utc, utcnow
 from dbproc.control.locking import OsLock, running_holders
 from dbproc.db import queries
