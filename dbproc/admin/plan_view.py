@@ -15,9 +15,10 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from dbproc.admin.status import HolderState, PlannedBuild, lock_state, plan_now
+from dbproc.build.catalogue import load_catalogue
 from dbproc.build.plan_types import BuildAction
 from dbproc.build.preview import cascade
-from dbproc.build.snapshot import SnapshotLoader, load_catalogue
+from dbproc.build.snapshot import SnapshotLoader
 from dbproc.db.models import ACTIVE_RUN_STATUSES, PassRecord, PassState, Process, Run
 from dbproc.records import Record
 

@@ -9,8 +9,10 @@ from typing import Any
 from sqlalchemy import Engine, case, func, select
 from sqlalchemy.orm import Session
 
+from dbproc.build.catalogue import load_catalogue
+from dbproc.build.pending_work import pending_work
 from dbproc.build.planner import BuildAction, Decision, PlanKey, plan
-from dbproc.build.snapshot import PLAN_CHUNK, SnapshotLoader, load_catalogue, pending_work
+from dbproc.build.snapshot import PLAN_CHUNK, SnapshotLoader
 from dbproc.clock import utcnow
 from dbproc.control.os_lock import OsLock
 from dbproc.control.pass_holders import running_holders

@@ -13,21 +13,22 @@ import datetime as dt
 import logging
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from dbproc.build.bounds import BEAT_SECONDS, bounded, stop_in_flight
+from dbproc.build.catalogue import load_catalogue
+from dbproc.build.pending_work import pending_work
 from dbproc.build.planner import BuildAction, Decision, PlanKey, Status, plan
+from dbproc.build.process_report import OK_STATUSES, ProcessReport
 from dbproc.build.recording import Recorder
-from dbproc.build.run_start import RunOutcome, start_run
+from dbproc.build.run_start import start_run
 from dbproc.build.scheduling import BuildQueue, ProcessGraph
-from dbproc.build.snapshot import PLAN_CHUNK, SnapshotLoader, load_catalogue, pending_work
+from dbproc.build.snapshot import PLAN_CHUNK, SnapshotLoader
 from dbproc.control import activity
 from dbproc.db.files import MissionPaths, product_rules
-from dbproc.db.models import ForcedRebuild, Pending, RunStatus
+from dbproc.db.models import ForcedRebuild, Pending
 from dbproc.db.queries import chunked
 from dbproc.db.unit import commit, discard, release
 from dbproc.executors.base import Executor, JobResult, JobSpec
@@ -40,61 +41,6 @@ UNBUILDABLE = frozenset(
     {Status.NOT_EXPECTED, Status.MISSING_INPUT, Status.OUTSIDE_VALIDITY, Status.NO_CODE}
 )
 Fence = Callable[[], None]
-
-
-#: how a run may end without failing (``unchanged``: early cutoff reproduced the newest)
-OK_STATUSES = frozenset({RunStatus.SUCCEEDED, RunStatus.UNCHANGED})
-
-
-@dataclass
-class ProcessReport:
-    """What the process half of a pass did."""
-
-    runs: list[RunOutcome] = field(default_factory=list)
-    blocked: list[dict[str, Any]] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def failed(self) -> list[RunOutcome]:
-        """Runs that did not succeed."""
-        return [r for r in self.runs if r.status not in OK_STATUSES]
-
-    @property
-    def exit_code(self) -> int:
-        """3 when a run failed."""
-        return 3 if self.failed else 0
-
-    def counts(self) -> dict[str, int]:
-        """Runs by status."""
-        counts = Counter(r.status.value for r in self.runs)
-        return {"runs": len(self.runs), **counts}
-
-    def as_json(self) -> dict[str, Any]:
-        """The report as JSON."""
-        return {
-            "runs": [r.as_json() for r in self.runs],
-            "counts": self.counts(),
-            "seconds": round(self.seconds, 3),
-        }
-
-    def summary(self, limit: int = 8) -> str:
-        """One screen for a person."""
-        ok = sum(1 for r in self.runs if r.status in OK_STATUSES)
-        lines = [
-            f"process: {len(self.runs)} runs, {ok} succeeded, {len(self.failed)} failed "
-            f"({self.seconds:.2f} s)"
-        ]
-        by_process = Counter((r.process, r.status.value) for r in self.runs)
-        for (process, status), n in sorted(by_process.items()):
-            lines.append(f"  {process}: {n} {status}")
-        for r in self.failed[:limit]:
-            lines.append(
-                f"  failed run {r.run_id} {r.process} {r.date}: {r.error} "
-                f"(dbproc runs show {r.run_id})"
-            )
-        if len(self.failed) > limit:
-            lines.append(f"  ... and {len(self.failed) - limit} more (dbproc runs --failed)")
-        return "\n".join(lines)
 
 
 class Processor:

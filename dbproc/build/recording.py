@@ -1,4 +1,4 @@
-"""Starting a run and recording how it ended: the job-commit order of reliability.md B4.
+"""Recording how a run ended: the job-commit order of reliability.md B4.
 
 start: one transaction inserts the run row. Success: verify the output with its
 product's inspector, fsync and checksum it, mark the run ``promoting`` (one transaction),
@@ -6,7 +6,9 @@ link the output into the archive without clobbering, then ONE transaction record
 file, its parents, code and run and clears the work it settles; staging is removed last.
 A crash after ``promoting`` is rolled forward by the next pass instead of recomputed,
 and so is a write error while placing (the run stays ``promoting``); a write error
-before ``promoting`` abandons the run, which queues it again.
+before ``promoting`` abandons the run, which queues it again. The output is judged by
+:mod:`dbproc.build.output_checks`, placed and registered by :mod:`dbproc.build.promotion`
+(early cutoff: :mod:`dbproc.build.cutoff`).
 Failure: logs and partial output go to ``<errors>/runs/<run id>/`` and the run is marked.
 """
 
@@ -20,65 +22,35 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam
 from sqlalchemy.orm import Session
 
+from dbproc.build.output_checks import check_output, durable_digest
 from dbproc.build.planner import BuildAction
-from dbproc.build.run_log_files import (
-    LogHead,
-    what_was_written,
-    write_log,
-)
+from dbproc.build.promotion import finish_promotion
+from dbproc.build.run_log_files import LogHead, write_log
 from dbproc.build.run_start import (
     RESULT_STATUS,
     RUN_TABLE,
     RunOutcome,
-    facts_from_json,
     result_fields,
     run_logs_dir,
     run_root,
     stored_facts_json,
 )
-from dbproc.clock import utcnow
-from dbproc.db.files import (
-    Consumer,
-    IdentityTaken,
-    MissionPaths,
-    destination,
-    register_file,
-    stored_path,
-)
-from dbproc.db.models import (
-    ForcedRebuild,
-    Pending,
-    Run,
-    RunStatus,
-    table_of,
-)
-from dbproc.db.unit import commit, discard, release
+from dbproc.db.files import Consumer, MissionPaths, destination
+from dbproc.db.models import ForcedRebuild, Pending, Run, RunStatus, table_of
+from dbproc.db.unit import commit, release
 from dbproc.executors.base import JobResult
 from dbproc.faults import crash_point
 from dbproc.feed.hooks import note_run_failed
 from dbproc.ingest.inspection import FileFacts, InspectorSet, ProductRule
-from dbproc.ingest.placement import Digest, Occupied, fsync_file, hash_file, place
+from dbproc.ingest.placement import Digest
 
 logger = logging.getLogger("dbproc.recording")
 
 _PENDING = table_of(Pending)
 _FORCED = table_of(ForcedRebuild)
-_RUN_FOR_LOG = select(
-    RUN_TABLE.c.code_id,
-    RUN_TABLE.c.process_id,
-    RUN_TABLE.c.date,
-    RUN_TABLE.c.argv,
-    RUN_TABLE.c.exit_code,
-    RUN_TABLE.c.signal,
-    RUN_TABLE.c.host,
-    RUN_TABLE.c.started_at,
-    RUN_TABLE.c.ended_at,
-    RUN_TABLE.c.run_root,
-).where(RUN_TABLE.c.id == bindparam("rid"))
 _SETTLE_PENDING = _PENDING.delete().where(
     _PENDING.c.process_id == bindparam("pid"),
     _PENDING.c.date == bindparam("day"),
@@ -137,37 +109,11 @@ class Recorder:
             return self._succeed_without_output(action, result, settle, pending_max_id)
         assert result.run_dir is not None
         output = Path(result.run_dir) / action.output_filename
-        if output.is_symlink() or not output.is_file():
-            return self._fail(
-                action,
-                result,
-                RunStatus.FAILED,
-                f"the code exited 0 but wrote no file {action.output_filename}"
-                + what_was_written(Path(result.run_dir), action.output_filename),
-                settle,
-                pending_max_id,
-            )
-        product = self.output_products[action.process]
-        assert product is not None
-        verdict = self.inspectors.identify(output, action.output_filename, only=product)
-        facts = verdict.facts
-        problem = _output_problem(action, facts, verdict.message)
-        if problem is not None or facts is None:
-            return self._fail(
-                action,
-                result,
-                RunStatus.FAILED,
-                problem or "unrecognised output",
-                settle,
-                pending_max_id,
-            )
+        facts = check_output(self.inspectors, self.output_products, action, result, output)
+        if isinstance(facts, str):
+            return self._fail(action, result, RunStatus.FAILED, facts, settle, pending_max_id)
         try:
-            if result.output_error is not None:  # never retry a failed fsync
-                raise OSError(result.output_error)
-            digest = _worker_digest(result, output)
-            if digest is None:  # an executor that does not: make it durable here
-                fsync_file(output)
-                digest = hash_file(output)
+            digest = durable_digest(result, output)
         except OSError as exc:  # the disk, not the code: build it again next pass
             return self._fail(
                 action,
@@ -182,6 +128,19 @@ class Recorder:
         reproduced = cutoff.reproduces(self, action, digest)
         if reproduced is not None:
             return cutoff.record_unchanged(self, action, result, reproduced, settle, pending_max_id)
+        return self._promote(action, result, output, facts, digest, settle, pending_max_id)
+
+    def _promote(
+        self,
+        action: BuildAction,
+        result: JobResult,
+        output: Path,
+        facts: FileFacts,
+        digest: Digest,
+        settle: bool,
+        pending_max_id: int,
+    ) -> RunOutcome:
+        """Mark the run ``promoting`` (one transaction), then finish the promotion."""
         dst = destination(self.paths.root, facts.product.dir, facts.date, output.name)
         promoting = {
             "run_dir": result.run_dir,
@@ -215,101 +174,9 @@ class Recorder:
         *,
         action: BuildAction | None = None,
     ) -> RunOutcome:
-        """Place and record a run in state ``promoting`` (also used by recovery)."""
-        rule = self.rules[promoting["facts"]["product"]]
-        facts = facts_from_json(promoting["facts"], rule)
-        staged, dst = Path(promoting["output"]), Path(promoting["dst"])
-        digest = Digest(promoting["sha256"], promoting["size"])
-        try:
-            if staged.exists():  # fsynced before the run became ``promoting``
-                place(staged, dst, digest, self.paths.staging / "promote", sync_source=False)
-            elif not (dst.is_file() and hash_file(dst) == digest):
-                return self._fail_promotion(
-                    run_id,
-                    process,
-                    day,
-                    "the staged output is gone and the archive holds no copy of it",
-                )
-        except Occupied as exc:
-            return self._fail_promotion(run_id, process, day, f"cannot place the output: {exc}")
-        except OSError as exc:  # disk full, I/O error: the next pass places it
-            error = (
-                f"could not place the output {dst.name}: {exc}; the run stays promoting "
-                "and the next pass places it"
-            )
-            logger.error("run %s: %s", run_id, error)
-            return RunOutcome(run_id, RunStatus.PROMOTING, process, day, error=error)
-        crash_point("job.placed")
-        run = self.session.execute(_RUN_FOR_LOG, {"rid": run_id}).one()
-        queued: list[tuple[int, dt.date]] = []
-        try:
-            register_file(
-                self.session,
-                facts,
-                filename=dst.name,
-                path=stored_path(self.paths.root, dst),
-                sha256=digest.sha256,
-                size=digest.size,
-                code_id=run.code_id,
-                run_id=run_id,
-                parents=promoting["parents"],
-                consumers=self.consumers,
-                cause=f"{process} built {dst.name}",
-                queued=queued,
-                widest=self.widest,
-            )
-        except (IdentityTaken, IntegrityError) as exc:
-            discard(self.session)
-            return self._fail_promotion(
-                run_id, process, day, f"the output {dst.name} is already registered ({exc})"
-            )
-        ended_at = run.ended_at or utcnow()
-        head = LogHead(
-            run_id,
-            run.process_id,
-            run.date,
-            RunStatus.SUCCEEDED,
-            run.argv,
-            run.exit_code,
-            run.signal,
-            None,
-            run.host,
-            run.started_at,
-            ended_at,
-        )
-        self.session.execute(
-            RUN_TABLE.update()
-            .where(RUN_TABLE.c.id == run_id)
-            .values(
-                status=RunStatus.SUCCEEDED,
-                log_path=self._keep_log(head, Path(promoting["run_dir"])),
-                promoting=None,
-                ended_at=ended_at,
-            )
-        )
-        self._settle(
-            run.process_id,
-            day,
-            slot,
-            promoting.get("settle", True),
-            promoting.get("pending_max_id", 0),
-            forced_done=True,
-        )
-        commit(self.session)
-        crash_point("job.recorded")
-        self._clean(run.run_root)
-        crash_point("job.cleaned")
-        logger.info("run %s: %s %s made %s", run_id, process, day, dst.name)
-        return RunOutcome(
-            run_id,
-            RunStatus.SUCCEEDED,
-            process,
-            day,
-            action.reason.value if action else "recovered",
-            output=dst.name,
-            version=str(facts.version),
-            queued=queued,
-        )
+        """Place and record a run in state ``promoting`` (also used by recovery); see
+        :func:`dbproc.build.promotion.finish_promotion`."""
+        return finish_promotion(self, run_id, process, day, slot, promoting, action=action)
 
     def _succeed_without_output(
         self, action: BuildAction, result: JobResult, settle: bool, pending_max_id: int
@@ -364,16 +231,6 @@ class Recorder:
             run.log_path,
         )
         return RunOutcome.of(run.id, status, action, error=error)
-
-    def _fail_promotion(self, run_id: int, process: str, day: dt.date, error: str) -> RunOutcome:
-        run = self.session.get(Run, run_id)
-        assert run is not None
-        run.status = RunStatus.ABANDONED
-        run.error = error
-        self._requeue(run.process_id, day, f"run {run_id} abandoned: {error}")
-        commit(self.session)
-        logger.error("run %s: %s", run_id, error)
-        return RunOutcome(run_id, RunStatus.ABANDONED, process, day, error=error)
 
     def _requeue(self, process_id: int, day: dt.date, cause: str) -> None:
         """Queue (process, day) again: an abandoned run settles nothing, and the rows that
@@ -454,28 +311,3 @@ class Recorder:
         if self._cleaner is not None:
             self._cleaner.shutdown(wait=True)
             self._cleaner = None
-
-
-def _worker_digest(result: JobResult, output: Path) -> Digest | None:
-    """The digest the worker took after fsyncing the output, if it still fits the file."""
-    if result.output_sha256 is None or result.output_size is None:
-        return None
-    if output.stat().st_size != result.output_size:
-        return None
-    return Digest(result.output_sha256, result.output_size)
-
-
-def _output_problem(
-    action: BuildAction, facts: FileFacts | None, message: str | None
-) -> str | None:
-    if facts is None:
-        return f"the output {action.output_filename} is not recognised: {message}"
-    expected = (action.date, action.output_version, action.slot)
-    found = (facts.date, facts.version, facts.slot)
-    if found != expected:
-        return (
-            f"the output {action.output_filename} reads as date {facts.date}, version "
-            f"{facts.version}, keywords {facts.slot or '-'}; expected {action.date}, "
-            f"{action.output_version}, {action.slot or '-'}"
-        )
-    return None

@@ -2,8 +2,10 @@
 
 Given some (process, date) keys, :class:`SnapshotLoader` reads the newest input files in
 the keys' windows, the existing newest outputs with their parents, the last runs and the
-forced rebuilds of those keys. The number of queries grows with the number of products
-and processes, never with the number of files; nothing is read for keys not asked for.
+forced rebuilds of those keys (:mod:`dbproc.build.snapshot_runs`), translating rows with
+the mission's :class:`~dbproc.build.catalogue.Catalogue`. The number of queries grows
+with the number of products and processes, never with the number of files; nothing is
+read for keys not asked for.
 """
 
 from __future__ import annotations
@@ -17,34 +19,14 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from dbproc.build.catalogue import Catalogue, load_catalogue
 from dbproc.build.plan_types import PASSED_REVIEWS
-from dbproc.build.planner import (
-    CodeSpec,
-    FileRecord,
-    ForcedRequest,
-    InputSpec,
-    PlanKey,
-    ProcessSpec,
-    RunRecord,
-    Snapshot,
-)
+from dbproc.build.planner import FileRecord, PlanKey, ProcessSpec, Snapshot
+from dbproc.build.snapshot_runs import read_forced, read_runs
 from dbproc.clock import midnight
-from dbproc.db.models import (
-    FAILED_RUN_STATUSES,
-    Code,
-    File,
-    FileLink,
-    ForcedRebuild,
-    Pending,
-    Process,
-    ProcessInput,
-    Product,
-    Reproduction,
-    Run,
-    RunStatus,
-)
+from dbproc.db.models import File, FileLink, Reproduction, Run
 from dbproc.db.queries import chunked
-from dbproc.version import Version, VersionPart
+from dbproc.version import Version
 
 DAY = dt.timedelta(days=1)
 RANGES_PER_QUERY = 200
@@ -70,85 +52,6 @@ FILE_COLUMNS = (
     File.on_disk,
     File.review,
 )
-
-
-@dataclass(frozen=True)
-class Catalogue:
-    """Products, processes and codes of the mission (small; loaded whole)."""
-
-    processes: dict[str, ProcessSpec]
-    process_ids: dict[str, int]
-    process_names: dict[int, str]
-    product_names: dict[int, str]
-    product_ids: dict[str, int]
-    max_span: dict[int, float]
-    codes: dict[int, CodeSpec]
-    levels: dict[str, float] = field(default_factory=dict)
-    #: ids of ``review = true`` products: their inputs are the newest *passed* versions
-    reviewed: frozenset[int] = frozenset()
-
-
-def code_spec(code: Code) -> CodeSpec:
-    """A code row as the planner sees it."""
-    return CodeSpec(
-        id=code.id,
-        version=Version(code.interface, code.quality, code.revision),
-        output_interface=code.output_interface,
-        valid_from=code.valid_from,
-        valid_until=code.valid_until,
-        path=code.path,
-        args=tuple(code.args or ()),
-        timeout=code.timeout,
-    )
-
-
-def load_catalogue(session: Session) -> Catalogue:
-    """Active processes with their inputs and active code; every product and code."""
-    products = {p.id: p for p in session.scalars(select(Product))}
-    codes = {c.id: c for c in session.scalars(select(Code))}
-    inputs: dict[int, list[ProcessInput]] = defaultdict(list)
-    for item in session.scalars(
-        select(ProcessInput).order_by(ProcessInput.process_id, ProcessInput.position)
-    ):
-        inputs[item.process_id].append(item)
-    processes: dict[str, ProcessSpec] = {}
-    process_ids: dict[str, int] = {}
-    process_names: dict[int, str] = {}
-    for proc in session.scalars(select(Process).order_by(Process.name)):
-        process_names[proc.id] = proc.name
-        if not proc.active:
-            continue
-        active_codes = sorted(
-            (c for c in codes.values() if c.process_id == proc.id and c.active),
-            key=lambda c: (c.valid_from or dt.date.min, c.interface, c.quality, c.revision),
-        )
-        active = active_codes[0] if active_codes else None
-        output = products[proc.output_product_id] if proc.output_product_id else None
-        processes[proc.name] = ProcessSpec(
-            name=proc.name,
-            timebase=proc.timebase,
-            inputs=tuple(
-                InputSpec(products[i.product_id].name, i.before, i.after, i.optional)
-                for i in inputs[proc.id]
-            ),
-            code=code_spec(active) if active else None,
-            output=output.name if output else None,
-            output_format=output.format if output else None,
-            id=proc.id,
-            codes=tuple(code_spec(c) for c in active_codes) if len(active_codes) > 1 else (),
-        )
-        process_ids[proc.name] = proc.id
-    return Catalogue(
-        processes=processes,
-        process_ids=process_ids,
-        process_names=process_names,
-        product_names={i: p.name for i, p in products.items()},
-        product_ids={p.name: i for i, p in products.items()},
-        max_span={i: p.max_span_seconds for i, p in products.items()},
-        codes={i: code_spec(c) for i, c in codes.items()},
-        levels={p.name: p.level for p in products.values()},
-        reviewed=frozenset(i for i, p in products.items() if p.review),
-    )
 
 
 def _merge(ranges: Iterable[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
@@ -208,7 +111,12 @@ class SnapshotLoader:
         files.update({r.id: r for r in output_records})
         with_parents = self._attach_parents([r for r in output_records if r.code_id is not None])
         files.update({r.id: r for r in with_parents})
-        last_runs, succeeded = self._read_runs(by_process)
+        last_runs, succeeded = read_runs(
+            self._execute,
+            cat,
+            by_process,
+            chunked(self._run_condition(by_process), RANGES_PER_QUERY),
+        )
         needed = {pid for r in with_parents for pid in (r.parents or ())}
         needed |= {pid for runs in succeeded.values() for run in runs for pid in run.inputs}
         needed |= {pid for run in last_runs.values() for pid in run.inputs}
@@ -221,7 +129,7 @@ class SnapshotLoader:
             codes=cat.codes,
             last_runs=last_runs,
             succeeded_runs=succeeded,
-            forced=self._read_forced(by_process),
+            forced=read_forced(self._execute, cat, by_process),
             retry_failed=retry_failed,
         )
 
@@ -406,122 +314,6 @@ class SnapshotLoader:
             for lo, hi in _merge((d, d + DAY) for d in days):
                 conditions.append(and_(Run.process_id == pid, Run.date >= lo, Run.date < hi))
         return conditions
-
-    def _read_runs(
-        self, by_process: dict[str, set[dt.date] | None]
-    ) -> tuple[
-        dict[tuple[str, dt.date, str], RunRecord], dict[tuple[str, dt.date, str], list[RunRecord]]
-    ]:
-        last: dict[tuple[str, dt.date, str], RunRecord] = {}
-        succeeded: dict[tuple[str, dt.date, str], list[RunRecord]] = defaultdict(list)
-        run_processes = {n for n in by_process if self.catalogue.processes[n].output is None}
-        statuses = [
-            s.value
-            for s in (
-                *FAILED_RUN_STATUSES,
-                RunStatus.SUCCEEDED,
-                RunStatus.ABANDONED,
-                RunStatus.CANCELLED,
-                RunStatus.UNCHANGED,
-            )
-        ]
-        for batch in chunked(self._run_condition(by_process), RANGES_PER_QUERY):
-            stmt = (
-                select(
-                    Run.id,
-                    Run.process_id,
-                    Run.date,
-                    Run.slot,
-                    Run.build_key,
-                    Run.status,
-                    Run.code_id,
-                    Run.inputs,
-                    Run.error,
-                )
-                .where(or_(*batch), Run.status.in_(statuses))
-                .order_by(Run.id)
-            )
-            for row in self._execute(stmt):
-                name = self.catalogue.process_names[row.process_id]
-                record = RunRecord(
-                    row.id,
-                    name,
-                    row.date,
-                    row.slot,
-                    row.build_key,
-                    row.status,
-                    row.code_id,
-                    tuple(row.inputs or ()),
-                    row.error,
-                )
-                key = (name, row.date, row.slot)
-                last[key] = record
-                if name in run_processes and row.status == RunStatus.SUCCEEDED:
-                    succeeded[key].append(record)
-        return last, dict(succeeded)
-
-    def _read_forced(
-        self, by_process: dict[str, set[dt.date] | None]
-    ) -> dict[tuple[str, dt.date, str], ForcedRequest]:
-        ids = {self.catalogue.process_ids[n]: n for n in by_process}
-        if not ids:
-            return {}
-        out: dict[tuple[str, dt.date, str], ForcedRequest] = {}
-        for row in self._execute(
-            select(ForcedRebuild).where(ForcedRebuild.process_id.in_(list(ids)))
-        ):
-            forced: ForcedRebuild = row[0]
-            name = ids[forced.process_id]
-            days = by_process[name]
-            if days is not None and forced.date not in days:
-                continue
-            out[(name, forced.date, forced.slot)] = ForcedRequest(
-                name, forced.date, forced.slot, VersionPart(forced.bump), forced.retry_of_run_id
-            )
-        return out
-
-
-@dataclass(frozen=True)
-class PendingWork:
-    """Keys to plan now, and the newest pending row id they cover."""
-
-    keys: list[PlanKey]
-    max_pending_id: int
-
-
-def pending_work(
-    session: Session, catalogue: Catalogue, *, retry_failed: bool = False
-) -> PendingWork:
-    """Every (process, date) that something changed for: pending rows, forced rebuilds,
-    and (with ``retry_failed``) the keys whose last run failed."""
-    keys: set[PlanKey] = set()
-    max_id = 0
-    rows = session.execute(select(Pending.process_id, Pending.date, Pending.id)).all()
-    for process_id, day, pending_id in rows:
-        max_id = max(max_id, pending_id)
-        name = catalogue.process_names.get(process_id)
-        if name in catalogue.processes:
-            keys.add((name, day))
-    for process_id, day in session.execute(select(ForcedRebuild.process_id, ForcedRebuild.date)):
-        name = catalogue.process_names.get(process_id)
-        if name in catalogue.processes:
-            keys.add((name, day))
-    if retry_failed:
-        failed = [s.value for s in FAILED_RUN_STATUSES]
-        for process_id, day in session.execute(
-            select(Run.process_id, Run.date).distinct().where(Run.status.in_(failed))
-        ):
-            name = catalogue.process_names.get(process_id)
-            if name in catalogue.processes:
-                keys.add((name, day))
-    everything = {name for name, day in keys if day is None}
-    return PendingWork(
-        sorted(
-            (k for k in keys if k[1] is None or k[0] not in everything),
-            key=lambda k: (k[0], k[1] or dt.date.min),
-        ),
-        max_id,
-    )
 
 
 def reviewed_versions(catalogue: Catalogue, product_id: int) -> ColumnElement[bool]:

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from dbproc.admin.mission_settings import stored_settings
 from dbproc.admin.run_logs import prune_run_logs
-from dbproc.build.processing import Processor, ProcessReport
+from dbproc.build.process_report import ProcessReport
+from dbproc.build.processing import Processor
 from dbproc.build.processing import Progress as ProcessProgress
 from dbproc.control import activity
 from dbproc.control.locking import PassLock

@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dbproc.build.catalogue import load_catalogue
 from dbproc.build.recording import Recorder
-from dbproc.build.snapshot import load_catalogue
 from dbproc.clock import utcnow
 from dbproc.db.files import MissionPaths, product_rules
 from dbproc.db.models import Pending, Process, Run, RunStatus
