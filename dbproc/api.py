@@ -191,6 +191,7 @@ class Archive(FeedMethods, LifecycleMixin):
                 schema.ensure_current(conn)
             result = registry.apply_mission(session, config)
             result.created_schema = created
+            result.dry_run = dry_run
             note_config_applied(session, config, result.changes)
             if dry_run:
                 session.flush()

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dbproc.records import Record
+
 
 @dataclass(frozen=True)
 class Change:
@@ -44,14 +46,25 @@ class Change:
 
 
 @dataclass
-class ApplyResult:
-    """What an apply did."""
+class ApplyResult(Record):
+    """What an apply did (or, ``dry_run``, would do)."""
 
     changes: list[Change] = field(default_factory=list)
     created_schema: bool = False
     replan_processes: list[str] = field(default_factory=list)
     #: dry runs: the builds the change would cause, per process (see dbproc.build.preview)
     builds: dict[str, dict[str, Any]] | None = None
+    dry_run: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """The object of ``config apply --json``."""
+        return {
+            "changes": [c.as_json() for c in self.changes],
+            "created_schema": self.created_schema,
+            "dry_run": self.dry_run,
+            "replan": self.replan_processes,
+            "builds": self.builds,
+        }
 
 
 def diff_fields(obj: object, wanted: Mapping[str, Any]) -> list[str]:

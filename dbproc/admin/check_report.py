@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from dbproc.records import Record
+
 #: problem kinds that a repair cannot fix and a person must look at
 NEEDS_PERSON = ("checksum_mismatch", "orphan_unidentified")
 
@@ -31,7 +33,7 @@ class Problem:
 
 
 @dataclass
-class CheckReport:
+class CheckReport(Record):
     """Everything ``check`` found (and, with ``--repair``, fixed)."""
 
     problems: list[Problem] = field(default_factory=list)
@@ -50,7 +52,7 @@ class CheckReport:
         """3 when something is left for a person, else 0."""
         return 3 if self.needs_attention else 0
 
-    def as_json(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         """JSON shape."""
         counts: dict[str, int] = {}
         for p in self.problems:

@@ -47,16 +47,7 @@ def config_apply(state: AppState, mission_file: Path, dry_run: bool) -> None:
     if dry_run:
         lines += builds_text(result.builds)
         lines.append("dry run: nothing was changed")
-    state.emit(
-        {
-            "changes": [c.as_json() for c in result.changes],
-            "created_schema": result.created_schema,
-            "dry_run": dry_run,
-            "replan": result.replan_processes,
-            "builds": result.builds,
-        },
-        "\n".join(lines),
-    )
+    state.emit(result, "\n".join(lines))
 
 
 @command(config_group, "export")

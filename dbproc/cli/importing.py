@@ -91,4 +91,4 @@ def register(cli: click.Group) -> None:
             dry_run=dry_run,
             progress=_progress(not state.json and sys.stderr.isatty()),
         )
-        state.emit(report.as_json(), report.text())
+        state.emit(report, report.text())

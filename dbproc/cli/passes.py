@@ -67,7 +67,7 @@ def _run_pass(
             process_progress=progress,
         )
         report = getattr(archive, method)(**kwargs)
-    data = report.as_json()
+    data = report.as_dict()
     state.finish(data, report.summary(), report.exit_code, pass_problem(data))
 
 
@@ -90,7 +90,7 @@ def register(cli: click.Group) -> None:
         """
         with progress_bar("ingest", enabled=not state.json) as progress:
             report = state.archive().ingest(progress=progress)
-        data = report.as_json()
+        data = report.as_dict()
         state.finish(data, report.summary(), report.exit_code, pass_problem(data))
 
     @command(cli, "process")
@@ -220,7 +220,7 @@ def register(cli: click.Group) -> None:
         """
         report = state.archive().check(repair=repair, checksums=not quick)
         state.finish(
-            report.as_json(),
+            report.as_dict(),
             report.summary(),
             report.exit_code,
             "check found something a person must look at (see needs_attention)",

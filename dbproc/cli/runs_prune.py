@@ -35,4 +35,4 @@ def register(cli: click.Group) -> None:
             dbproc runs prune --failed --older-than 30
         """
         report = state.archive().prune_runs(failed=failed, older_than_days=days)
-        state.emit(report.as_json(), report.summary())
+        state.emit(report, report.summary())
