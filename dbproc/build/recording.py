@@ -60,7 +60,8 @@ from dbproc.db.unit import commit, discard, release
 from dbproc.executors.base import JobResult
 from dbproc.faults import crash_point
 from dbproc.feed.hooks import note_run_failed
-from dbproc.ingest.inspection import FileFacts, InspectorSet, ProductRule
+from dbproc.ingest.facts import FileFacts, ProductRule
+from dbproc.ingest.inspection import InspectorSet
 from dbproc.ingest.placement import Digest, Occupied, fsync_file, hash_file, place
 
 logger = logging.getLogger("dbproc.recording")
