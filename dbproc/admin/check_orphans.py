@@ -22,7 +22,8 @@ from dbproc.db.files import (
     stored_path,
 )
 from dbproc.db.unit import commit, release
-from dbproc.ingest.inspection import FileFacts, InspectorSet
+from dbproc.ingest.facts import FileFacts
+from dbproc.ingest.inspection import InspectorSet
 from dbproc.ingest.placement import hash_file
 
 

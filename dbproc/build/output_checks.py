@@ -14,7 +14,8 @@ from pathlib import Path
 from dbproc.build.planner import BuildAction
 from dbproc.build.run_log_files import what_was_written
 from dbproc.executors.base import JobResult
-from dbproc.ingest.inspection import FileFacts, InspectorSet
+from dbproc.ingest.facts import FileFacts
+from dbproc.ingest.inspection import InspectorSet
 from dbproc.ingest.placement import Digest, fsync_file, hash_file
 
 

@@ -44,7 +44,8 @@ from dbproc.db.unit import commit, release
 from dbproc.executors.base import JobResult
 from dbproc.faults import crash_point
 from dbproc.feed.hooks import note_run_failed
-from dbproc.ingest.inspection import FileFacts, InspectorSet, ProductRule
+from dbproc.ingest.facts import FileFacts, ProductRule
+from dbproc.ingest.inspection import InspectorSet
 from dbproc.ingest.placement import Digest
 
 logger = logging.getLogger("dbproc.recording")

@@ -29,7 +29,7 @@ from dbproc.db.unit import commit
 from dbproc.executors.base import JobResult, JobSpec
 from dbproc.executors.launch import code_head
 from dbproc.faults import crash_point
-from dbproc.ingest.inspection import FileFacts, ProductRule, facts_json
+from dbproc.ingest.facts import FileFacts, ProductRule, facts_json
 from dbproc.mission import resolve_code_path
 from dbproc.version import Version
 

@@ -30,7 +30,7 @@ from dbproc.db.models import (
 )
 from dbproc.db.queries import chunked
 from dbproc.feed.events import event_row, record_events
-from dbproc.ingest.inspection import FileFacts, ProductRule
+from dbproc.ingest.facts import FileFacts, ProductRule
 from dbproc.naming import FilenameFormat, render_dir
 from dbproc.version import Version
 

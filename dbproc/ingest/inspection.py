@@ -1,24 +1,30 @@
-"""Inspectors: run them in worker processes, ask every candidate product, validate the answers.
+"""Inspectors: run them in worker processes, ask every candidate product, judge the claims.
 
 An inspector is ``path.py:function`` (function defaults to ``inspect``), called with the
 file's absolute path as a ``str`` and the product's ``inspector_args``. It returns None
-("not mine") or a dict (interface.md section 4). A product without an inspector claims
-every name that matches its format. Exactly one product must claim a file.
+("not mine") or a dict (interface.md section 4; validated by :mod:`dbproc.ingest.facts`).
+A product without an inspector claims every name that matches its format. Exactly one
+product must claim a file.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import logging
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dbproc.clock import iso_utc, midnight
+from dbproc.clock import iso_utc
 from dbproc.control import activity
+from dbproc.ingest.facts import (
+    FileFacts,
+    InspectorFailure,
+    ProductRule,
+    facts_from_answer,
+    facts_json,
+)
 from dbproc.ingest.inspector_pool import (
     DEFAULT_MAX_ANSWER_BYTES,
     DEFAULT_WORKERS,
@@ -27,43 +33,12 @@ from dbproc.ingest.inspector_pool import (
     Outcome,
 )
 from dbproc.mission import resolve_code_path, split_inspector_spec
-from dbproc.naming import FilenameFormat, ParsedName, is_free_value, make_slot
-from dbproc.version import Version
+from dbproc.naming import ParsedName
 
 logger = logging.getLogger("dbproc.inspection")
 
-RESULT_KEYS = frozenset({"date", "start", "stop", "version", "keywords", "metadata"})
-DEFAULT_VERSION = Version(1, 0, 0)
 #: seconds one inspector call may take unless ``[ingest] inspector_timeout`` says otherwise
 DEFAULT_TIMEOUT = 60.0
-
-
-@dataclass(frozen=True)
-class ProductRule:
-    """What identification needs to know of a product."""
-
-    id: int
-    name: str
-    format: FilenameFormat
-    inspector: str | None
-    inspector_args: Mapping[str, Any]
-    dir: str
-    #: seconds one call of its inspector may take (None: the mission's default)
-    inspector_timeout: float | None = None
-
-
-@dataclass(frozen=True)
-class FileFacts:
-    """What a claimed file is: its product, date, interval, version and identity."""
-
-    product: ProductRule
-    date: dt.date
-    start: dt.datetime
-    stop: dt.datetime
-    version: Version
-    keywords: Mapping[str, str]
-    metadata: Mapping[str, Any]
-    slot: str
 
 
 @dataclass
@@ -79,19 +54,6 @@ class Verdict:
     reason: str | None = None
     message: str | None = None
     detail: str | None = None
-
-
-class InspectorFailure(Exception):
-    """An inspector raised, could not be loaded, returned something invalid
-    (``inspector_error``), overran its time (``inspector_timeout``) or killed its
-    process (``inspector_crashed``): ``reason`` says which."""
-
-    def __init__(
-        self, message: str, detail: str | None = None, reason: str = "inspector_error"
-    ) -> None:
-        super().__init__(message)
-        self.detail = detail
-        self.reason = reason
 
 
 #: for one file and product: the parsed name (None: no match) and the facts, the failure,
@@ -238,7 +200,7 @@ def _by_format(product: ProductRule, parsed: ParsedName) -> FileFacts | Inspecto
             f"product {product.name}: the name gives no date and the product has no inspector"
         )
     try:
-        return _facts(product, parsed, {"date": parsed.date}, "format")
+        return facts_from_answer(product, parsed, {"date": parsed.date}, "format")
     except InspectorFailure as exc:
         return exc
 
@@ -249,7 +211,7 @@ def _answer(product: ProductRule, parsed: ParsedName, outcome: Outcome) -> FileF
     if outcome.kind == "ok":
         if outcome.answer is None:
             return None
-        return _facts(product, parsed, outcome.answer, who)
+        return facts_from_answer(product, parsed, outcome.answer, who)
     if outcome.kind == "load":
         message = f"{who} failed to load: {outcome.message}"
     else:
@@ -291,129 +253,3 @@ def _judge(
         )
     else:
         verdict.facts = claims[0]
-
-
-def facts_json(facts: FileFacts) -> dict[str, Any]:
-    """What an inspector's claim says, as JSON (``dbproc inspect``, run records)."""
-    return {
-        "product": facts.product.name,
-        "date": facts.date.isoformat(),
-        "start": facts.start.isoformat(),
-        "stop": facts.stop.isoformat(),
-        "version": str(facts.version),
-        "keywords": dict(facts.keywords),
-        "metadata": dict(facts.metadata),
-    }
-
-
-def _as_date(value: Any) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        return dt.date.fromisoformat(value.strip())
-    raise ValueError(f"{value!r} is not a date")
-
-
-def _as_datetime(value: Any) -> dt.datetime:
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            return value.astimezone(dt.UTC).replace(tzinfo=None)
-        return value
-    if isinstance(value, dt.date):
-        return midnight(value)
-    if isinstance(value, str):
-        return _as_datetime(dt.datetime.fromisoformat(value.strip()))
-    raise ValueError(f"{value!r} is not a date-time")
-
-
-def _facts(product: ProductRule, parsed: ParsedName, answer: object, who: str) -> FileFacts:
-    def bad(problem: str) -> InspectorFailure:
-        shown = repr(answer)
-        if len(shown) > 300:
-            shown = shown[:300] + "…"
-        return InspectorFailure(
-            f"{who} of product {product.name} returned an invalid result: {problem}",
-            f"returned: {shown}",
-        )
-
-    if not isinstance(answer, dict):
-        raise bad(f"expected a dict or None, got {type(answer).__name__}")
-    unknown = sorted(set(answer) - RESULT_KEYS)
-    if unknown:
-        raise bad(
-            f"unknown key(s) {', '.join(map(repr, unknown))}; "
-            f"allowed: {', '.join(sorted(RESULT_KEYS))}"
-        )
-    if answer.get("date") is None:
-        raise bad("'date' is required")
-    try:
-        date = _as_date(answer["date"])
-    except ValueError as exc:
-        raise bad(f"'date': {exc}") from None
-    if parsed.date is not None and parsed.date != date:
-        raise bad(f"date {date} disagrees with the date {parsed.date} in the name")
-    try:
-        start = _as_datetime(answer["start"]) if answer.get("start") is not None else None
-        stop = _as_datetime(answer["stop"]) if answer.get("stop") is not None else None
-    except ValueError as exc:
-        raise bad(f"'start'/'stop': {exc}") from None
-    if start is None:
-        start = parsed.start if parsed.start is not None and parsed.date == date else midnight(date)
-    if stop is None:
-        stop = midnight(date) + dt.timedelta(days=1)
-        if stop <= start:
-            stop = start + dt.timedelta(days=1)
-    if not start < stop:
-        raise bad(f"start {start} is not before stop {stop}")
-    version = _version(answer.get("version"), parsed, bad)
-    keywords = _keywords(answer.get("keywords"), parsed, bad)
-    metadata = answer.get("metadata") or {}
-    if not isinstance(metadata, dict):
-        raise bad("'metadata' must be a dict")
-    try:
-        metadata = json.loads(json.dumps(metadata, allow_nan=False))
-    except (TypeError, ValueError) as exc:
-        raise bad(f"'metadata' is not JSON-able: {exc}") from None
-    slot = make_slot(keywords, parsed.time_of_day)
-    if len(slot) > 255:
-        raise bad("keywords are too long (more than 255 characters together)")
-    return FileFacts(product, date, start, stop, version, keywords, metadata, slot)
-
-
-def _version(value: Any, parsed: ParsedName, bad: Callable[[str], InspectorFailure]) -> Version:
-    if value is None:
-        return parsed.version or DEFAULT_VERSION
-    if isinstance(value, Version):
-        version = value
-    else:
-        try:
-            version = Version.parse(value)
-        except ValueError as exc:
-            raise bad(f"'version': {exc}") from None
-    if parsed.version is not None and parsed.version != version:
-        raise bad(f"version {version} disagrees with version {parsed.version} in the name")
-    return version
-
-
-def _keywords(
-    value: Any, parsed: ParsedName, bad: Callable[[str], InspectorFailure]
-) -> dict[str, str]:
-    keywords = dict(parsed.keywords)
-    if value is None:
-        return keywords
-    if not isinstance(value, dict):
-        raise bad("'keywords' must be a dict of strings")
-    for key, item in value.items():
-        if not isinstance(key, str) or not key.isidentifier():
-            raise bad(f"keyword name {key!r} is not an identifier")
-        if not is_free_value(item):
-            raise bad(
-                f"keyword {key}={item!r} is not a safe value (letters, digits, "
-                "'_', '+', '-', '.'; no path separators)"
-            )
-        if key in parsed.keywords and parsed.keywords[key] != item:
-            raise bad(f"keyword {key}={item!r} disagrees with {parsed.keywords[key]!r} in the name")
-        keywords[key] = item
-    return keywords

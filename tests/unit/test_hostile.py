@@ -26,7 +26,7 @@ from dbproc.errors import ConfigError, DbprocError
 from dbproc.examples import example_dir
 from dbproc.executors.base import JobSpec
 from dbproc.executors.worker import run_spec
-from dbproc.ingest.inspection import InspectorFailure, ProductRule, _facts
+from dbproc.ingest.facts import InspectorFailure, ProductRule, facts_from_answer
 from dbproc.mission import load_mission_file, resolve_code_path
 from dbproc.naming import FilenameFormat, FormatError, render_dir
 from dbproc.version import Version
@@ -208,7 +208,7 @@ def test_inspector_answers_are_validated_never_trusted(answer: Any) -> None:
     parsed = RULE.format.match("raw_001.dat")
     assert parsed is not None
     try:
-        facts = _facts(RULE, parsed, answer, "inspector i.py")
+        facts = facts_from_answer(RULE, parsed, answer, "inspector i.py")
     except InspectorFailure:
         return
     assert all(safe_component(v) and k.isidentifier() for k, v in facts.keywords.items())

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dbproc.ingest.inspection import InspectorSet, ProductRule, Verdict
+from dbproc.ingest.facts import ProductRule
+from dbproc.ingest.inspection import InspectorSet, Verdict
 from dbproc.naming import FilenameFormat
 from dbproc.version import Version
 
@@ -373,14 +374,14 @@ answers = st.one_of(
 )
 @given(answer=answers)
 def test_any_answer_is_facts_or_a_named_refusal(codes: Path, answer: Any) -> None:
-    from dbproc.ingest import inspection
+    from dbproc.ingest.facts import InspectorFailure, facts_from_answer
 
     product = rule(fmt="p_{nnn}.dat")
     parsed = product.format.match("p_017.dat")
     assert parsed is not None
     try:
-        facts = inspection._facts(product, parsed, answer, "inspector insp.py:answer")
-    except inspection.InspectorFailure as exc:
+        facts = facts_from_answer(product, parsed, answer, "inspector insp.py:answer")
+    except InspectorFailure as exc:
         assert str(exc).startswith("inspector insp.py:answer of product P returned an invalid")
         return
     assert facts.start < facts.stop
@@ -394,12 +395,12 @@ def test_any_answer_is_facts_or_a_named_refusal(codes: Path, answer: Any) -> Non
 
 
 def test_answers_given_as_python_objects(codes: Path) -> None:
-    from dbproc.ingest import inspection
+    from dbproc.ingest.facts import facts_from_answer
 
     product = rule(fmt="p_{Y}{m}{d}.dat")
     parsed = product.format.match("p_20160101.dat")
     assert parsed is not None
-    facts = inspection._facts(
+    facts = facts_from_answer(
         product,
         parsed,
         {
