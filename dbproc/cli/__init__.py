@@ -83,10 +83,11 @@ class DbprocGroup(click.Group):
         return ctx
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        # every module of the command, even when the command exists: a group (`runs`)
+        # made by one module gets subcommands (`runs prune`) from another
+        _register_modules(COMMAND_MODULES.get(cmd_name, ()))
         if cmd_name not in self.commands:
-            _register_modules(COMMAND_MODULES.get(cmd_name, ()))
-            if cmd_name not in self.commands:
-                _register()
+            _register()
         return super().get_command(ctx, cmd_name)
 
     def list_commands(self, ctx: click.Context) -> list[str]:

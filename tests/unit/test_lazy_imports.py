@@ -133,3 +133,32 @@ def test_lazy_names_call_and_forward_attributes() -> None:
     missing = lazy_module("dbproc.version")
     with pytest.raises(AttributeError):
         missing.no_such_name  # noqa: B018 - the access is the test
+
+
+SECOND_COMMAND = """
+import sys
+from click.testing import CliRunner
+from dbproc.cli import cli
+runner = CliRunner()
+runner.invoke(cli, [sys.argv[1], "--help"])  # registers its module first
+result = runner.invoke(cli, ["runs", "prune", "--help"])
+print(result.output)
+sys.exit(result.exit_code)
+"""
+
+
+@pytest.mark.parametrize("first", ["files", "rejects", "runs"])
+def test_a_group_gets_the_subcommands_of_every_module_after_another_command(
+    first: str, tmp_path: Path
+) -> None:
+    """`runs` is made by one module and `runs prune` comes from another: one process that
+    ran `files` first (which made `runs`) must still find `prune`."""
+    run = subprocess.run(
+        [sys.executable, "-c", SECOND_COMMAND, first],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Remove the logs of runs that ended long ago" in run.stdout
