@@ -22,16 +22,9 @@ from sqlalchemy.orm import Session
 from dbproc.clock import utcnow
 from dbproc.control.recovery import recover
 from dbproc.db import queries
-from dbproc.db.files import (
-    MissionPaths,
-    absolute_path,
-    destination,
-    list_versions,
-    product_rules,
-    queue_dependents,
-    register_file,
-    stored_path,
-)
+from dbproc.db.dependents import queue_dependents
+from dbproc.db.file_paths import MissionPaths, absolute_path, destination, stored_path
+from dbproc.db.files import list_versions, product_rules, register_file
 from dbproc.db.models import ACTIVE_RUN_STATUSES, File, Reject, Run
 from dbproc.db.unit import commit, release
 from dbproc.ingest.inspection import InspectorSet

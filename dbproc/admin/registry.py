@@ -22,7 +22,7 @@ from dbproc.admin.code_sets import active_codes, apply_code_set
 from dbproc.admin.product_drift import drift_warning
 from dbproc.clock import utcnow
 from dbproc.db import queries
-from dbproc.db.files import MissionPaths
+from dbproc.db.file_paths import MissionPaths
 from dbproc.db.models import Code, Mission, Pending, Process, ProcessInput, Product
 from dbproc.errors import ConfigError
 from dbproc.feed.config import add_feed_tables

@@ -41,14 +41,9 @@ from dbproc.build.run_start import (
     stored_facts_json,
 )
 from dbproc.clock import utcnow
-from dbproc.db.files import (
-    Consumer,
-    IdentityTaken,
-    MissionPaths,
-    destination,
-    register_file,
-    stored_path,
-)
+from dbproc.db.dependents import Consumer
+from dbproc.db.file_paths import MissionPaths, destination, stored_path
+from dbproc.db.files import IdentityTaken, register_file
 from dbproc.db.models import (
     ForcedRebuild,
     Pending,

@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 from dbproc.build.recording import Recorder
 from dbproc.build.snapshot import load_catalogue
 from dbproc.clock import utcnow
-from dbproc.db.files import MissionPaths, product_rules
+from dbproc.db.file_paths import MissionPaths
+from dbproc.db.files import product_rules
 from dbproc.db.models import Pending, Process, Run, RunStatus
 from dbproc.db.unit import commit, release
 from dbproc.executors.worker import kill_strays

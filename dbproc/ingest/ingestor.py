@@ -22,19 +22,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dbproc.control import activity
+from dbproc.db.dependents import Consumer, insert_pending
+from dbproc.db.file_paths import MissionPaths, absolute_path, destination, stored_path
 from dbproc.db.files import (
-    Consumer,
     ExistingVersion,
     IdentityTaken,
-    MissionPaths,
-    absolute_path,
-    destination,
-    insert_pending,
     list_versions,
     list_versions_of,
     product_rules,
     register_file,
-    stored_path,
 )
 from dbproc.db.models import File
 from dbproc.db.queries import chunked
