@@ -25,7 +25,7 @@ from dbproc.db.file_paths import MissionPaths
 from dbproc.db.files import product_rules
 from dbproc.db.models import Pending, Process, Run, RunStatus
 from dbproc.db.unit import commit, release
-from dbproc.executors.worker import kill_strays
+from dbproc.executors.strays import kill_strays
 
 logger = logging.getLogger("dbproc.recovery")
 
