@@ -56,7 +56,8 @@ if TYPE_CHECKING:
     from dbproc.build.preview import summarize
     from dbproc.control import locking
     from dbproc.control.passes import PassOptions, PassReport, run_pass
-    from dbproc.db.files import MissionPaths, product_rules
+    from dbproc.db.file_paths import MissionPaths
+    from dbproc.db.files import product_rules
     from dbproc.db.queries import get_mission
     from dbproc.feed.hooks import note_config_applied
     from dbproc.importing.report import ImportReport
@@ -79,7 +80,8 @@ else:
     (summarize,) = lazy_names("dbproc.build.preview", "summarize")
     locking = lazy_module("dbproc.control.locking")
     PassOptions, run_pass = lazy_names("dbproc.control.passes", "PassOptions", "run_pass")
-    MissionPaths, product_rules = lazy_names("dbproc.db.files", "MissionPaths", "product_rules")
+    (MissionPaths,) = lazy_names("dbproc.db.file_paths", "MissionPaths")
+    (product_rules,) = lazy_names("dbproc.db.files", "product_rules")
     (get_mission,) = lazy_names("dbproc.db.queries", "get_mission")
     (note_config_applied,) = lazy_names("dbproc.feed.hooks", "note_config_applied")
     (InspectorSet,) = lazy_names("dbproc.ingest.inspection", "InspectorSet")

@@ -21,12 +21,8 @@ from dbproc.admin.check_orphans import find_orphans
 from dbproc.admin.check_report import CheckReport, Problem
 from dbproc.clock import utcnow
 from dbproc.control.recovery import recover
-from dbproc.db.files import (
-    MissionPaths,
-    absolute_path,
-    queue_dependents,
-    stored_path,
-)
+from dbproc.db.dependents import queue_dependents
+from dbproc.db.file_paths import MissionPaths, absolute_path, stored_path
 from dbproc.db.models import ACTIVE_RUN_STATUSES, File, Reject, Run
 from dbproc.db.unit import commit, release
 from dbproc.ingest.placement import hash_file

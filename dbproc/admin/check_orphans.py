@@ -13,14 +13,8 @@ from sqlalchemy.orm import Session
 
 from dbproc.admin.check_report import CheckReport, Problem
 from dbproc.db import queries
-from dbproc.db.files import (
-    MissionPaths,
-    destination,
-    list_versions,
-    product_rules,
-    register_file,
-    stored_path,
-)
+from dbproc.db.file_paths import MissionPaths, destination, stored_path
+from dbproc.db.files import list_versions, product_rules, register_file
 from dbproc.db.unit import commit, release
 from dbproc.ingest.facts import FileFacts
 from dbproc.ingest.inspection import InspectorSet

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from dbproc.db import queries
-from dbproc.db.files import MissionPaths
+from dbproc.db.file_paths import MissionPaths
 from dbproc.mission import (
     ExecutionSettings,
     IngestSettings,

@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dbproc.db.files import destination, stored_path
+from dbproc.db.file_paths import destination, stored_path
 from dbproc.db.models import File, Product
 from dbproc.naming import FilenameFormat, FormatError
 

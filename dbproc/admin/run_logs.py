@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from dbproc.clock import utcnow
-from dbproc.db.files import MissionPaths
+from dbproc.db.file_paths import MissionPaths
 from dbproc.db.models import ACTIVE_RUN_STATUSES, Run, RunStatus
 from dbproc.db.queries import chunked
 from dbproc.records import Record

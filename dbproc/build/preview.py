@@ -25,7 +25,7 @@ from dbproc.build.planner import (
 )
 from dbproc.build.snapshot import SnapshotLoader
 from dbproc.clock import midnight
-from dbproc.db.files import Consumer, affected_dates
+from dbproc.db.dependents import Consumer, affected_dates
 
 MAX_ROUNDS = 100
 

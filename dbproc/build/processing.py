@@ -27,7 +27,8 @@ from dbproc.build.run_start import start_run
 from dbproc.build.scheduling import BuildQueue, ProcessGraph
 from dbproc.build.snapshot import PLAN_CHUNK, SnapshotLoader
 from dbproc.control import activity
-from dbproc.db.files import MissionPaths, product_rules
+from dbproc.db.file_paths import MissionPaths
+from dbproc.db.files import product_rules
 from dbproc.db.models import ForcedRebuild, Pending
 from dbproc.db.queries import chunked
 from dbproc.db.unit import commit, discard, release

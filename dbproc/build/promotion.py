@@ -24,7 +24,8 @@ from dbproc.build.planner import BuildAction
 from dbproc.build.run_log_files import LogHead
 from dbproc.build.run_start import RUN_TABLE, RunOutcome, facts_from_json
 from dbproc.clock import utcnow
-from dbproc.db.files import IdentityTaken, register_file, stored_path
+from dbproc.db.file_paths import stored_path
+from dbproc.db.files import IdentityTaken, register_file
 from dbproc.db.models import Run, RunStatus
 from dbproc.db.unit import commit, discard
 from dbproc.faults import crash_point

@@ -38,7 +38,8 @@ from dbproc.build.run_start import (
     run_root,
     stored_facts_json,
 )
-from dbproc.db.files import Consumer, MissionPaths, destination
+from dbproc.db.dependents import Consumer
+from dbproc.db.file_paths import MissionPaths, destination
 from dbproc.db.models import ForcedRebuild, Pending, Run, RunStatus, table_of
 from dbproc.db.unit import commit, release
 from dbproc.executors.base import JobResult

@@ -16,10 +16,7 @@ from sqlalchemy.orm import Session
 
 from dbproc.build.planner import BuildAction
 from dbproc.clock import utcnow
-from dbproc.db.files import (
-    MissionPaths,
-    absolute_path,
-)
+from dbproc.db.file_paths import MissionPaths, absolute_path
 from dbproc.db.models import (
     Run,
     RunStatus,

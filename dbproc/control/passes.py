@@ -24,7 +24,7 @@ from dbproc.control.pass_holders import Holder
 from dbproc.control.recovery import RecoveryReport, recover
 from dbproc.control.signals import interruptible
 from dbproc.db.engine import read_only
-from dbproc.db.files import MissionPaths
+from dbproc.db.file_paths import MissionPaths
 from dbproc.db.models import PassState
 from dbproc.db.unit import commit, discard, release
 from dbproc.executors import make_executor

@@ -21,10 +21,11 @@ from sqlalchemy.orm import Session
 from dbproc.build.catalogue import load_catalogue
 from dbproc.build.recording import Recorder
 from dbproc.clock import utcnow
-from dbproc.db.files import MissionPaths, product_rules
+from dbproc.db.file_paths import MissionPaths
+from dbproc.db.files import product_rules
 from dbproc.db.models import Pending, Process, Run, RunStatus
 from dbproc.db.unit import commit, release
-from dbproc.executors.worker import kill_strays
+from dbproc.executors.strays import kill_strays
 
 logger = logging.getLogger("dbproc.recovery")
 

@@ -1,40 +1,36 @@
-"""The catalogue of registered files: where a file goes, and registering it.
+"""The catalogue of registered files: the versions of an identity, and registering a file.
 
 :func:`register_file` is the one way a file record is created (by ingest and by a
 finished build): it keeps ``is_newest`` right, refuses a second record of the same
 identity and version, records lineage, and queues every (process, date) whose inputs the
-new file can change, all inside the caller's transaction.
+new file can change (:mod:`dbproc.db.dependents`), all inside the caller's transaction.
+Where files go on disk is :mod:`dbproc.db.file_paths`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, case, insert, literal, null, select
+from sqlalchemy import bindparam, case, literal, null, select
 from sqlalchemy.orm import Session
 
 from dbproc.clock import utcnow
 from dbproc.db.coverage import record_coverage
+from dbproc.db.dependents import Consumer, queue_dependents
 from dbproc.db.models import (
     File,
     FileLink,
-    Pending,
-    Process,
-    ProcessInput,
     Product,
     table_of,
 )
 from dbproc.db.queries import chunked
 from dbproc.feed.events import event_row, record_events
 from dbproc.ingest.facts import FileFacts, ProductRule
-from dbproc.naming import FilenameFormat, render_dir
+from dbproc.naming import FilenameFormat
 from dbproc.version import Version
-
-STAGING_DIR = ".dbproc-staging"
 
 
 class IdentityTaken(Exception):
@@ -73,30 +69,6 @@ def product_rules(session: Session) -> list[ProductRule]:
             select(Product).where(Product.active.is_(True)).order_by(Product.name)
         )
     ]
-
-
-def destination(root: Path, product_dir: str, date: dt.date, filename: str) -> Path:
-    """Where a file of a product belongs."""
-    return root / render_dir(product_dir, date) / filename
-
-
-def stored_path(root: Path, path: Path) -> str:
-    """How a file's path is stored: relative to the root when inside it."""
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)
-
-
-def absolute_path(root: Path, stored: str) -> Path:
-    """A stored path made absolute."""
-    p = Path(stored)
-    return p if p.is_absolute() else root / p
-
-
-def staging_dir(root: Path) -> Path:
-    """The staging folder, on the data root's filesystem."""
-    return root / STAGING_DIR
 
 
 def list_versions(
@@ -170,7 +142,7 @@ _WIDEN_SPAN = (
 )
 
 
-def register_file(
+def register_file(  # long: 16 parameters and their docstring; the body is ~40 lines
     session: Session,
     facts: FileFacts,
     *,
@@ -194,9 +166,9 @@ def register_file(
     Raises :class:`IdentityTaken` when the same identity and version exists. ``widest``
     caches each product's widest file span across calls of one pass (a narrower file
     needs no update of the product); ``pending``, when given, collects the queue rows for
-    the caller to insert with :func:`insert_pending` (one statement for a batch);
-    ``events`` likewise collects the file's event for :func:`record_events`, which is
-    otherwise written at once.
+    the caller to insert with :func:`~dbproc.db.dependents.insert_pending` (one statement
+    for a batch); ``events`` likewise collects the file's event for :func:`record_events`,
+    which is otherwise written at once.
     """
     if existing is None:
         existing = list_versions(session, facts.product.id, facts.date, facts.slot)
@@ -211,29 +183,7 @@ def register_file(
         connection.execute(_CLEAR_NEWEST, {"old_id": newest.id})
         intervals.append((newest.start, newest.stop))
     file_id: int = connection.execute(
-        _INSERT_FILE,
-        {
-            "product_id": facts.product.id,
-            "review_pid": facts.product.id,
-            "filename": filename,
-            "date": facts.date,
-            "start": facts.start,
-            "stop": facts.stop,
-            "interface": facts.version.interface,
-            "quality": facts.version.quality,
-            "revision": facts.version.revision,
-            "slot": facts.slot,
-            "keywords": dict(facts.keywords),
-            "metadata": dict(facts.metadata),
-            "size": size,
-            "sha256": sha256,
-            "path": path,
-            "registered_at": utcnow(),
-            "code_id": code_id,
-            "run_id": run_id,
-            "is_newest": is_newest,
-            "on_disk": True,
-        },
+        _INSERT_FILE, _file_row(facts, filename, path, sha256, size, code_id, run_id, is_newest)
     ).scalar_one()
     record_coverage(connection, facts.product.id, facts.date, facts.version, new_slot=not existing)
     if parents:
@@ -261,6 +211,41 @@ def register_file(
     return file_id
 
 
+def _file_row(
+    facts: FileFacts,
+    filename: str,
+    path: str,
+    sha256: str,
+    size: int,
+    code_id: int | None,
+    run_id: int | None,
+    is_newest: bool,
+) -> dict[str, Any]:
+    """The parameters of :data:`_INSERT_FILE` for a new file."""
+    return {
+        "product_id": facts.product.id,
+        "review_pid": facts.product.id,
+        "filename": filename,
+        "date": facts.date,
+        "start": facts.start,
+        "stop": facts.stop,
+        "interface": facts.version.interface,
+        "quality": facts.version.quality,
+        "revision": facts.version.revision,
+        "slot": facts.slot,
+        "keywords": dict(facts.keywords),
+        "metadata": dict(facts.metadata),
+        "size": size,
+        "sha256": sha256,
+        "path": path,
+        "registered_at": utcnow(),
+        "code_id": code_id,
+        "run_id": run_id,
+        "is_newest": is_newest,
+        "on_disk": True,
+    }
+
+
 def _note_registered(
     session: Session,
     facts: FileFacts,
@@ -285,144 +270,3 @@ def _note_registered(
         record_events(session, [row])
     else:
         events.append(row)
-
-
-@dataclass(frozen=True)
-class Consumer:
-    """A process reading a product, and how."""
-
-    process_id: int
-    timebase: str
-    before: int
-    after: int
-    is_trigger: bool  # FILE: the first required input, one output per file
-
-
-def consumers_of(session: Session, product_id: int) -> list[Consumer]:
-    """Active processes that read ``product_id``."""
-    rows = session.execute(
-        select(
-            ProcessInput.process_id,
-            Process.timebase,
-            ProcessInput.before,
-            ProcessInput.after,
-            ProcessInput.product_id,
-            ProcessInput.optional,
-            ProcessInput.position,
-        )
-        .join(Process, Process.id == ProcessInput.process_id)
-        .where(Process.active.is_(True))
-        .where(
-            ProcessInput.process_id.in_(
-                select(ProcessInput.process_id).where(ProcessInput.product_id == product_id)
-            )
-        )
-        .order_by(ProcessInput.process_id, ProcessInput.position)
-    ).all()
-    out: list[Consumer] = []
-    first_required: dict[int, int] = {}
-    for r in rows:
-        if not r.optional and r.process_id not in first_required:
-            first_required[r.process_id] = r.product_id
-    for r in rows:
-        if r.product_id != product_id:
-            continue
-        trigger = r.timebase == "FILE" and first_required.get(r.process_id) == product_id
-        out.append(Consumer(r.process_id, r.timebase, r.before, r.after, trigger))
-    return out
-
-
-def affected_dates(
-    consumer: Consumer, file_date: dt.date, intervals: Iterable[tuple[dt.datetime, dt.datetime]]
-) -> set[dt.date]:
-    """Output dates of ``consumer`` whose inputs a file with these intervals can change."""
-    days: set[dt.date] = set()
-    if consumer.timebase == "FILE":
-        if consumer.is_trigger:
-            return {file_date}
-        for offset in range(-consumer.after, consumer.before + 1):
-            days.add(file_date + dt.timedelta(days=offset))
-        return days
-    for start, stop in intervals:
-        first = start.date() - dt.timedelta(days=consumer.after)
-        last = (stop - dt.timedelta(microseconds=1)).date() + dt.timedelta(days=consumer.before)
-        day = first
-        while day <= last:
-            days.add(day)
-            day += dt.timedelta(days=1)
-    return days
-
-
-def queue_dependents(
-    session: Session,
-    product_id: int,
-    file_date: dt.date,
-    intervals: Iterable[tuple[dt.datetime, dt.datetime]],
-    cause: str,
-    consumers: dict[int, list[Consumer]] | None = None,
-    queued: list[tuple[int, dt.date]] | None = None,
-    pending: list[dict[str, Any]] | None = None,
-) -> None:
-    """Queue every (process, date) that reads a file of ``product_id`` with these intervals.
-
-    ``consumers`` caches :func:`consumers_of` per product across calls of one pass;
-    ``pending`` collects the rows instead of inserting them (see :func:`insert_pending`).
-    """
-    intervals = list(intervals)
-    rows: list[dict[str, Any]] = []
-    if consumers is None:
-        consumers = {}
-    if product_id not in consumers:
-        consumers[product_id] = consumers_of(session, product_id)
-    for consumer in consumers[product_id]:
-        for day in sorted(affected_dates(consumer, file_date, intervals)):
-            rows.append({"process_id": consumer.process_id, "date": day, "cause": cause[:500]})
-    if queued is not None:
-        queued.extend((r["process_id"], r["date"]) for r in rows)
-    if pending is not None:
-        pending.extend(rows)
-    else:
-        insert_pending(session, rows)
-
-
-def insert_pending(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert queue rows (``process_id``, ``date``, ``cause``) in one statement."""
-    if rows:
-        session.execute(insert(Pending), rows)
-
-
-@dataclass(frozen=True)
-class MissionPaths:
-    """The mission's folders as absolute paths."""
-
-    name: str
-    root: Path
-    incoming: Path
-    errors: Path
-    codes: Path
-
-    @classmethod
-    def of(cls, mission: Any) -> MissionPaths:
-        """From a :class:`~dbproc.db.models.Mission` row."""
-        return cls(
-            mission.name,
-            Path(mission.root_dir),
-            Path(mission.incoming_dir),
-            Path(mission.errors_dir),
-            Path(mission.codes_dir),
-        )
-
-    @property
-    def staging(self) -> Path:
-        """Staging folder on the root's filesystem."""
-        return staging_dir(self.root)
-
-    @property
-    def rejected(self) -> Path:
-        """Where refused incoming files go."""
-        return self.errors / "rejected"
-
-    @property
-    def failed_runs(self) -> Path:
-        """Where failed runs keep their logs and partial output."""
-        return self.errors / "runs"

@@ -1,4 +1,11 @@
-"""The schema, as SQLAlchemy 2 typed declarative models.
+"""The schema, as SQLAlchemy 2 typed declarative models, and its one import point.
+
+This module holds the core tables (the mission and its products, processes, inputs and
+codes; files, their lineage, coverage summaries and releases) and re-exports the tables
+of :mod:`dbproc.db.models_runs` (passes, runs, the rebuild queue, rejects) and
+:mod:`dbproc.db.models_feed` (events, notifier cursors, review verdicts), and the base
+from :mod:`dbproc.db.model_base`. Import every table and ``Base`` from here: importing this
+module registers every table on ``Base.metadata`` (which Alembic and the drift test read).
 
 Alembic (``migrations/``) owns the schema in real databases; ``create_all`` is used only
 by the drift test. Table names are singular snake_case; foreign keys are ``<table>_id``.
@@ -7,11 +14,9 @@ by the drift test. Table names are singular snake_case; foreign keys are ``<tabl
 from __future__ import annotations
 
 import datetime as dt
-from enum import StrEnum
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -21,67 +26,62 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
-    MetaData,
     String,
-    Table,
     Text,
     UniqueConstraint,
     false,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
+from dbproc.db.model_base import NAMING_CONVENTION, Base, JsonType, table_of
+from dbproc.db.models_feed import Event, NotifyCursor, ReviewVerdict
+from dbproc.db.models_runs import (
+    ACTIVE_RUN_STATUSES,
+    FAILED_RUN_STATUSES,
+    DbprocessingImport,
+    ForcedRebuild,
+    PassRecord,
+    PassState,
+    Pending,
+    Reject,
+    Reproduction,
+    Run,
+    RunStatus,
+)
 from dbproc.version import Version
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-JsonType = JSON().with_variant(JSONB(), "postgresql")
-
-
-class Base(DeclarativeBase):
-    """Declarative base with the constraint naming convention."""
-
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {dict[str, Any]: JsonType, list[Any]: JsonType}
-
-
-class RunStatus(StrEnum):
-    """The life of one execution of a code."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    PROMOTING = "promoting"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    TIMEOUT = "timeout"
-    ABANDONED = "abandoned"
-    WORKER_LOST = "worker_lost"
-    #: stopped by a signal to the pass (SIGINT/SIGTERM/SIGHUP); built again next pass
-    CANCELLED = "cancelled"
-    #: early cutoff: the rebuild reproduced the newest version byte for byte (no new file)
-    UNCHANGED = "unchanged"
-
-
-ACTIVE_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PROMOTING)
-FAILED_RUN_STATUSES = (RunStatus.FAILED, RunStatus.TIMEOUT, RunStatus.WORKER_LOST)
-
-
-class PassState(StrEnum):
-    """Whether a pass is running or how it ended."""
-
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    CRASHED = "crashed"
-    INTERRUPTED = "interrupted"
+__all__ = [
+    "ACTIVE_RUN_STATUSES",
+    "FAILED_RUN_STATUSES",
+    "NAMING_CONVENTION",
+    "Base",
+    "Code",
+    "CoverageDay",
+    "CoverageMonth",
+    "DbprocessingImport",
+    "Event",
+    "File",
+    "FileLink",
+    "ForcedRebuild",
+    "JsonType",
+    "Mission",
+    "NotifyCursor",
+    "PassRecord",
+    "PassState",
+    "Pending",
+    "Process",
+    "ProcessInput",
+    "Product",
+    "Reject",
+    "Release",
+    "ReleaseFile",
+    "Reproduction",
+    "ReviewVerdict",
+    "Run",
+    "RunStatus",
+    "table_of",
+]
 
 
 class Mission(Base):
@@ -191,46 +191,6 @@ class Code(Base):
         return Version(self.interface, self.quality, self.revision)
 
 
-class Run(Base):
-    """One execution of a code: what ran, on what, how it ended."""
-
-    __tablename__ = "run"
-    __table_args__ = (
-        Index("ix_run_process_id_date", "process_id", "date"),
-        Index("ix_run_status", "status"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    pass_id: Mapped[int | None] = mapped_column(ForeignKey("pass_record.id"), index=True)
-    process_id: Mapped[int] = mapped_column(ForeignKey("process.id"))
-    code_id: Mapped[int] = mapped_column(ForeignKey("code.id"), index=True)
-    date: Mapped[dt.date] = mapped_column(Date)
-    slot: Mapped[str] = mapped_column(String(255), default="")
-    output_filename: Mapped[str | None] = mapped_column(String(255))
-    output_version: Mapped[str | None] = mapped_column(String(40))
-    reason: Mapped[str] = mapped_column(String(40))
-    bump: Mapped[str | None] = mapped_column(String(16))
-    build_key: Mapped[str] = mapped_column(String(64), index=True)
-    inputs: Mapped[list[Any]] = mapped_column(default=list)
-    argv: Mapped[list[Any]] = mapped_column(default=list)
-    status: Mapped[str] = mapped_column(String(16))
-    attempt: Mapped[int] = mapped_column(Integer, default=1)
-    exit_code: Mapped[int | None] = mapped_column(Integer)
-    signal: Mapped[int | None] = mapped_column(Integer)
-    error: Mapped[str | None] = mapped_column(Text)
-    host: Mapped[str | None] = mapped_column(String(255))
-    queued_at: Mapped[dt.datetime] = mapped_column(DateTime)
-    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    duration: Mapped[float | None] = mapped_column(Float)
-    peak_memory_kb: Mapped[int | None] = mapped_column(BigInteger)
-    stdout_tail: Mapped[str | None] = mapped_column(Text)
-    stderr_tail: Mapped[str | None] = mapped_column(Text)
-    run_root: Mapped[str | None] = mapped_column(Text)
-    log_path: Mapped[str | None] = mapped_column(Text)
-    promoting: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
-
-
 class File(Base):
     """One file on disk that belongs to a product."""
 
@@ -304,145 +264,6 @@ class FileLink(Base):
     parent_id: Mapped[int] = mapped_column(ForeignKey("file.id"), primary_key=True, index=True)
 
 
-class PassRecord(Base):
-    """One pass of the controller; a row in state ``running`` is the processing flag."""
-
-    __tablename__ = "pass_record"
-    __table_args__ = (Index("ix_pass_record_state", "state"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    command: Mapped[str] = mapped_column(String(20))
-    host: Mapped[str] = mapped_column(String(255))
-    pid: Mapped[int] = mapped_column(Integer)
-    pid_start: Mapped[str | None] = mapped_column(String(64))
-    user: Mapped[str | None] = mapped_column(String(100))
-    started_at: Mapped[dt.datetime] = mapped_column(DateTime)
-    heartbeat_at: Mapped[dt.datetime] = mapped_column(DateTime)
-    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    state: Mapped[str] = mapped_column(String(16))
-    outcome: Mapped[str | None] = mapped_column(Text)
-    summary: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
-    #: what a running pass does now ("inspecting X for 12 s"), refreshed with its heartbeat
-    activity: Mapped[str | None] = mapped_column(Text)
-
-
-class Reject(Base):
-    """An incoming file that was refused, and why."""
-
-    __tablename__ = "reject"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    filename: Mapped[str] = mapped_column(Text)
-    stored_name: Mapped[str] = mapped_column(Text)
-    reason: Mapped[str] = mapped_column(String(40))
-    message: Mapped[str] = mapped_column(Text)
-    detail: Mapped[str | None] = mapped_column(Text)
-    size: Mapped[int | None] = mapped_column(BigInteger)
-    rejected_at: Mapped[dt.datetime] = mapped_column(DateTime)
-    pass_id: Mapped[int | None] = mapped_column(ForeignKey("pass_record.id"))
-    retried_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    #: the name as it was in incoming (bytes), when ``filename`` had to escape it;
-    #: ``rejects retry`` puts the file back under this name
-    incoming_name: Mapped[bytes | None] = mapped_column(LargeBinary)
-
-
-class Pending(Base):
-    """A (process, date) to reconsider because something it depends on changed.
-
-    ``date`` NULL means every date of the process (a new code version, a new process).
-    Rows are deleted only in the transaction that records their outcome.
-    """
-
-    __tablename__ = "pending"
-    __table_args__ = (Index("ix_pending_process_id_date", "process_id", "date"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    process_id: Mapped[int] = mapped_column(ForeignKey("process.id"))
-    date: Mapped[dt.date | None] = mapped_column(Date)
-    cause: Mapped[str | None] = mapped_column(Text)
-
-
-class ForcedRebuild(Base):
-    """A rebuild asked for by ``reprocess``; kept until the rebuild is recorded."""
-
-    __tablename__ = "forced_rebuild"
-    __table_args__ = (UniqueConstraint("process_id", "date", "slot"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    process_id: Mapped[int] = mapped_column(ForeignKey("process.id"))
-    date: Mapped[dt.date] = mapped_column(Date)
-    slot: Mapped[str] = mapped_column(String(255), default="")
-    bump: Mapped[str] = mapped_column(String(16))
-    requested_at: Mapped[dt.datetime] = mapped_column(DateTime)
-    note: Mapped[str | None] = mapped_column(Text)
-    #: a retry of this failed run was asked for (the planner builds it despite the failure)
-    retry_of_run_id: Mapped[int | None] = mapped_column(Integer)
-
-
-class ReviewVerdict(Base):
-    """One verdict on a file of a ``review = true`` product; rows are never updated."""
-
-    __tablename__ = "review_verdict"
-    __table_args__ = (CheckConstraint("verdict IN ('pass', 'semipass', 'fail')", name="verdict"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    file_id: Mapped[int] = mapped_column(ForeignKey("file.id"), index=True)
-    verdict: Mapped[str] = mapped_column(String(16))
-    by: Mapped[str] = mapped_column(String(100))
-    at: Mapped[dt.datetime] = mapped_column(DateTime)
-    comment: Mapped[str | None] = mapped_column(Text)
-
-
-class Event(Base):
-    """One change of state (§14), written in the transaction of the change.
-
-    ``seq`` strictly increases in commit order: SQLite has one writer and never reuses a
-    rowid (AUTOINCREMENT); PostgreSQL writers serialise on an advisory lock taken just
-    before their first event (see :mod:`dbproc.feed.events`).
-    """
-
-    __tablename__ = "event"
-    __table_args__ = (Index("ix_event_time", "time"), {"sqlite_autoincrement": True})
-
-    seq: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
-    )
-    time: Mapped[dt.datetime] = mapped_column(DateTime)
-    kind: Mapped[str] = mapped_column(String(40), index=True)
-    filename: Mapped[str | None] = mapped_column(String(255), index=True)
-    product: Mapped[str | None] = mapped_column(String(100))
-    date: Mapped[dt.date | None] = mapped_column(Date)
-    version: Mapped[str | None] = mapped_column(String(40))
-    run_id: Mapped[int | None] = mapped_column(Integer)
-    detail: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
-
-
-class NotifyCursor(Base):
-    """Where one notifier has got to in the event feed, and its retry state."""
-
-    __tablename__ = "notify_cursor"
-
-    name: Mapped[str] = mapped_column(String(100), primary_key=True)
-    seq: Mapped[int] = mapped_column(BigInteger, default=0)
-    failures: Mapped[int] = mapped_column(Integer, default=0)
-    retry_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
-
-
-class Reproduction(Base):
-    """Early cutoff: run ``run_id`` (code ``code_id``, the run's inputs) rebuilt ``file_id``
-    with exactly its bytes, so no new version was registered."""
-
-    __tablename__ = "reproduction"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    file_id: Mapped[int] = mapped_column(ForeignKey("file.id"), index=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("run.id"), unique=True)
-    code_id: Mapped[int] = mapped_column(ForeignKey("code.id"))
-    reproduced_at: Mapped[dt.datetime] = mapped_column(DateTime)
-
-
 class Release(Base):
     """A named, immutable set of files (``dbproc release create``)."""
 
@@ -466,13 +287,6 @@ class ReleaseFile(Base):
     file_id: Mapped[int] = mapped_column(ForeignKey("file.id"), primary_key=True, index=True)
 
 
-def table_of(model: type[Base]) -> Table:
-    """The Core table of a mapped class, for statements on hot paths: a Core
-    ``insert``/``update``/``delete`` skips the ORM's bulk-statement machinery (and its
-    evaluation of the criteria against the session) and costs a fraction of the CPU."""
-    return cast(Table, model.__table__)
-
-
 class CoverageDay(Base):
     """What a product has on one day, kept by ``register_file`` in the same transaction:
     the dashboard's coverage grid reads this, never a scan of ``file``."""
@@ -488,20 +302,6 @@ class CoverageDay(Base):
     #: the highest version of the day, and a sortable integer of it
     version: Mapped[str] = mapped_column(String(40))
     version_key: Mapped[int] = mapped_column(BigInteger)
-
-
-class DbprocessingImport(Base):
-    """One ``dbproc import-dbprocessing`` of this database: what it read, how far it got."""
-
-    __tablename__ = "dbprocessing_import"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    source: Mapped[str] = mapped_column(Text)
-    started_at: Mapped[dt.datetime] = mapped_column(DateTime)
-    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    #: the old process queue was translated into pending rows (done once)
-    queue_done: Mapped[bool] = mapped_column(Boolean, default=False)
-    report: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
 
 
 class CoverageMonth(Base):

@@ -15,6 +15,8 @@ from typing import Protocol
 #: a file in a job's run root that asks the worker to stop the code (Dask cannot
 #: interrupt a running task, so the worker-side loop polls for it)
 CANCEL_FILE = "CANCEL"
+#: set for every code (inherited by what it starts): the run folder it works in
+RUN_DIR_VAR = "DBPROC_RUN_DIR"
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,13 @@
 
 :func:`run_spec` makes a fresh run directory, starts the code in its own process group
 (and, on Linux, with a parent-death signal so it dies with its runner), enforces the
-timeout on the whole group, and returns a :class:`JobResult`. It never raises.
+timeout on the whole group (:mod:`dbproc.executors.supervision`), and returns a
+:class:`JobResult`. It never raises.
 """
 
 from __future__ import annotations
 
 import os
-import select
 import shutil
 import signal
 import socket
@@ -19,13 +19,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from dbproc.executors import launch
-from dbproc.executors.base import CANCEL_FILE, JobResult, JobSpec
+from dbproc.executors.base import RUN_DIR_VAR, JobResult, JobSpec
 from dbproc.executors.capped import CappedLog, pump
+from dbproc.executors.supervision import open_pidfd, stop_asked, watch
 from dbproc.ingest.placement import Digest, fsync_file, hash_file
 
 TAIL_BYTES = 4096
-#: set for every code (inherited by what it starts): the run folder it works in
-RUN_DIR_VAR = "DBPROC_RUN_DIR"
 STDOUT = "stdout.log"
 STDERR = "stderr.log"
 #: how long the log pumps may take to drain after the code's group is gone
@@ -51,49 +50,6 @@ def tail(path: Path, size: int = TAIL_BYTES) -> str:
             return fh.read().decode("utf-8", "replace")
     except OSError:
         return ""
-
-
-def _kill_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _ask_group_to_stop(pgid: int, *, timed: bool) -> None:
-    """SIGTERM to the code's process group. With the ``time`` wrapper (the group's
-    leader), the wrapper is spared, so that it outlives its code and reports how the
-    code ended (a SIGKILL after the grace takes it too)."""
-    if not timed:
-        _kill_group(pgid, signal.SIGTERM)
-        return
-    for pid in launch.group_members(pgid):
-        if pid != pgid:
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except (ProcessLookupError, PermissionError):
-                pass
-
-
-def _wait(pid: int, pidfd: int | None, seconds: float) -> tuple[int, int] | None:
-    """Wait up to ``seconds`` for ``pid``; (status, maxrss KiB) when it ended."""
-    if pidfd is not None:
-        ready, _, _ = select.select([pidfd], [], [], max(0.0, seconds))
-        if not ready:
-            return None
-    else:
-        deadline = time.monotonic() + seconds
-        delay = 0.001
-        while True:
-            found, status, usage = os.wait4(pid, os.WNOHANG)
-            if found:
-                return status, usage.ru_maxrss
-            if time.monotonic() >= deadline:
-                return None
-            time.sleep(delay)
-            delay = min(delay * 2, 0.05)
-    found, status, usage = os.wait4(pid, 0)
-    return status, usage.ru_maxrss
 
 
 def run_spec(spec: JobSpec, should_stop: Callable[[], bool] | None = None) -> JobResult:
@@ -123,17 +79,9 @@ def run_spec(spec: JobSpec, should_stop: Callable[[], bool] | None = None) -> Jo
         argv = list(spec.argv)
         if spec.output_name is not None:
             argv.append(str(run_dir / spec.output_name))
-        if _stop_asked(run_root, should_stop):  # cancelled while it waited for a worker
-            return JobResult(
-                spec.run_id,
-                spec.attempt,
-                "cancelled",
-                str(run_dir),
-                tuple(argv),
-                host=host,
-                started=started,
-                ended=time.time(),
-                error="cancelled before it started",
+        if stop_asked(run_root, should_stop):  # cancelled while it waited for a worker
+            return _unstarted(
+                spec, run_dir, argv, host, started, "cancelled", "cancelled before it started"
             )
         env = {**code_environment(), **spec.env, RUN_DIR_VAR: str(run_dir)}
         missing = _missing_program(argv[0], env, run_dir)
@@ -166,16 +114,31 @@ def _cannot_start(
     spec: JobSpec, run_dir: Path, argv: Sequence[str], host: str, started: float, why: str
 ) -> JobResult:
     """The result of a code that could not be started (missing, not executable...)."""
+    return _unstarted(
+        spec, run_dir, argv, host, started, "code_failed", f"cannot start {argv[0]}: {why}"
+    )
+
+
+def _unstarted(
+    spec: JobSpec,
+    run_dir: Path,
+    argv: Sequence[str],
+    host: str,
+    started: float,
+    status: str,
+    error: str,
+) -> JobResult:
+    """The result of a job whose code never started: cancelled first, or not startable."""
     return JobResult(
         spec.run_id,
         spec.attempt,
-        "code_failed",
+        status,
         str(run_dir),
         tuple(argv),
         host=host,
         started=started,
         ended=time.time(),
-        error=f"cannot start {argv[0]}: {why}",
+        error=error,
     )
 
 
@@ -193,15 +156,6 @@ def _error(
         ended=time.time(),
         error=message,
     )
-
-
-def _stop_asked(run_root: Path, should_stop: Callable[[], bool] | None) -> bool:
-    if (run_root / CANCEL_FILE).exists():
-        return True
-    try:
-        return should_stop is not None and bool(should_stop())
-    except Exception:  # noqa: BLE001 - a broken hook must not stop the code
-        return False
 
 
 def _visible(folder: Path) -> bool:
@@ -247,6 +201,7 @@ def _supervise(
     should_stop: Callable[[], bool] | None,
     rusage: Path,
 ) -> JobResult:
+    """Start the code in its own session, watch it to the end, and say how it ended."""
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     try:
@@ -269,43 +224,33 @@ def _supervise(
     os.close(out_w)
     os.close(err_w)
     pumps = [pump(out_r, logs[0]), pump(err_r, logs[1])]
-    pgid = proc.pid
-    pidfd: int | None = None
-    if hasattr(os, "pidfd_open"):
-        try:
-            pidfd = os.pidfd_open(proc.pid)
-        except OSError:
-            pidfd = None
-    deadline = started + spec.timeout if spec.timeout else None
-    timed_out = cancelled = False
-    ended: tuple[int, int] | None = None
-    try:
-        while ended is None:
-            step = 0.5
-            if deadline is not None:
-                step = min(step, max(0.0, deadline - time.time()))
-            ended = _wait(proc.pid, pidfd, step)
-            if ended is not None:
-                break
-            if deadline is not None and time.time() >= deadline and not timed_out:
-                timed_out = True
-            if _stop_asked(run_root, should_stop):
-                cancelled = True
-            if timed_out or cancelled:
-                _ask_group_to_stop(pgid, timed=len(command) > len(argv))
-                ended = _wait(proc.pid, pidfd, spec.kill_grace)
-                if ended is None:
-                    _kill_group(pgid, signal.SIGKILL)
-                    ended = _wait(proc.pid, pidfd, 60.0)
-    finally:
-        if pidfd is not None:
-            os.close(pidfd)
-        _kill_group(pgid, signal.SIGKILL)  # stragglers the code left behind
+    pidfd = open_pidfd(proc.pid)
+    ended, timed_out, cancelled = watch(
+        spec, proc.pid, pidfd, started, run_root, should_stop, timed=len(command) > len(argv)
+    )
     status_word, maxrss = ended if ended is not None else (0, 0)
     proc.returncode = os.waitstatus_to_exitcode(status_word)
-    code = proc.returncode
     for thread in pumps:
         thread.join(PUMP_DRAIN_SECONDS)
+    return _ran(
+        spec, run_dir, argv, host, started, proc.returncode, maxrss, rusage, timed_out, cancelled
+    )
+
+
+def _ran(
+    spec: JobSpec,
+    run_dir: Path,
+    argv: list[str],
+    host: str,
+    started: float,
+    code: int,
+    maxrss: int,
+    rusage: Path,
+    timed_out: bool,
+    cancelled: bool,
+) -> JobResult:
+    """The result of a code that ran: its exit (as the ``time`` wrapper saw it, when
+    there is one), its log tails, and its output made durable when it succeeded."""
     exit_code, sig = (code, None) if code >= 0 else (None, -code)
     peak, timed_sig = launch.read_peak(rusage)
     if peak is not None:
@@ -316,17 +261,7 @@ def _supervise(
         rusage.unlink()
     except OSError:
         pass
-    if timed_out:
-        status, error = "timeout", f"killed after the timeout of {spec.timeout:g} s"
-    elif cancelled:
-        status, error = "cancelled", "cancelled"
-    elif code == 0:
-        status, error = "ok", None
-    else:
-        status = "code_failed"
-        error = (
-            f"exit status {code}" if sig is None else f"killed by signal {signal.Signals(sig).name}"
-        )
+    status, error = _outcome(spec, code, sig, timed_out=timed_out, cancelled=cancelled)
     ended_at = time.time()
     digest: Digest | None = None
     output_error: str | None = None
@@ -356,6 +291,21 @@ def _supervise(
     )
 
 
+def _outcome(
+    spec: JobSpec, code: int, sig: int | None, *, timed_out: bool, cancelled: bool
+) -> tuple[str, str | None]:
+    """(status, error) of a code that ran."""
+    if timed_out:
+        return "timeout", f"killed after the timeout of {spec.timeout:g} s"
+    if cancelled:
+        return "cancelled", "cancelled"
+    if code == 0:
+        return "ok", None
+    return "code_failed", (
+        f"exit status {code}" if sig is None else f"killed by signal {signal.Signals(sig).name}"
+    )
+
+
 def _durable_output(run_dir: Path, name: str | None) -> Digest | None:
     """fsync and checksum the output where it was written, off the controller's loop
     (reliability.md B4 step 4); None when there is no regular output file to read.
@@ -367,56 +317,3 @@ def _durable_output(run_dir: Path, name: str | None) -> Digest | None:
         return None
     fsync_file(output)
     return hash_file(output)
-
-
-def stray_processes(folder: Path) -> list[int]:
-    """Live processes of codes run under ``folder`` (a staging folder): their environment
-    names a run folder inside it (``DBPROC_RUN_DIR``, which every code gets and passes
-    on to what it starts).
-
-    A code dies with the pass that runs it (parent-death signal), but what the code
-    started itself does not; those are found here. Only the environment counts, not the
-    current folder, so an operator's shell that looks around in staging is left alone.
-    Linux only (``/proc``); elsewhere nothing is found.
-    """
-    try:
-        prefix = str(folder.resolve()) + os.sep
-        entries = os.listdir("/proc")
-    except OSError:
-        return []
-    marker = f"{RUN_DIR_VAR}={prefix}".encode()
-    me = os.getpid()
-    found = []
-    for entry in entries:
-        if not entry.isdigit() or int(entry) == me:
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                stat = fh.read()
-            if stat[stat.rindex(b")") + 2 :].startswith(b"Z"):
-                continue  # a zombie: dead already
-            with open(f"/proc/{entry}/environ", "rb") as fh:
-                environ = fh.read()
-        except (OSError, ValueError):
-            continue  # gone, or not ours
-        if any(item.startswith(marker) for item in environ.split(b"\0")):
-            found.append(int(entry))
-    return found
-
-
-def kill_strays(folder: Path, rounds: int = 5) -> list[int]:
-    """SIGKILL every process :func:`stray_processes` finds (again, while new ones
-    appear); return their pids. Only for a folder no live pass uses (under the lock)."""
-    killed: list[int] = []
-    for _ in range(rounds):
-        pids = [p for p in stray_processes(folder) if p not in killed]
-        if not pids:
-            break
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
-            except (ProcessLookupError, PermissionError):
-                pass
-        time.sleep(0.05)
-    return killed

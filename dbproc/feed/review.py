@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from dbproc.clock import utcnow
 from dbproc.db import queries
-from dbproc.db.files import queue_dependents
+from dbproc.db.dependents import queue_dependents
 from dbproc.db.models import File, Product, ReviewVerdict
 from dbproc.db.queries import chunked
 from dbproc.errors import NotFound, UsageError

@@ -15,7 +15,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from dbproc.clock import midnight, utcnow
-from dbproc.db.files import stored_path
+from dbproc.db.file_paths import stored_path
 from dbproc.db.models import File, FileLink, Product, table_of
 from dbproc.db.queries import chunked
 from dbproc.db.unit import commit

@@ -29,7 +29,7 @@ from dbproc.admin.code_versions import file_sha256
 from dbproc.clock import utcnow
 from dbproc.control.locking import PassLock
 from dbproc.db import schema
-from dbproc.db.files import queue_dependents
+from dbproc.db.dependents import queue_dependents
 from dbproc.db.models import (
     Code,
     DbprocessingImport,

@@ -19,14 +19,9 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dbproc.db.files import (
-    ExistingVersion,
-    IdentityTaken,
-    insert_pending,
-    list_versions_of,
-    register_file,
-    stored_path,
-)
+from dbproc.db.dependents import insert_pending
+from dbproc.db.file_paths import stored_path
+from dbproc.db.files import ExistingVersion, IdentityTaken, list_versions_of, register_file
 from dbproc.db.unit import commit, discard, open_unit, release
 from dbproc.faults import crash_point
 from dbproc.feed.events import record_events

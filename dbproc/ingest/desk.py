@@ -11,14 +11,9 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dbproc.db.files import (
-    Consumer,
-    ExistingVersion,
-    IdentityTaken,
-    MissionPaths,
-    register_file,
-    stored_path,
-)
+from dbproc.db.dependents import Consumer
+from dbproc.db.file_paths import MissionPaths, stored_path
+from dbproc.db.files import ExistingVersion, IdentityTaken, register_file
 from dbproc.db.unit import commit, discard, open_unit
 from dbproc.faults import crash_point
 from dbproc.ingest.candidates import Candidate

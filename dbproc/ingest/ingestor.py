@@ -18,7 +18,10 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session
 
 from dbproc.control import activity
-from dbproc.db.files import MissionPaths, destination, product_rules
+from dbproc.db.file_paths import MissionPaths, destination
+from dbproc.db.files import (
+    product_rules,
+)
 from dbproc.db.queries import chunked
 from dbproc.db.unit import discard, release
 from dbproc.faults import crash_point

@@ -8,7 +8,8 @@ import logging
 import os
 from pathlib import Path
 
-from dbproc.db.files import absolute_path, destination, list_versions
+from dbproc.db.file_paths import absolute_path, destination
+from dbproc.db.files import list_versions
 from dbproc.db.unit import release
 from dbproc.faults import crash_point
 from dbproc.ingest.candidates import Candidate, Known

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dbproc.clock import utcnow
-from dbproc.db.files import MissionPaths
+from dbproc.db.file_paths import MissionPaths
 from dbproc.db.models import Reject
 from dbproc.db.queries import chunked
 from dbproc.db.unit import commit, open_unit, release

@@ -1,33 +1,28 @@
-"""The ``[processes.*]`` tables: inputs, code, output formats, cycles."""
+"""The ``[processes.*]`` tables: inputs, outputs, output formats, cycles (the ``code`` of
+each is read by :mod:`dbproc.mission.codes`)."""
 
 from __future__ import annotations
 
-import datetime as dt
-import itertools
 from collections.abc import Mapping
 
-from dbproc.executors.launch import exec_problem
+from dbproc.mission.codes import parse_codes
 from dbproc.mission.fields import (
     Problems,
-    check_code_file,
     check_keys,
     integer,
     is_table,
-    parse_date,
     string,
 )
 from dbproc.mission.model import (
     NAME_RE,
     TIMEBASES,
-    CodeConfig,
     InputConfig,
     MissionSettings,
     ProcessConfig,
     ProductConfig,
 )
-from dbproc.mission.tables import CODE_KEYS, INPUT_KEYS, PROCESS_KEYS
+from dbproc.mission.tables import INPUT_KEYS, PROCESS_KEYS
 from dbproc.naming import FilenameFormat, FormatError
-from dbproc.version import Version
 
 
 def parse_inputs(
@@ -37,6 +32,7 @@ def parse_inputs(
     products: Mapping[str, ProductConfig],
     product_names: set[str],
 ) -> tuple[InputConfig, ...]:
+    """``inputs``: a non-empty list of input products (tables, or bare names)."""
     if value is None:
         problems.add(table, "inputs", "missing key", "list the input products")
         return ()
@@ -51,47 +47,9 @@ def parse_inputs(
     inputs: list[InputConfig] = []
     seen: set[str] = set()
     for i, item in enumerate(value):
-        key = f"inputs[{i}]"
-        if isinstance(item, str):
-            item = {"product": item}
-        if not isinstance(item, dict):
-            problems.add(
-                table,
-                key,
-                f"must be a table, got {item!r}",
-                'write { product = "NAME", before = 0, after = 0 }',
-            )
-            continue
-        check_keys(problems, f"{table}.{key}", item, INPUT_KEYS, required=("product",))
-        product = string(problems, table, f"{key}.product", item.get("product"))
-        if product is not None and product not in product_names:
-            problems.add(
-                table,
-                f"{key}.product",
-                f"names unknown product {product!r}",
-                "define it under [products] or fix the name",
-            )
-        if product is not None and product in seen:
-            problems.add(
-                table,
-                f"{key}.product",
-                f"product {product!r} is listed twice",
-                "list each input product once",
-            )
-        before = integer(problems, table, f"{key}.before", item.get("before"), 0, 0)
-        after = integer(problems, table, f"{key}.after", item.get("after"), 0, 0)
-        optional = item.get("optional", False)
-        if not isinstance(optional, bool):
-            problems.add(
-                table,
-                f"{key}.optional",
-                f"must be true or false, got {optional!r}",
-                "write optional = true",
-            )
-            optional = False
-        if product is not None:
-            seen.add(product)
-            inputs.append(InputConfig(product, before, after, optional))
+        parsed = _parse_input(problems, table, f"inputs[{i}]", item, product_names, seen)
+        if parsed is not None:
+            inputs.append(parsed)
     if inputs and all(i.optional for i in inputs):
         problems.add(
             table,
@@ -102,150 +60,56 @@ def parse_inputs(
     return tuple(inputs)
 
 
-def parse_codes(
-    problems: Problems, table: str, value: object, mission: MissionSettings | None
-) -> tuple[CodeConfig, ...]:
-    """``code``: one table, or an array of tables (``[[processes.NAME.code]]``) whose
-    ``valid_from..valid_until`` ranges do not overlap; sorted by ``valid_from``."""
-    if not isinstance(value, list):
-        one = parse_code(problems, table, value, mission)
-        return (one,) if one is not None else ()
-    if not value:
-        problems.add(table, "code", "is an empty array", f"add a [[{table}.code]] table")
-        return ()
-    codes: list[CodeConfig] = []
-    for i, item in enumerate(value):
-        parsed = parse_code(problems, table, item, mission, f"{table}.code[{i}]")
-        if parsed is not None:
-            codes.append(parsed)
-    if len(codes) != len(value):
-        return ()
-    codes.sort(key=lambda c: c.valid_from or dt.date.min)
-    seen: dict[Version, CodeConfig] = {}
-    for code in codes:
-        if code.version in seen:
-            problems.add(
-                f"{table}.code",
-                "version",
-                f"two codes have version {code.version} ({seen[code.version].path} and "
-                f"{code.path})",
-                "give each code of a process its own version",
-            )
-        seen[code.version] = code
-    for a, b in itertools.combinations(codes, 2):
-        if _ranges_overlap(a, b):
-            problems.add(
-                f"{table}.code",
-                "valid_from",
-                f"code {describe_code(a)} and code {describe_code(b)} overlap "
-                f"{max(a.valid_from or dt.date.min, b.valid_from or dt.date.min)}.."
-                f"{min(a.valid_until or dt.date.max, b.valid_until or dt.date.max)}",
-                "make the valid_from..valid_until ranges disjoint "
-                "(each output date is built by one code)",
-            )
-    return tuple(codes)
-
-
-def describe_code(code: CodeConfig) -> str:
-    """``"1.0.0 (l1.py, 2010-01-01..2014-12-31)"``."""
-    return (
-        f"{code.version} ({code.path}, {code.valid_from or '-inf'}..{code.valid_until or '+inf'})"
-    )
-
-
-def _ranges_overlap(a: CodeConfig, b: CodeConfig) -> bool:
-    a_lo, a_hi = a.valid_from or dt.date.min, a.valid_until or dt.date.max
-    b_lo, b_hi = b.valid_from or dt.date.min, b.valid_until or dt.date.max
-    return a_lo <= b_hi and b_lo <= a_hi
-
-
-def parse_code(
+def _parse_input(
     problems: Problems,
     table: str,
-    value: object,
-    mission: MissionSettings | None,
-    ctable: str | None = None,
-) -> CodeConfig | None:
-    ctable = ctable or f"{table}.code"
-    if value is None:
-        problems.add(table, "code", "missing key", f"add a [{ctable}] table with path and version")
-        return None
-    if not is_table(problems, ctable, value):
-        return None
-    assert isinstance(value, dict)
-    check_keys(problems, ctable, value, CODE_KEYS, required=("path", "version"))
-    path = string(problems, ctable, "path", value.get("path"))
-    if path is not None and mission is not None:
-        resolved = check_code_file(problems, ctable, "path", mission.codes, path)
-        problem = exec_problem(resolved) if resolved is not None else None
-        if problem is not None:
-            problems.add(
-                ctable,
-                "path",
-                f"{resolved}: {problem.split(': add ')[0]}",
-                "add a first line such as '#!/usr/bin/env python3', or name a Python code *.py",
-            )
-    version = None
-    raw_version = value.get("version")
-    if raw_version is not None:
-        try:
-            version = Version.parse(raw_version) if isinstance(raw_version, str) else None
-        except ValueError:
-            version = None
-        if version is None:
-            problems.add(
-                ctable,
-                "version",
-                f"{raw_version!r} is not a version x.y.z",
-                'write e.g. version = "1.0.0" (interface >= 1)',
-            )
-    output_interface = integer(
-        problems, ctable, "output_interface", value.get("output_interface"), 1, 1
-    )
-    args = value.get("args", [])
-    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+    key: str,
+    item: object,
+    product_names: set[str],
+    seen: set[str],
+) -> InputConfig | None:
+    """One entry of ``inputs`` (its product is added to ``seen``)."""
+    if isinstance(item, str):
+        item = {"product": item}
+    if not isinstance(item, dict):
         problems.add(
-            ctable,
-            "args",
-            f"must be a list of strings, got {args!r}",
-            'write e.g. args = ["--flag", "{DATE}"]',
+            table,
+            key,
+            f"must be a table, got {item!r}",
+            'write { product = "NAME", before = 0, after = 0 }',
         )
-        args = []
-    elif any("\x00" in a for a in args):
-        problems.add(ctable, "args", "an argument contains a NUL character", "remove it")
-    valid_from = parse_date(problems, ctable, "valid_from", value.get("valid_from"))
-    valid_until = parse_date(problems, ctable, "valid_until", value.get("valid_until"))
-    if valid_from and valid_until and valid_from > valid_until:
-        problems.add(
-            ctable,
-            "valid_until",
-            f"{valid_until} is before valid_from {valid_from}",
-            "swap or fix the dates",
-        )
-    timeout = value.get("timeout")
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
-    ):
-        problems.add(
-            ctable,
-            "timeout",
-            f"must be a number of seconds > 0, got {timeout!r}",
-            "write e.g. timeout = 3600",
-        )
-        timeout = None
-    description = string(problems, ctable, "description", value.get("description"))
-    if path is None or version is None:
         return None
-    return CodeConfig(
-        path,
-        version,
-        output_interface,
-        tuple(args),
-        valid_from,
-        valid_until,
-        float(timeout) if timeout is not None else None,
-        description,
-    )
+    check_keys(problems, f"{table}.{key}", item, INPUT_KEYS, required=("product",))
+    product = string(problems, table, f"{key}.product", item.get("product"))
+    if product is not None and product not in product_names:
+        problems.add(
+            table,
+            f"{key}.product",
+            f"names unknown product {product!r}",
+            "define it under [products] or fix the name",
+        )
+    if product is not None and product in seen:
+        problems.add(
+            table,
+            f"{key}.product",
+            f"product {product!r} is listed twice",
+            "list each input product once",
+        )
+    before = integer(problems, table, f"{key}.before", item.get("before"), 0, 0)
+    after = integer(problems, table, f"{key}.after", item.get("after"), 0, 0)
+    optional = _flag(problems, table, f"{key}.optional", item.get("optional", False), "optional")
+    if product is None:
+        return None
+    seen.add(product)
+    return InputConfig(product, before, after, optional)
+
+
+def _flag(problems: Problems, table: str, key: str, value: object, name: str) -> bool:
+    """A true/false key (``name`` is how the fix writes it); false when it is not one."""
+    if isinstance(value, bool):
+        return value
+    problems.add(table, key, f"must be true or false, got {value!r}", f"write {name} = true")
+    return False
 
 
 def parse_processes(
@@ -255,11 +119,11 @@ def parse_processes(
     declared: set[str],
     mission: MissionSettings | None,
 ) -> dict[str, ProcessConfig]:
+    """Every ``[processes.NAME]`` table that is usable, then a check for cycles."""
     out: dict[str, ProcessConfig] = {}
     if not is_table(problems, "processes", value):
         return out
     assert isinstance(value, dict)
-    product_names = declared
     outputs: dict[str, str] = {}
     for name, body in value.items():
         table = f"processes.{name}"
@@ -272,81 +136,103 @@ def parse_processes(
             )
         if not is_table(problems, table, body):
             continue
-        check_keys(problems, table, body, PROCESS_KEYS, required=("timebase", "inputs", "code"))
-        timebase = string(problems, table, "timebase", body.get("timebase"))
-        if timebase is not None and timebase not in TIMEBASES:
-            problems.add(
-                table, "timebase", f"{timebase!r} is not a timebase", "use DAILY, FILE or RUN"
-            )
-            timebase = None
-        output = string(problems, table, "output", body.get("output"))
-        if timebase == "RUN" and output is not None:
-            problems.add(
-                table,
-                "output",
-                "a RUN process makes no file",
-                "remove output, or use timebase DAILY or FILE",
-            )
-        if timebase in ("DAILY", "FILE") and output is None and "output" not in body:
-            problems.add(
-                table,
-                "output",
-                f"a {timebase} process needs an output product",
-                'add output = "PRODUCT" (or use timebase RUN)',
-            )
-        if output is not None and output not in product_names:
-            problems.add(
-                table,
-                "output",
-                f"names unknown product {output!r}",
-                "define it under [products] or fix the name",
-            )
-        elif output is not None and output in outputs:
-            problems.add(
-                table,
-                "output",
-                f"product {output!r} is already the output of process {outputs[output]!r}",
-                "give each output product one process",
-            )
-        elif output is not None:
-            outputs[output] = name
-        inputs = parse_inputs(problems, table, body.get("inputs"), products, product_names)
-        codes = parse_codes(problems, table, body.get("code"), mission)
-        description = string(problems, table, "description", body.get("description"))
-        if output is not None and timebase != "RUN" and output in products:
-            check_output_format(problems, table, products[output], timebase, inputs, products)
-        first = next((i for i in inputs if not i.optional), None)
-        if timebase == "FILE" and first is not None and (first.before or first.after):
-            problems.add(
-                table,
-                "inputs",
-                f"the first required input {first.product!r} of a "
-                "FILE process is the file itself and takes no window",
-                "set its before and after to 0 (windows apply to the other inputs)",
-            )
-        if timebase is None or not codes or not inputs:
-            continue
-        early_cutoff = body.get("early_cutoff", False)
-        if not isinstance(early_cutoff, bool):
-            problems.add(
-                table,
-                "early_cutoff",
-                f"must be true or false, got {early_cutoff!r}",
-                "write early_cutoff = true",
-            )
-            early_cutoff = False
-        out[name] = ProcessConfig(
-            name,
-            output if timebase != "RUN" else None,
-            timebase,
-            inputs,
-            codes[0],
-            description,
-            codes if len(codes) > 1 else (),
-            early_cutoff,
-        )
+        process = _parse_process(problems, name, body, products, declared, outputs, mission)
+        if process is not None:
+            out[name] = process
     check_cycles(problems, out)
     return out
+
+
+def _parse_process(
+    problems: Problems,
+    name: str,
+    body: dict[str, object],
+    products: Mapping[str, ProductConfig],
+    product_names: set[str],
+    outputs: dict[str, str],
+    mission: MissionSettings | None,
+) -> ProcessConfig | None:
+    """One ``[processes.NAME]`` table, or None when it is unusable."""
+    table = f"processes.{name}"
+    check_keys(problems, table, body, PROCESS_KEYS, required=("timebase", "inputs", "code"))
+    timebase = string(problems, table, "timebase", body.get("timebase"))
+    if timebase is not None and timebase not in TIMEBASES:
+        problems.add(table, "timebase", f"{timebase!r} is not a timebase", "use DAILY, FILE or RUN")
+        timebase = None
+    output = _parse_output(problems, name, body, timebase, product_names, outputs)
+    inputs = parse_inputs(problems, table, body.get("inputs"), products, product_names)
+    codes = parse_codes(problems, table, body.get("code"), mission)
+    description = string(problems, table, "description", body.get("description"))
+    if output is not None and timebase != "RUN" and output in products:
+        check_output_format(problems, table, products[output], timebase, inputs, products)
+    first = next((i for i in inputs if not i.optional), None)
+    if timebase == "FILE" and first is not None and (first.before or first.after):
+        problems.add(
+            table,
+            "inputs",
+            f"the first required input {first.product!r} of a "
+            "FILE process is the file itself and takes no window",
+            "set its before and after to 0 (windows apply to the other inputs)",
+        )
+    if timebase is None or not codes or not inputs:
+        return None
+    early_cutoff = _flag(
+        problems, table, "early_cutoff", body.get("early_cutoff", False), "early_cutoff"
+    )
+    return ProcessConfig(
+        name,
+        output if timebase != "RUN" else None,
+        timebase,
+        inputs,
+        codes[0],
+        description,
+        codes if len(codes) > 1 else (),
+        early_cutoff,
+    )
+
+
+def _parse_output(
+    problems: Problems,
+    name: str,
+    body: dict[str, object],
+    timebase: str | None,
+    product_names: set[str],
+    outputs: dict[str, str],
+) -> str | None:
+    """``output``: a declared product no other process makes (noted in ``outputs``)."""
+    table = f"processes.{name}"
+    output = string(problems, table, "output", body.get("output"))
+    if timebase == "RUN" and output is not None:
+        problems.add(
+            table,
+            "output",
+            "a RUN process makes no file",
+            "remove output, or use timebase DAILY or FILE",
+        )
+    if timebase in ("DAILY", "FILE") and output is None and "output" not in body:
+        problems.add(
+            table,
+            "output",
+            f"a {timebase} process needs an output product",
+            'add output = "PRODUCT" (or use timebase RUN)',
+        )
+    if output is not None and output not in product_names:
+        problems.add(
+            table,
+            "output",
+            f"names unknown product {output!r}",
+            "define it under [products] or fix the name",
+        )
+    elif output is not None and output in outputs:
+        problems.add(
+            table,
+            "output",
+            f"product {output!r} is already the output of process {outputs[output]!r}",
+            "give each output product one process",
+        )
+    elif output is not None:
+        outputs[output] = name
+    return output
 
 
 def check_output_format(

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from dbproc.clock import utcnow
 from dbproc.db import queries
-from dbproc.db.files import MissionPaths, absolute_path
+from dbproc.db.file_paths import MissionPaths, absolute_path
 from dbproc.db.models import FAILED_RUN_STATUSES, Code, File, Process, Product, Reject, Run
 from dbproc.db.unit import commit
 from dbproc.errors import NotFound, UsageError

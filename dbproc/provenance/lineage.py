@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dbproc.db import queries
-from dbproc.db.files import absolute_path
+from dbproc.db.file_paths import absolute_path
 from dbproc.db.models import Code, File, FileLink, Process, Product
 from dbproc.db.queries import chunked
 from dbproc.errors import UsageError

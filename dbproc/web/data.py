@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from dbproc.admin import status as status_module
 from dbproc.control.pass_holders import running_holders
 from dbproc.db import queries
-from dbproc.db.files import MissionPaths, list_versions
+from dbproc.db.file_paths import MissionPaths
+from dbproc.db.files import list_versions
 from dbproc.db.models import (
     FAILED_RUN_STATUSES,
     Code,

@@ -11,7 +11,7 @@ import pytest
 
 import dbproc
 from dbproc.build.processing import Processor
-from dbproc.db.files import MissionPaths
+from dbproc.db.file_paths import MissionPaths
 from dbproc.db.models import RunStatus
 from dbproc.db.queries import get_mission
 from dbproc.db.unit import Store

@@ -35,7 +35,7 @@ from sqlalchemy.pool import NullPool
 
 from dbproc.control.os_lock import OsLock
 from dbproc.db.engine import database_url
-from dbproc.db.files import STAGING_DIR, absolute_path
+from dbproc.db.file_paths import STAGING_DIR, absolute_path
 from dbproc.db.models import (
     ACTIVE_RUN_STATUSES,
     File,

@@ -100,7 +100,8 @@ def test_recovery_kills_only_processes_of_codes(tmp_path: Path) -> None:
     runs; a process merely looking around in staging (an operator's shell) is spared."""
     import subprocess
 
-    from dbproc.executors.worker import RUN_DIR_VAR, kill_strays
+    from dbproc.executors.base import RUN_DIR_VAR
+    from dbproc.executors.strays import kill_strays
 
     staging = tmp_path / ".dbproc-staging"
     run_dir = staging / "run-7" / "run-abc"
