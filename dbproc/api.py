@@ -11,7 +11,6 @@ Everything the CLI does is a method here; the CLI only parses options and render
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,18 +28,10 @@ from dbproc.db.engine import (
     read_only,
 )
 from dbproc.db.unit import Store
-from dbproc.errors import UsageError
 from dbproc.feed.archive import FeedMethods
 from dbproc.lazy import lazy_module, lazy_names
 from dbproc.lifecycle.api import LifecycleMixin
-from dbproc.records import (
-    FileRecord,
-    InspectResult,
-    RejectRecord,
-    RetryResult,
-    RunDetail,
-    RunRecord,
-)
+from dbproc.provenance.archive import ProvenanceMethods
 
 # What only some methods need is imported when first used (each command is a new process).
 if TYPE_CHECKING:
@@ -57,16 +48,11 @@ if TYPE_CHECKING:
     from dbproc.control import locking
     from dbproc.control.passes import PassOptions, PassReport, run_pass
     from dbproc.db.file_paths import MissionPaths
-    from dbproc.db.files import product_rules
     from dbproc.db.queries import get_mission
     from dbproc.feed.hooks import note_config_applied
     from dbproc.importing.report import ImportReport
     from dbproc.ingest.ingestor import Progress
-    from dbproc.ingest.inspection import InspectorSet
     from dbproc.mission import load_mission_file
-    from dbproc.provenance import explain as explain_module
-    from dbproc.provenance import inventory
-    from dbproc.provenance import lineage as lineage_module
 else:
     registry = lazy_module("dbproc.admin.registry")
     reprocess_module = lazy_module("dbproc.admin.reprocess")
@@ -81,19 +67,14 @@ else:
     locking = lazy_module("dbproc.control.locking")
     PassOptions, run_pass = lazy_names("dbproc.control.passes", "PassOptions", "run_pass")
     (MissionPaths,) = lazy_names("dbproc.db.file_paths", "MissionPaths")
-    (product_rules,) = lazy_names("dbproc.db.files", "product_rules")
     (get_mission,) = lazy_names("dbproc.db.queries", "get_mission")
     (note_config_applied,) = lazy_names("dbproc.feed.hooks", "note_config_applied")
-    (InspectorSet,) = lazy_names("dbproc.ingest.inspection", "InspectorSet")
     (load_mission_file,) = lazy_names("dbproc.mission", "load_mission_file")
-    explain_module = lazy_module("dbproc.provenance.explain")
-    inventory = lazy_module("dbproc.provenance.inventory")
-    lineage_module = lazy_module("dbproc.provenance.lineage")
 
 logger = logging.getLogger(__name__)
 
 
-class Archive(FeedMethods, LifecycleMixin):
+class Archive(ProvenanceMethods, FeedMethods, LifecycleMixin):
     """A mission database and the data tree it describes.
 
     Args:
@@ -283,11 +264,6 @@ class Archive(FeedMethods, LifecycleMixin):
         result = locking.unlock(self.engine, lock_settings, force=force)
         return [h.describe() for h in result.cleared]
 
-    def runs(self, query: inventory.RunQuery | None = None, **filters: Any) -> list[RunRecord]:
-        """Run records, newest first (``dbproc runs``)."""
-        with self.reading() as session:
-            return inventory.list_runs(session, query or inventory.RunQuery(**filters))
-
     def prune_runs(
         self, *, failed: bool = False, older_than_days: float | None = None
     ) -> PruneReport:
@@ -298,11 +274,6 @@ class Archive(FeedMethods, LifecycleMixin):
             if days is None:
                 days = retention_from_json(mission.settings or {}).run_logs_days
             return prune_run_logs(session, MissionPaths.of(mission), days, failed=failed)
-
-    def run_record(self, run_id: int) -> RunDetail:
-        """One run with its log (``dbproc runs show``)."""
-        with self.reading() as session:
-            return inventory.show_run(session, run_id)
 
     def preview(self, *, retry_failed: bool = False) -> list[PlannedBuild]:
         """Every build the next pass would make, downstream included, predicted by
@@ -333,101 +304,11 @@ class Archive(FeedMethods, LifecycleMixin):
         result.builds = builds
         return result
 
-    def lineage(
-        self, filename: str, *, depth: int | None = 1, direction: str = "both"
-    ) -> lineage_module.Lineage:
-        """Parents and children of a file with the code and run that made each
-        (``dbproc lineage``); ``depth=None`` walks the whole graph; ``direction`` is
-        ``both``, ``up`` or ``down``."""
-        with self.reading() as session:
-            return lineage_module.lineage(session, filename, depth=depth, direction=direction)
-
-    def recall(self, filename: str) -> lineage_module.Recall:
-        """Every file derived from ``filename`` at any depth, by product (``dbproc recall``)."""
-        with self.reading() as session:
-            return lineage_module.recall(session, filename)
-
-    def recall_reprocess(
-        self, filename: str, *, bump: str = "revision"
-    ) -> reprocess_module.ReprocessResult:
-        """Force rebuilds of the newest files derived from ``filename``."""
-        names = self.recall(filename).newest_names()
-        if not names:
-            return reprocess_module.ReprocessResult()
-        return self.reprocess(files=names, bump=bump)
-
-    def explain(
-        self,
-        filename: str | None = None,
-        *,
-        product: str | None = None,
-        date: dt.date | None = None,
-    ) -> explain_module.Explanation:
-        """Why a file, or a product on a date, is (or is not) up to date (``dbproc explain``)."""
-        with self.reading() as session:
-            if filename is not None:
-                return explain_module.Explanation(explain_module.explain_file(session, filename))
-            if product is None or date is None:
-                raise UsageError("explain needs a FILENAME, or --product and --date")
-            decisions = explain_module.explain_key(session, product, date)
-        return explain_module.Explanation.of(
-            decisions, {"product": product, "date": date.isoformat()}
-        )
-
-    def missing(
-        self, product: str, since: dt.date | None = None, until: dt.date | None = None
-    ) -> list[explain_module.MissingDate]:
-        """Dates where an expected file of ``product`` does not exist, and why
-        (``dbproc files --missing``)."""
-        with self.reading() as session:
-            return explain_module.missing(session, product, since, until)
-
     def check(self, *, repair: bool = False, checksums: bool = True) -> CheckReport:
         """Compare disk and database (``dbproc check``); ``repair`` fixes what is safe,
         under the pass lock. ``checksums`` re-hashes every file (slow on big archives)."""
         self.require_schema()
         return run_check(self.engine, self.store.factory, repair=repair, checksums=checksums)
-
-    # -- looking at things ----------------------------------------------------------------
-
-    def files(
-        self, query: inventory.FileQuery | None = None, **filters: object
-    ) -> list[FileRecord]:
-        """Registered files (``dbproc files``); keyword filters build a FileQuery."""
-        if query is None:
-            query = inventory.FileQuery(**filters)  # type: ignore[arg-type]
-        with self.reading() as session:
-            return inventory.list_files(session, query)
-
-    def rejects(self, *, include_retried: bool = False) -> list[RejectRecord]:
-        """Refused incoming files (``dbproc rejects``)."""
-        with self.reading() as session:
-            return inventory.list_rejects(session, include_retried=include_retried)
-
-    def retry_rejects(self, names: list[str] | tuple[str, ...] = ()) -> RetryResult:
-        """Move rejected files back to incoming (``dbproc rejects retry``)."""
-        self.require_schema()
-        with self.store.session() as session:  # one unit per file moved back
-            return inventory.retry_rejects(session, names)
-
-    def inspect_file(self, path: str | Path) -> InspectResult:
-        """Ask every product's inspector about one file, ingesting nothing (``dbproc inspect``)."""
-        path = Path(path).absolute()
-        with self.reading() as session:
-            paths = MissionPaths.of(get_mission(session))
-            inspectors = InspectorSet(product_rules(session), paths.codes)
-        with inspectors:
-            verdict = inspectors.identify(path)
-        facts = verdict.facts
-        return InspectResult(
-            file=str(path),
-            claimed_by=facts.product.name if facts else None,
-            answers=verdict.answers,
-            format_mismatch=verdict.unmatched,
-            reason=verdict.reason,
-            message=verdict.message,
-            detail=verdict.detail,
-        )
 
     def import_dbprocessing(
         self,

@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from dbproc.errors import UsageError
 from dbproc.provenance import inventory
-from dbproc.web import actions, data, svg
+from dbproc.web import actions, coverage_data, data, svg
 from dbproc.web.review import VERDICTS
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ class Pages:
     def product(self, request: Request) -> HTMLResponse:
         name = request.path_params["name"]
         with self.archive.reading() as session:
-            info = data.coverage(session, name, request.query_params.get("period"))
+            info = coverage_data.coverage(session, name, request.query_params.get("period"))
         monthly = [(f"{y}-{m:02d}", float(n), 0.0) for y, m, n in info["monthly"]]
         return self.page(
             "product.html",
@@ -161,7 +161,7 @@ def _api_routes(dash: Dashboard, api: Wrap) -> list[Route]:
 
     def coverage(request: Request) -> Any:
         with archive.reading() as session:
-            info = data.coverage(
+            info = coverage_data.coverage(
                 session, request.path_params["name"], request.query_params.get("period")
             )
         info["period"] = info["period"].label()
