@@ -211,29 +211,6 @@ def status(engine: Engine, session: Session, *, passes: int = 5) -> ArchiveStatu
     mission = queries.get_mission(session)
     now = utcnow()
     recent = session.scalars(select(PassRecord).order_by(PassRecord.id.desc()).limit(passes))
-    counts = session.execute(
-        select(
-            Product.name,
-            func.count(File.id),
-            func.sum(case((File.is_newest.is_(True), 1), else_=0)),
-        )
-        .join(File, File.product_id == Product.id, isouter=True)
-        .group_by(Product.name)
-        .order_by(Product.name)
-    ).all()
-    latest = (
-        select(Run.process_id, Run.date, Run.slot, func.max(Run.id).label("last"))
-        .group_by(Run.process_id, Run.date, Run.slot)
-        .subquery()
-    )
-    failed = session.execute(
-        select(Process.name, func.count())
-        .select_from(latest)
-        .join(Run, Run.id == latest.c.last)
-        .join(Process, Process.id == Run.process_id)
-        .where(Run.status.in_([s.value for s in FAILED_RUN_STATUSES]))
-        .group_by(Process.name)
-    ).all()
     pending_keys = session.scalar(select(func.count()).select_from(Pending)) or 0
     rejects = (
         session.scalar(select(func.count()).select_from(Reject).where(Reject.retried_at.is_(None)))
@@ -259,14 +236,47 @@ def status(engine: Engine, session: Session, *, passes: int = 5) -> ArchiveStatu
             )
             for p in recent
         ],
-        files={name: FileCounts(int(total), int(newest or 0)) for name, total, newest in counts},
-        failed_builds={name: int(n) for name, n in failed},
+        files=_file_counts(session),
+        failed_builds=_failed_builds(session),
         pending_builds=len(builds),
         pending_by_process=_count(d.process for d in builds),
         pending_rows=int(pending_keys),
         rejects=int(rejects),
         pending_reviews=pending_count(session),
     )
+
+
+def _file_counts(session: Session) -> dict[str, FileCounts]:
+    """Files of each product: all versions, and the newest ones."""
+    counts = session.execute(
+        select(
+            Product.name,
+            func.count(File.id),
+            func.sum(case((File.is_newest.is_(True), 1), else_=0)),
+        )
+        .join(File, File.product_id == Product.id, isouter=True)
+        .group_by(Product.name)
+        .order_by(Product.name)
+    ).all()
+    return {name: FileCounts(int(total), int(newest or 0)) for name, total, newest in counts}
+
+
+def _failed_builds(session: Session) -> dict[str, int]:
+    """Process -> (date, slot) keys whose newest run failed."""
+    latest = (
+        select(Run.process_id, Run.date, Run.slot, func.max(Run.id).label("last"))
+        .group_by(Run.process_id, Run.date, Run.slot)
+        .subquery()
+    )
+    failed = session.execute(
+        select(Process.name, func.count())
+        .select_from(latest)
+        .join(Run, Run.id == latest.c.last)
+        .join(Process, Process.id == Run.process_id)
+        .where(Run.status.in_([s.value for s in FAILED_RUN_STATUSES]))
+        .group_by(Process.name)
+    ).all()
+    return {name: int(n) for name, n in failed}
 
 
 def _count(items: Any) -> dict[str, int]:

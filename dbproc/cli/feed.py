@@ -29,7 +29,7 @@ def stop_on_signals() -> threading.Event:
     return stop
 
 
-def register(cli: click.Group) -> None:
+def register(cli: click.Group) -> None:  # long: it holds the commands, each short
     """Add this module's commands to ``cli``."""
 
     @command(cli, "events")

@@ -29,7 +29,7 @@ def _progress(enabled: bool) -> Callable[[int, int], Callable[[int], None] | Non
     return start
 
 
-def register(cli: click.Group) -> None:
+def register(cli: click.Group) -> None:  # long: it holds the commands, each short
     @command(cli, "import-dbprocessing")
     @click.option(
         "--from",

@@ -71,7 +71,7 @@ def _run_pass(
     state.finish(data, report.summary(), report.exit_code, pass_problem(data))
 
 
-def register(cli: click.Group) -> None:
+def register(cli: click.Group) -> None:  # long: it holds the commands, each short
     """Add this module's commands to ``cli``."""
 
     @command(cli, "ingest")

@@ -10,7 +10,7 @@ from dbproc.cli.output import table
 from dbproc.cli.reports import parse_date
 from dbproc.cli.state import AppState, command
 from dbproc.errors import UsageError
-from dbproc.provenance.lineage import to_dot
+from dbproc.provenance.lineage import Lineage, to_dot
 
 #: how ``explain`` words each status for a person
 VERDICTS = {
@@ -55,7 +55,7 @@ def builds_text(builds: dict[str, dict[str, Any]] | None) -> list[str]:
     return lines
 
 
-def register(cli: click.Group) -> None:
+def register(cli: click.Group) -> None:  # long: it holds the commands, each short
     """Add this module's commands to ``cli``."""
 
     @command(cli, "reprocess")
@@ -199,7 +199,7 @@ def register(cli: click.Group) -> None:
             return
         if fmt == "json":
             state.json = True
-        state.emit(found, _lineage_text(found.as_dict()))
+        state.emit(found, _lineage_text(found))
 
     @command(cli, "recall")
     @click.argument("filename")
@@ -300,67 +300,58 @@ def register(cli: click.Group) -> None:
         state.emit(data, "\n".join(lines))
 
 
-def _lineage_text(data: dict[str, Any]) -> str:
-    code = data["code"]
+def _lineage_text(found: Lineage) -> str:
+    code = found.code
     made = (
-        f"made by {code['process']} code {code['version']} ({code['path']}), run {data['run']}"
+        f"made by {code.process} code {code.version} ({code.path}), run {found.run}"
         if code
         else "ingested (not made by a code)"
     )
     lines = [
-        f"{data['filename']}  {data['product']} v{data['version']} {data['date']}"
-        + ("" if data["newest"] else "  (superseded)"),
+        f"{found.filename}  {found.product} v{found.version} {found.date}"
+        + ("" if found.newest else "  (superseded)"),
         f"  {made}",
+        *_relatives_text(found),
     ]
-    if data["ancestors"]:
-        lines.append("ancestors:" if any(a["depth"] > 1 for a in data["ancestors"]) else "parents:")
-        lines.append(
-            table(
-                [
-                    (
-                        a["depth"],
-                        a["filename"],
-                        a["product"],
-                        a["version"],
-                        f"{a['code']['process']} {a['code']['version']}"
-                        if a["code"]
-                        else "ingested",
-                    )
-                    for a in data["ancestors"]
-                ],
-                ["depth", "file", "product", "version", "made by"],
-            )
-        )
-    if data["descendants"]:
-        lines.append(
-            "descendants:" if any(d["depth"] > 1 for d in data["descendants"]) else "children:"
-        )
-        lines.append(
-            table(
-                [
-                    (
-                        d["depth"],
-                        d["filename"],
-                        d["product"],
-                        d["version"],
-                        "yes" if d["newest"] else "no",
-                    )
-                    for d in data["descendants"]
-                ],
-                ["depth", "file", "product", "version", "newest"],
-            )
-        )
-    for item in data.get("reproduced_by", []):
+    for item in found.reproduced_by:
         lines.append(
             f"  reproduced identically by {item['code']['process']} code "
             f"{item['code']['version']} on {item['at']} (run {item['run']})"
         )
-    if data.get("runs"):
+    if isinstance(found.runs, list) and found.runs:
         lines.append("RUN runs that used it:")
         lines.append(
             table(
-                [(r["run"], r["process"], r["date"], r["code_version"]) for r in data["runs"]],
+                [(r["run"], r["process"], r["date"], r["code_version"]) for r in found.runs],
                 ["run", "process", "date", "code"],
             )
         )
     return "\n".join(lines)
+
+
+def _relatives_text(found: Lineage) -> list[str]:
+    """The ancestors and descendants tables (parents and children at depth 1)."""
+    lines = []
+    if found.ancestors:
+        deep = any(a.depth != 1 for a in found.ancestors)
+        lines.append("ancestors:" if deep else "parents:")
+        rows = [
+            (
+                a.depth,
+                a.filename,
+                a.product,
+                a.version,
+                f"{a.code.process} {a.code.version}" if a.code else "ingested",
+            )
+            for a in found.ancestors
+        ]
+        lines.append(table(rows, ["depth", "file", "product", "version", "made by"]))
+    if found.descendants:
+        deep = any(d.depth != 1 for d in found.descendants)
+        lines.append("descendants:" if deep else "children:")
+        rows = [
+            (d.depth, d.filename, d.product, d.version, "yes" if d.newest else "no")
+            for d in found.descendants
+        ]
+        lines.append(table(rows, ["depth", "file", "product", "version", "newest"]))
+    return lines

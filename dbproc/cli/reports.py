@@ -29,7 +29,24 @@ def parse_date(value: str | None, option: str) -> dt.date | None:
         raise UsageError(f"{option} {value!r}: write a date as YYYY-MM-DD") from None
 
 
-def register(cli: click.Group) -> None:
+def _missing(
+    state: AppState, product: str, since: dt.date | None, until: dt.date | None, by: str
+) -> None:
+    """``files --missing``: the dates (or, ``by`` hour, the cadence slots) without a file."""
+    archive = state.archive()
+    if by == "hour":
+        slots = archive.missing_slots(product, since, until)
+        hours = [(iso_utc(r.start), iso_utc(r.stop), r.reason) for r in slots]
+        state.emit(
+            slots, table(hours, ["start", "stop", "reason"]) or f"no missing {product} files"
+        )
+        return
+    dates = archive.missing(product, since, until)
+    rows = [(r.date, r.reason, "; ".join(r.evidence)) for r in dates]
+    state.emit(dates, table(rows, ["date", "reason", "evidence"]) or f"no missing {product} files")
+
+
+def register(cli: click.Group) -> None:  # long: it holds the commands, each short
     """Add this module's commands to ``cli``."""
 
     @command(cli, "files")
@@ -85,30 +102,9 @@ def register(cli: click.Group) -> None:
         if missing:
             if len(products) != 1:
                 raise UsageError("--missing needs exactly one --product")
-            if by == "hour":
-                slots = state.archive().missing_slots(
-                    products[0], parse_date(since, "--since"), parse_date(until, "--until")
-                )
-                state.emit(
-                    slots,
-                    table(
-                        [(iso_utc(r.start), iso_utc(r.stop), r.reason) for r in slots],
-                        ["start", "stop", "reason"],
-                    )
-                    or f"no missing {products[0]} files",
-                )
-                return
-            rows = state.archive().missing(
-                products[0], parse_date(since, "--since"), parse_date(until, "--until")
+            _missing(
+                state, products[0], parse_date(since, "--since"), parse_date(until, "--until"), by
             )
-            text = (
-                table(
-                    [(r.date, r.reason, "; ".join(r.evidence)) for r in rows],
-                    ["date", "reason", "evidence"],
-                )
-                or f"no missing {products[0]} files"
-            )
-            state.emit(rows, text)
             return
         if newest and all_versions:
             raise UsageError("--newest and --all-versions exclude each other")

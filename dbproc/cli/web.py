@@ -13,7 +13,7 @@ from dbproc.errors import UsageError
 INSTALL_HINT = "dbproc serve needs the web extra: pip install 'dbproc[web]'"
 
 
-def register(cli: click.Group) -> None:
+def register(cli: click.Group) -> None:  # long: it holds the commands, each short
     """Add ``serve`` to ``cli``."""
 
     @command(cli, "serve")
