@@ -1,9 +1,10 @@
 """Typed results of the Python API, and their one JSON rendering.
 
-Every :class:`~dbproc.api.Archive` method that answers a question returns a frozen
-dataclass deriving from :class:`Record` (or a list of them). Its attributes are typed
-(dates are :class:`datetime.date`, times naive-UTC :class:`datetime.datetime`, versions
-:class:`~dbproc.version.Version`), and :meth:`Record.as_dict` gives the object that the
+Every :class:`~dbproc.api.Archive` method that answers a question returns a dataclass
+deriving from :class:`Record` (or a list of them). Its attributes are typed (dates are
+:class:`datetime.date`, times naive-UTC :class:`datetime.datetime`, paths
+:class:`pathlib.Path`, nested answers records of their own), and
+:meth:`Record.as_dict` gives the object that the
 CLI prints under ``--json`` and the dashboard serves under ``/api/``: the field names are
 the JSON keys, in order, and :func:`jsonable` turns the values into JSON (times as UTC
 with a ``Z``, contract section 11). So one function renders every shape, for both.
