@@ -168,14 +168,34 @@ def load_graph(
     root = Path(mission.root_dir)
     products = {i: n for i, n in session.execute(select(Product.id, Product.name))}
     graph = ProvGraph(mission.name)
-    wanted = set(start)
-    frontier = set(start)
-    level = 0
     if everything:  # every link at once instead of level by level
         graph.links = {
             (p, c) for p, c in session.execute(select(FileLink.parent_id, FileLink.child_id))
         }
-        frontier = set()
+        wanted = set(start)
+    else:
+        graph.links, wanted = _ancestor_links(session, start, depth)
+    rows = _file_rows(session, None if everything else sorted(wanted), products, root)
+    graph.files = {f.id: f for f in rows}
+    run_ids = {f.run_id for f in graph.files.values() if f.run_id is not None}
+    graph.reproductions = _reproductions(session, graph, everything)
+    run_ids |= {run for _file, run in graph.reproductions}
+    _load_runs(session, graph, run_ids)
+    if run_consumers:
+        _load_run_consumers(session, graph)
+    _load_codes(session, graph, Path(mission.codes_dir))
+    return graph
+
+
+def _ancestor_links(
+    session: Session, start: Sequence[int], depth: int | None
+) -> tuple[set[tuple[int, int]], set[int]]:
+    """The links among ``start`` and its ancestors (``depth`` generations; None: all),
+    walked level by level, and the ids of those files."""
+    links: set[tuple[int, int]] = set()
+    wanted = set(start)
+    frontier = set(start)
+    level = 0
     while frontier and (depth is None or level < depth):
         level += 1
         found: set[tuple[int, int]] = set()
@@ -188,20 +208,14 @@ def load_graph(
                     )
                 )
             )
-        graph.links |= found
+        links |= found
         frontier = {p for p, _c in found} - wanted
         wanted |= frontier
-    if not everything:
-        graph.links = {(p, c) for p, c in graph.links if p in wanted and c in wanted}
-    rows = _file_rows(session, None if everything else sorted(wanted), products, root)
-    graph.files = {f.id: f for f in rows}
-    run_ids = {f.run_id for f in graph.files.values() if f.run_id is not None}
-    graph.reproductions = _reproductions(session, graph, everything)
-    run_ids |= {run for _file, run in graph.reproductions}
-    _load_runs(session, graph, run_ids)
-    if run_consumers:
-        _load_run_consumers(session, graph)
-    codes_dir = Path(mission.codes_dir)
+    return {(p, c) for p, c in links if p in wanted and c in wanted}, wanted
+
+
+def _load_codes(session: Session, graph: ProvGraph, codes_dir: Path) -> None:
+    """The codes of the graph's runs and files (relative paths under ``codes_dir``)."""
     code_ids = {r.code_id for r in graph.runs.values()}
     code_ids |= {f.code_id for f in graph.files.values() if f.code_id is not None}
     for batch in chunked(sorted(code_ids)):
@@ -218,7 +232,6 @@ def load_graph(
                 str(path if path.is_absolute() else codes_dir / path),
                 code.sha256,
             )
-    return graph
 
 
 def _reproductions(session: Session, graph: ProvGraph, everything: bool) -> list[tuple[int, int]]:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import itertools
 import json
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from dbproc.errors import UsageError
@@ -59,7 +61,6 @@ def build_document(graph: ProvGraph) -> ProvDocument:
     doc = model.ProvDocument()
     base = f"urn:dbproc:{graph.mission}:"
     terms = doc.add_namespace("dbproc", TERMS)
-    prov_ns = model.PROV
     doc.add_namespace("file", base + "file:")
     doc.add_namespace("run", base + "run:")
     doc.add_namespace("code", base + "code:")
@@ -69,6 +70,22 @@ def build_document(graph: ProvGraph) -> ProvDocument:
             f"file:{f.filename}",
             {"prov:type": terms["File"], **_file_attributes(f)},
         )
+    agents, plans = _code_agents(doc, graph, model.PROV)
+    _run_activities(doc, graph, terms, entities, agents, plans)
+    for parent, child in sorted(graph.links):
+        run_id = graph.files[child].run_id
+        activity = f"run:{run_id}" if run_id in graph.runs else None
+        doc.wasDerivedFrom(entities[child], entities[parent], activity)
+    for file_id, run_id in graph.reproductions:  # early cutoff: same bytes, no new entity
+        doc.wasInfluencedBy(
+            entities[file_id], f"run:{run_id}", None, {"dbproc:role": "reproduced identically"}
+        )
+    result: ProvDocument = doc
+    return result
+
+
+def _code_agents(doc: Any, graph: ProvGraph, prov_ns: Any) -> tuple[dict[int, Any], dict[int, Any]]:
+    """Add each code as a software agent and its plan entity; (agents, plans) by code id."""
     agents, plans = {}, {}
     for code in graph.codes.values():
         ident = f"{code.process}-{code.version}"
@@ -86,6 +103,18 @@ def build_document(graph: ProvGraph) -> ProvDocument:
         if code.sha256:
             plan_attrs["dbproc:sha256"] = code.sha256
         plans[code.id] = doc.entity(f"code:{ident}.plan", plan_attrs)
+    return agents, plans
+
+
+def _run_activities(
+    doc: Any,
+    graph: ProvGraph,
+    terms: Any,
+    entities: dict[int, Any],
+    agents: dict[int, Any],
+    plans: dict[int, Any],
+) -> None:
+    """Add each run as an activity with its association, usages and generation."""
     outputs = {f.run_id: f.id for f in graph.files.values() if f.run_id is not None}
     for run in graph.runs.values():
         activity = doc.activity(
@@ -108,16 +137,6 @@ def build_document(graph: ProvGraph) -> ProvDocument:
         output = outputs.get(run.id)
         if output is not None:
             doc.wasGeneratedBy(entities[output], activity, _utc(run.ended))
-    for parent, child in sorted(graph.links):
-        run_id = graph.files[child].run_id
-        activity = f"run:{run_id}" if run_id in graph.runs else None
-        doc.wasDerivedFrom(entities[child], entities[parent], activity)
-    for file_id, run_id in graph.reproductions:  # early cutoff: same bytes, no new entity
-        doc.wasInfluencedBy(
-            entities[file_id], f"run:{run_id}", None, {"dbproc:role": "reproduced identically"}
-        )
-    result: ProvDocument = doc
-    return result
 
 
 def export(graph: ProvGraph, fmt: str) -> str:
@@ -157,6 +176,7 @@ def json_document(graph: ProvGraph) -> dict[str, Any]:
         "wasGeneratedBy": {},
         "wasDerivedFrom": {},
         "wasAssociatedWith": {},
+        "wasInfluencedBy": {},
     }
     names = {f.id: f"file:{f.filename}" for f in graph.files.values()}
     for f in graph.files.values():
@@ -164,6 +184,26 @@ def json_document(graph: ProvGraph) -> dict[str, Any]:
             "prov:type": _qname("dbproc:File"),
             **_file_attributes(f),
         }
+    agents = _json_codes(doc, graph)
+    blank = itertools.count(1)  # the number of each relation's blank id, shared by all kinds
+    _json_runs(doc, graph, names, agents, blank)
+    for parent, child in sorted(graph.links):
+        derivation = {"prov:generatedEntity": names[child], "prov:usedEntity": names[parent]}
+        run_id = graph.files[child].run_id
+        if run_id in graph.runs:
+            derivation["prov:activity"] = f"run:{run_id}"
+        doc["wasDerivedFrom"][f"_:d{next(blank)}"] = derivation
+    for file_id, run_id in graph.reproductions:  # early cutoff: same bytes, no new entity
+        doc["wasInfluencedBy"][f"_:i{next(blank)}"] = {
+            "prov:influencee": names[file_id],
+            "prov:influencer": f"run:{run_id}",
+            "dbproc:role": "reproduced identically",
+        }
+    return {k: v for k, v in doc.items() if v}
+
+
+def _json_codes(doc: dict[str, Any], graph: ProvGraph) -> dict[int, str]:
+    """Add each code's agent and plan entity to ``doc``; the agent names by code id."""
     agents = {}
     for code in graph.codes.values():
         ident = f"code:{code.process}-{code.version}"
@@ -179,8 +219,18 @@ def json_document(graph: ProvGraph) -> dict[str, Any]:
         if code.sha256:
             plan["dbproc:sha256"] = code.sha256
         doc["entity"][ident + ".plan"] = plan
+    return agents
+
+
+def _json_runs(
+    doc: dict[str, Any],
+    graph: ProvGraph,
+    names: dict[int, str],
+    agents: dict[int, str],
+    blank: Iterator[int],
+) -> None:
+    """Add each run's activity, association, usages and generation to ``doc``."""
     outputs = {f.run_id: f.id for f in graph.files.values() if f.run_id is not None}
-    n = 0
     for run in graph.runs.values():
         ident = f"run:{run.id}"
         activity: dict[str, Any] = {
@@ -195,38 +245,22 @@ def json_document(graph: ProvGraph) -> dict[str, Any]:
                 activity[key] = _time(value)
         doc["activity"][ident] = activity
         if run.code_id in agents:
-            n += 1
-            doc["wasAssociatedWith"][f"_:a{n}"] = {
+            doc["wasAssociatedWith"][f"_:a{next(blank)}"] = {
                 "prov:activity": ident,
                 "prov:agent": agents[run.code_id],
                 "prov:plan": agents[run.code_id] + ".plan",
             }
         output = outputs.get(run.id)
         for parent in run_inputs(graph, run, output):
-            n += 1
-            doc["used"][f"_:u{n}"] = {"prov:activity": ident, "prov:entity": names[parent]}
+            doc["used"][f"_:u{next(blank)}"] = {
+                "prov:activity": ident,
+                "prov:entity": names[parent],
+            }
         if output is not None:
-            n += 1
             generation = {"prov:entity": names[output], "prov:activity": ident}
             if run.ended is not None:
                 generation["prov:time"] = str(_time(run.ended))
-            doc["wasGeneratedBy"][f"_:g{n}"] = generation
-    for parent, child in sorted(graph.links):
-        n += 1
-        derivation = {"prov:generatedEntity": names[child], "prov:usedEntity": names[parent]}
-        run_id = graph.files[child].run_id
-        if run_id in graph.runs:
-            derivation["prov:activity"] = f"run:{run_id}"
-        doc["wasDerivedFrom"][f"_:d{n}"] = derivation
-    doc["wasInfluencedBy"] = {}
-    for file_id, run_id in graph.reproductions:  # early cutoff: same bytes, no new entity
-        n += 1
-        doc["wasInfluencedBy"][f"_:i{n}"] = {
-            "prov:influencee": names[file_id],
-            "prov:influencer": f"run:{run_id}",
-            "dbproc:role": "reproduced identically",
-        }
-    return {k: v for k, v in doc.items() if v}
+            doc["wasGeneratedBy"][f"_:g{next(blank)}"] = generation
 
 
 def serialize(doc: ProvDocument, fmt: str) -> str:

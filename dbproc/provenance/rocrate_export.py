@@ -67,7 +67,7 @@ def write_crate(graph: ProvGraph, target: Path) -> CrateWritten:
     if target.exists() and any(target.iterdir()):
         raise UsageError(f"{target} is not empty; give a new or empty folder to --to")
     rocrate = _rocrate()
-    from rocrate.model import ContextEntity, SoftwareApplication
+    from rocrate.model import ContextEntity
 
     crate = rocrate.ROCrate(version="1.1")  # Process Run Crate 0.5 builds on RO-Crate 1.1
     crate.name = f"Provenance of {graph.mission} files"
@@ -82,6 +82,16 @@ def write_crate(graph: ProvGraph, target: Path) -> CrateWritten:
     )
     crate.root_dataset["conformsTo"] = profile
     target.mkdir(parents=True, exist_ok=True)
+    entities = _add_files(crate, graph)
+    actions = _add_actions(crate, graph, entities, _add_codes(crate, graph))
+    crate.write(target)
+    return CrateWritten(target / "ro-crate-metadata.json", len(entities), actions, PROFILE)
+
+
+def _add_files(crate: Any, graph: ProvGraph) -> dict[int, Any]:
+    """Add each file, copied when on disk, else described; the crate entities by file id."""
+    from rocrate.model import ContextEntity
+
     entities: dict[int, Any] = {}
     for f in sorted(graph.files.values(), key=lambda f: f.filename):
         source = Path(f.path)
@@ -100,6 +110,13 @@ def write_crate(graph: ProvGraph, target: Path) -> CrateWritten:
                     },
                 )
             )
+    return entities
+
+
+def _add_codes(crate: Any, graph: ProvGraph) -> dict[int, Any]:
+    """Add each code as a ``SoftwareApplication``; the crate entities by code id."""
+    from rocrate.model import SoftwareApplication
+
     tools = {}
     for code in graph.codes.values():
         tools[code.id] = crate.add(
@@ -113,6 +130,13 @@ def write_crate(graph: ProvGraph, target: Path) -> CrateWritten:
                 },
             )
         )
+    return tools
+
+
+def _add_actions(
+    crate: Any, graph: ProvGraph, entities: dict[int, Any], tools: dict[int, Any]
+) -> int:
+    """Add each run of a known code as a ``CreateAction``; how many were added."""
     outputs = {f.run_id: f.id for f in graph.files.values() if f.run_id is not None}
     actions = 0
     for run in sorted(graph.runs.values(), key=lambda r: r.id):
@@ -135,5 +159,4 @@ def write_crate(graph: ProvGraph, target: Path) -> CrateWritten:
             properties=properties,
         )
         actions += 1
-    crate.write(target)
-    return CrateWritten(target / "ro-crate-metadata.json", len(entities), actions, PROFILE)
+    return actions

@@ -88,11 +88,38 @@ def coverage(
         )
     }
     failed = _failed_days(session, record.id, period)
+    cells = _cells(period, days, failed, first, last)
+    per_month = session.execute(
+        select(CoverageMonth.month, CoverageMonth.days).where(CoverageMonth.product_id == record.id)
+    ).all()
+    return {
+        "product": record.name,
+        "description": record.description,
+        "level": record.level,
+        "first": first.isoformat() if first else None,
+        "last": last.isoformat() if last else None,
+        "period": period,
+        "cells": cells,
+        "present": sum(1 for c in cells if c["state"] in ("present", "failed") and c["files"]),
+        "missing": sum(1 for c in cells if c["state"] == "missing"),
+        "failed": len(failed),
+        "monthly": sorted((m.year, m.month, int(n)) for m, n in per_month),
+    }
+
+
+def _cells(
+    period: Period,
+    days: dict[dt.date, CoverageDay],
+    failed: dict[dt.date, int],
+    first: dt.date | None,
+    last: dt.date | None,
+) -> list[dict[str, Any]]:
+    """One grid cell per day of the period; ``first``..``last``: the product's life."""
     cells = []
     day = period.first
     while day <= period.last:
         row = days.get(day)
-        in_life = first is not None and first <= day <= last
+        in_life = first is not None and last is not None and first <= day <= last
         state = (
             "failed"
             if day in failed
@@ -115,22 +142,7 @@ def coverage(
             }
         )
         day += dt.timedelta(days=1)
-    per_month = session.execute(
-        select(CoverageMonth.month, CoverageMonth.days).where(CoverageMonth.product_id == record.id)
-    ).all()
-    return {
-        "product": record.name,
-        "description": record.description,
-        "level": record.level,
-        "first": first.isoformat() if first else None,
-        "last": last.isoformat() if last else None,
-        "period": period,
-        "cells": cells,
-        "present": sum(1 for c in cells if c["state"] in ("present", "failed") and c["files"]),
-        "missing": sum(1 for c in cells if c["state"] == "missing"),
-        "failed": len(failed),
-        "monthly": sorted((m.year, m.month, int(n)) for m, n in per_month),
-    }
+    return cells
 
 
 def _failed_days(session: Session, product_id: int, period: Period) -> dict[dt.date, int]:

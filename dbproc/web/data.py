@@ -52,7 +52,28 @@ def overview(
     mission = queries.get_mission(session)
     lock = lock_state(engine, session)
     passes = session.scalars(select(PassRecord).order_by(PassRecord.id.desc()).limit(8)).all()
-    # totals from the month summary (hundreds of rows); first/last day: index look-ups
+    products = _product_totals(session)
+    rejects = (
+        session.scalar(select(func.count()).select_from(Reject).where(Reject.retried_at.is_(None)))
+        or 0
+    )
+    data = {
+        "mission": mission.name,
+        "lock": lock,
+        "activity": lock.get("activity") or _activity(lock),
+        "passes": [_pass_json(p) for p in passes],
+        "products": products,
+        "failures": _run_rows(session, failed=True, limit=10),
+        "rejects": int(rejects),
+        "pending_reviews": pending_reviews,
+        "recent_runs": recent_runs(session),
+    }
+    return data
+
+
+def _product_totals(session: Session) -> list[dict[str, Any]]:
+    """Per product, by level: files, newest slots, days and first/last day. Totals come
+    from the month summary (hundreds of rows); first/last day: index look-ups."""
     first_day = (
         select(func.min(CoverageDay.date))
         .where(CoverageDay.product_id == Product.id)
@@ -85,32 +106,17 @@ def overview(
         .join(totals, totals.c.product_id == Product.id, isouter=True)
         .order_by(Product.level, Product.name)
     ).all()
-    rejects = (
-        session.scalar(select(func.count()).select_from(Reject).where(Reject.retried_at.is_(None)))
-        or 0
-    )
-    data = {
-        "mission": mission.name,
-        "lock": lock,
-        "activity": lock.get("activity") or _activity(lock),
-        "passes": [_pass_json(p) for p in passes],
-        "products": [
-            {
-                "name": n,
-                "files": int(f),
-                "newest": int(s),
-                "days": int(d),
-                "first": a.isoformat() if a else None,
-                "last": b.isoformat() if b else None,
-            }
-            for n, f, s, d, a, b in counts
-        ],
-        "failures": _run_rows(session, failed=True, limit=10),
-        "rejects": int(rejects),
-        "pending_reviews": pending_reviews,
-        "recent_runs": recent_runs(session),
-    }
-    return data
+    return [
+        {
+            "name": n,
+            "files": int(f),
+            "newest": int(s),
+            "days": int(d),
+            "first": a.isoformat() if a else None,
+            "last": b.isoformat() if b else None,
+        }
+        for n, f, s, d, a, b in counts
+    ]
 
 
 def _activity(lock: dict[str, Any]) -> str:

@@ -148,26 +148,48 @@ def _run_id(request: Request) -> int:
         raise UsageError(f"run {text!r}: a run id is a whole number") from None
 
 
-def _api_routes(dash: Dashboard, api: Wrap) -> list[Route]:
-    from dbproc.web.app import error_json, files_api
+class Api:
+    """The JSON endpoints; the POST ones need actions allowed and the bearer token."""
 
-    archive = dash.archive
+    def __init__(self, dash: Dashboard) -> None:
+        self.dash = dash
+        self.archive = dash.archive
 
-    def events(request: Request) -> Any:
+    def status(self, request: Request) -> Any:
+        return self.archive.status()
+
+    def files(self, request: Request) -> Any:
+        from dbproc.web.app import files_api
+
+        return files_api(self.archive, request)
+
+    def lineage(self, request: Request) -> Any:
+        return self.archive.lineage(
+            request.path_params["filename"], depth=_int(request, "depth", 1, 1, 1000)
+        )
+
+    def run(self, request: Request) -> Any:
+        return self.archive.run_record(_run_id(request))
+
+    def events(self, request: Request) -> Any:
         since = _int(request, "since", 0, 0, 2**62)
         limit = _int(request, "limit", 1000, 1, 10000)
-        with archive.reading() as session:
-            return dash.feed.events_since(session, since, limit)
+        with self.archive.reading() as session:
+            return self.dash.feed.events_since(session, since, limit)
 
-    def coverage(request: Request) -> Any:
-        with archive.reading() as session:
+    def coverage(self, request: Request) -> Any:
+        with self.archive.reading() as session:
             info = coverage_data.coverage(
                 session, request.path_params["name"], request.query_params.get("period")
             )
         info["period"] = info["period"].label()
         return info
 
-    def act(request: Request) -> Response | None:
+    def _denied(self, request: Request) -> Response | None:
+        """The error response when actions are off or the bearer token is wrong."""
+        from dbproc.web.app import error_json
+
+        dash = self.dash
         denied = actions.check_bearer(
             dash.allow_actions, dash.token, request.headers.get("authorization")
         )
@@ -178,16 +200,16 @@ def _api_routes(dash: Dashboard, api: Wrap) -> list[Route]:
             return response
         return None
 
-    def verdict(request: Request) -> Any:
-        denied = act(request)
+    def verdict(self, request: Request) -> Any:
+        denied = self._denied(request)
         if denied is not None:
             return denied
         body = _body(request)
         choice = body.get("verdict")
         if choice not in VERDICTS:
             raise UsageError(f"verdict {choice!r}: give one of {', '.join(VERDICTS)}")
-        with archive.writing() as session:
-            result = dash.review.record(
+        with self.archive.writing() as session:
+            result = self.dash.review.record(
                 session,
                 request.path_params["filename"],
                 choice,
@@ -196,31 +218,27 @@ def _api_routes(dash: Dashboard, api: Wrap) -> list[Route]:
             )
         return result
 
-    def retry(request: Request) -> Any:
-        denied = act(request)
+    def retry(self, request: Request) -> Any:
+        denied = self._denied(request)
         if denied is not None:
             return denied
         body = _body(request)
-        with archive.writing() as session:
+        with self.archive.writing() as session:
             result = actions.retry_run(session, _run_id(request), _who(request, body))
         return result
 
+
+def _api_routes(dash: Dashboard, api: Wrap) -> list[Route]:
+    endpoints = Api(dash)
     return [
-        Route("/api/status", api(lambda r: archive.status())),
-        Route("/api/files", api(lambda r: files_api(archive, r))),
-        Route(
-            "/api/lineage/{filename}",
-            api(
-                lambda r: archive.lineage(
-                    r.path_params["filename"], depth=_int(r, "depth", 1, 1, 1000)
-                )
-            ),
-        ),
-        Route("/api/runs/{run_id}", api(lambda r: archive.run_record(_run_id(r)))),
-        Route("/api/products/{name}/coverage", api(coverage)),
-        Route("/api/events", api(events)),
-        Route("/api/review/{filename}", api(verdict), methods=["POST"]),
-        Route("/api/runs/{run_id}/retry", api(retry), methods=["POST"]),
+        Route("/api/status", api(endpoints.status)),
+        Route("/api/files", api(endpoints.files)),
+        Route("/api/lineage/{filename}", api(endpoints.lineage)),
+        Route("/api/runs/{run_id}", api(endpoints.run)),
+        Route("/api/products/{name}/coverage", api(endpoints.coverage)),
+        Route("/api/events", api(endpoints.events)),
+        Route("/api/review/{filename}", api(endpoints.verdict), methods=["POST"]),
+        Route("/api/runs/{run_id}/retry", api(endpoints.retry), methods=["POST"]),
     ]
 
 
