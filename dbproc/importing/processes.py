@@ -102,6 +102,7 @@ def translate_processes(
 def _process_body(
     out: Translation, proc: LegacyProcess, name: str, made_by: dict[str, str], report: ImportReport
 ) -> dict[str, Any] | None:
+    """The process table without its code; None (noted) when it cannot be imported."""
     if proc.timebase not in ("DAILY", "FILE", "RUN"):
         report.note(
             "process",
@@ -112,6 +113,25 @@ def _process_body(
             "not imported",
         )
         return None
+    items = _input_items(out, proc, name, report)
+    if items is None:
+        return None
+    if proc.timebase == "FILE":
+        _drop_trigger_window(items, name, report)
+    body: dict[str, Any] = {"timebase": proc.timebase, "inputs": items}
+    if proc.timebase != "RUN":
+        output = _output(out, proc, name, made_by, report)
+        if output is None:
+            return None
+        body = {"output": output, **body}
+    return body
+
+
+def _input_items(
+    out: Translation, proc: LegacyProcess, name: str, report: ImportReport
+) -> list[dict[str, Any]] | None:
+    """The ``inputs`` array (imported products only, one made required if none was);
+    None (noted) when no input product was imported."""
     inputs = [i for i in proc.inputs if i.product_id in out.products]
     if not inputs:
         report.note(
@@ -140,41 +160,49 @@ def _process_body(
             "check which one is required",
             f"{items[0]['product']} made required",
         )
-    if proc.timebase == "FILE":
-        first = next(i for i in items if not i["optional"])
-        if first["before"] or first["after"]:
-            report.note(
-                "process",
-                name,
-                "the FILE trigger input has a window",
-                "nothing: a FILE output follows its trigger file",
-                "window of the trigger set to 0",
-            )
-            first["before"] = first["after"] = 0
-    body: dict[str, Any] = {"timebase": proc.timebase, "inputs": items}
-    if proc.timebase != "RUN":
-        output = out.products.get(proc.output_product) if proc.output_product else None
-        if output is None:
-            report.note(
-                "process",
-                name,
-                f"a {proc.timebase} process without an output product",
-                "name its output product",
-                "not imported",
-            )
-            return None
-        if output in made_by:
-            report.note(
-                "process",
-                name,
-                f"its output {output} is also made by {made_by[output]}",
-                "give each product one process",
-                "not imported",
-            )
-            return None
-        made_by[output] = name
-        body = {"output": output, **body}
-    return body
+    return items
+
+
+def _drop_trigger_window(items: list[dict[str, Any]], name: str, report: ImportReport) -> None:
+    """A FILE process's trigger (its first required input) gets a window of 0."""
+    first = next(i for i in items if not i["optional"])
+    if first["before"] or first["after"]:
+        report.note(
+            "process",
+            name,
+            "the FILE trigger input has a window",
+            "nothing: a FILE output follows its trigger file",
+            "window of the trigger set to 0",
+        )
+        first["before"] = first["after"] = 0
+
+
+def _output(
+    out: Translation, proc: LegacyProcess, name: str, made_by: dict[str, str], report: ImportReport
+) -> str | None:
+    """The output product of a DAILY or FILE process, claimed in ``made_by``; None (noted)
+    when it has none or another process makes it."""
+    output = out.products.get(proc.output_product) if proc.output_product else None
+    if output is None:
+        report.note(
+            "process",
+            name,
+            f"a {proc.timebase} process without an output product",
+            "name its output product",
+            "not imported",
+        )
+        return None
+    if output in made_by:
+        report.note(
+            "process",
+            name,
+            f"its output {output} is also made by {made_by[output]}",
+            "give each product one process",
+            "not imported",
+        )
+        return None
+    made_by[output] = name
+    return output
 
 
 def _active_codes(

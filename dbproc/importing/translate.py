@@ -202,6 +202,7 @@ def _product(
     taken: set[str],
     report: ImportReport,
 ) -> None:
+    """One legacy product as a ``[products.NAME]`` table of ``out.doc`` (its id mapped)."""
     name = usable_name(p.name, taken)
     if name != p.name:
         report.note(
@@ -211,14 +212,7 @@ def _product(
             "nothing, or rename it in the mission file before the first apply",
             f"named {name!r}",
         )
-    values = {
-        "MISSION": mission.name,
-        "SPACECRAFT": p.satellite or "",
-        "SATELLITE": p.satellite or "",
-        "INSTRUMENT": p.instrument or "",
-        "PRODUCT": p.name,
-        "LEVEL": f"{p.level:g}",
-    }
+    values = _name_values(mission, p)
     legacy_dir = expand_names(p.relative_path, values)
     out.legacy_dirs[p.id] = legacy_dir
     table: dict[str, Any] = {
@@ -228,6 +222,39 @@ def _product(
             expand_names(p.format, values), output=is_output, what=name, report=report
         ),
     }
+    _inspector_keys(table, insp, dirs, adapter, name, report)
+    for key, value in (
+        ("instrument", p.instrument),
+        ("satellite", p.satellite),
+        ("description", p.description),
+    ):
+        if value:
+            table[key] = value
+    out.doc["products"][name] = table
+    out.products[p.id] = name
+
+
+def _name_values(mission: LegacyMission, p: LegacyProduct) -> dict[str, str]:
+    """The values of dbprocessing's name fields ({MISSION}, ...) for one product."""
+    return {
+        "MISSION": mission.name,
+        "SPACECRAFT": p.satellite or "",
+        "SATELLITE": p.satellite or "",
+        "INSTRUMENT": p.instrument or "",
+        "PRODUCT": p.name,
+        "LEVEL": f"{p.level:g}",
+    }
+
+
+def _inspector_keys(
+    table: dict[str, Any],
+    insp: LegacyInspector | None,
+    dirs: Mapping[str, Path],
+    adapter: Path,
+    name: str,
+    report: ImportReport,
+) -> None:
+    """The product's inspector (the adapter running dbprocessing's one) into ``table``."""
     if insp is not None:
         args, dropped = parse_arguments(insp.arguments)
         path = dirs["inspectors"] / insp.relative_path / insp.filename
@@ -258,12 +285,3 @@ def _product(
             "add an inspector, or rely on the format alone (it needs a date)",
             "identified by its format alone",
         )
-    for key, value in (
-        ("instrument", p.instrument),
-        ("satellite", p.satellite),
-        ("description", p.description),
-    ):
-        if value:
-            table[key] = value
-    out.doc["products"][name] = table
-    out.products[p.id] = name

@@ -115,6 +115,16 @@ def integer(
     return value
 
 
+def positive(problems: Problems, table: str, key: str, value: object) -> float | None:
+    """An optional number of seconds > 0."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        problems.add(table, key, f"must be a number of seconds > 0, got {value!r}", "write e.g. 60")
+        return None
+    return float(value)
+
+
 def check_code_file(
     problems: Problems, table: str, key: str, codes: Path, path: str
 ) -> Path | None:

@@ -18,6 +18,7 @@ from dbproc.mission.feed_tables import parse_feed
 from dbproc.mission.fields import Problems, check_keys
 from dbproc.mission.model import IngestSettings, LockSettings, MissionConfig, RetentionSettings
 from dbproc.mission.processes import parse_processes
+from dbproc.mission.products import parse_products
 from dbproc.mission.tables import (
     INGEST_KEYS,
     LOCK_KEYS,
@@ -25,7 +26,6 @@ from dbproc.mission.tables import (
     TOP_KEYS,
     parse_execution,
     parse_mission_table,
-    parse_products,
     parse_settings,
 )
 

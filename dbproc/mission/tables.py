@@ -1,4 +1,4 @@
-"""The ``[mission]``, ``[products.*]`` and optional settings tables."""
+"""The ``[mission]`` table, the optional settings tables and the keys every table allows."""
 
 from __future__ import annotations
 
@@ -7,52 +7,16 @@ from typing import Any
 
 from dbproc.mission.fields import (
     Problems,
-    check_code_file,
     check_keys,
-    defines_function,
     integer,
     is_table,
+    positive,
     resolve_dir,
     string,
 )
-from dbproc.mission.model import (
-    NAME_RE,
-    ExecutionSettings,
-    MissionSettings,
-    ProductConfig,
-    split_inspector_spec,
-)
-from dbproc.naming import FilenameFormat, FormatError, dir_template_fields
-
-_CADENCE_UNITS = {"s": 1, "min": 60, "m": 60, "h": 3600, "d": 86400}
-
-
-def cadence_seconds(text: str) -> int | None:
-    """``"1h"`` -> 3600; None unless a whole number of a unit, at most one day, divides it."""
-    number = text.rstrip("abcdefghijklmnopqrstuvwxyz")
-    unit = text[len(number) :]
-    if not number.isdigit() or unit not in _CADENCE_UNITS:
-        return None
-    seconds = int(number) * _CADENCE_UNITS[unit]
-    if seconds <= 0 or seconds > 86400 or 86400 % seconds:
-        return None
-    return seconds
-
+from dbproc.mission.model import NAME_RE, ExecutionSettings, MissionSettings
 
 MISSION_KEYS = {"name", "root", "incoming", "errors", "codes"}
-PRODUCT_KEYS = {
-    "level",
-    "dir",
-    "format",
-    "inspector",
-    "inspector_args",
-    "instrument",
-    "satellite",
-    "description",
-    "inspector_timeout",
-    "review",
-    "cadence",
-}
 PROCESS_KEYS = {"output", "timebase", "inputs", "code", "description", "early_cutoff"}
 INPUT_KEYS = {"product", "before", "after", "optional"}
 CODE_KEYS = {
@@ -123,6 +87,12 @@ def parse_mission_table(
     incoming = resolve_dir(root, incoming_s)
     errors = resolve_dir(root, errors_s)
     codes = resolve_dir(base_dir, codes_s)
+    _check_mission_folders(problems, root, incoming, errors)
+    return MissionSettings(name, root, incoming, errors, codes)
+
+
+def _check_mission_folders(problems: Problems, root: Path, incoming: Path, errors: Path) -> None:
+    """The data root exists; incoming and errors are folders of their own, made only inside it."""
     if incoming == root:
         problems.add(
             "mission",
@@ -157,165 +127,6 @@ def parse_mission_table(
                 f"{root} (dbproc creates {key} only inside the root)",
                 f"create it first (mkdir -p {folder}) or fix the path",
             )
-    return MissionSettings(name, root, incoming, errors, codes)
-
-
-def parse_products(
-    problems: Problems, value: object, mission: MissionSettings | None
-) -> dict[str, ProductConfig]:
-    out: dict[str, ProductConfig] = {}
-    if not is_table(problems, "products", value):
-        return out
-    assert isinstance(value, dict)
-    folded: dict[str, str] = {}
-    for name, body in value.items():
-        table = f"products.{name}"
-        twin = folded.setdefault(name.casefold(), name)
-        if twin != name:
-            problems.add(
-                table,
-                None,
-                f"product name {name!r} differs from product {twin!r} only by case",
-                "product names must differ by more than case (--product matches either); "
-                "rename one",
-            )
-        if not NAME_RE.match(name):
-            problems.add(
-                table,
-                None,
-                f"product name {name!r} is not usable",
-                "use letters, digits, '_', '-', '.' (at most 100)",
-            )
-        if not is_table(problems, table, body):
-            continue
-        check_keys(problems, table, body, PRODUCT_KEYS, required=("level", "dir", "format"))
-        level = body.get("level")
-        if level is not None and (isinstance(level, bool) or not isinstance(level, (int, float))):
-            problems.add(table, "level", f"must be a number, got {level!r}", "write e.g. level = 1")
-            level = None
-        dir_ = string(problems, table, "dir", body.get("dir"))
-        if dir_ is not None:
-            check_dir_template(problems, table, dir_)
-        fmt_text = string(problems, table, "format", body.get("format"))
-        fmt = None
-        if fmt_text is not None:
-            try:
-                fmt = FilenameFormat.parse(fmt_text)
-            except FormatError as exc:
-                problems.add(table, "format", str(exc), "fix the format")
-        inspector = string(problems, table, "inspector", body.get("inspector"))
-        if inspector is not None and mission is not None:
-            ipath, function = split_inspector_spec(inspector)
-            resolved = check_code_file(problems, table, "inspector", mission.codes, ipath)
-            if resolved is not None:
-                defined = defines_function(resolved, function)
-                if defined is not True:
-                    problem = (
-                        f"{resolved} {defined}"
-                        if isinstance(defined, str)
-                        else f"{resolved} defines no function {function!r}"
-                    )
-                    problems.add(
-                        table,
-                        "inspector",
-                        problem,
-                        "define it, or name the function as 'path.py:function'",
-                    )
-        if fmt is not None and inspector is None and not fmt.has_date:
-            problems.add(
-                table,
-                "format",
-                f"{fmt_text!r} has no complete date and the product has no inspector",
-                "add {Y}{m}{d} (or {DATE}) or give an inspector",
-            )
-        args = body.get("inspector_args", {})
-        if not isinstance(args, dict):
-            problems.add(
-                table,
-                "inspector_args",
-                f"must be a table, got {args!r}",
-                'write e.g. inspector_args = { apid = "000" }',
-            )
-            args = {}
-        strings = {
-            k: string(problems, table, k, body.get(k))
-            for k in ("instrument", "satellite", "description")
-        }
-        inspector_timeout = positive(
-            problems, table, "inspector_timeout", body.get("inspector_timeout")
-        )
-        review = body.get("review", False)
-        if not isinstance(review, bool):
-            problems.add(
-                table, "review", f"must be true or false, got {review!r}", "write review = true"
-            )
-            review = False
-        cadence = string(problems, table, "cadence", body.get("cadence"))
-        if cadence is not None and cadence_seconds(cadence) is None:
-            problems.add(
-                table,
-                "cadence",
-                f"{cadence!r} is not a cadence",
-                'write e.g. cadence = "1h" (units s, min, h, d; at most a day)',
-            )
-        if level is None or dir_ is None or fmt_text is None:
-            continue
-        out[name] = ProductConfig(
-            name,
-            float(level),
-            dir_,
-            fmt_text,
-            inspector,
-            dict(args),
-            strings["instrument"],
-            strings["satellite"],
-            strings["description"],
-            inspector_timeout,
-            review,
-            cadence,
-        )
-    return out
-
-
-def positive(problems: Problems, table: str, key: str, value: object) -> float | None:
-    """An optional number of seconds > 0."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        problems.add(table, key, f"must be a number of seconds > 0, got {value!r}", "write e.g. 60")
-        return None
-    return float(value)
-
-
-def check_dir_template(problems: Problems, table: str, dir_: str) -> None:
-    try:
-        fields = dir_template_fields(dir_)
-    except FormatError as exc:
-        problems.add(table, "dir", str(exc), "fix the template")
-        return
-    bad = sorted(fields - {"Y", "m", "d", "j", "y", "b", "DATE"})
-    if bad:
-        problems.add(
-            table,
-            "dir",
-            f"field(s) {', '.join(bad)} are not allowed in a folder",
-            "use only {Y} {m} {d} {j} {y} {b} {DATE}",
-        )
-    parts = Path(dir_).parts
-    if Path(dir_).is_absolute() or ".." in parts or "\\" in dir_:
-        problems.add(
-            table,
-            "dir",
-            f"{dir_!r} must stay inside the data root",
-            "give a relative folder without '..'",
-        )
-    elif parts and parts[0].startswith("."):
-        problems.add(
-            table,
-            "dir",
-            f"{dir_!r} starts with '.', which dbproc keeps for itself",
-            "choose a folder name not starting with '.'",
-        )
 
 
 def parse_settings(

@@ -14,7 +14,7 @@ from dbproc.clock import midnight
 from dbproc.db import queries
 from dbproc.db.models import File
 from dbproc.errors import UsageError
-from dbproc.mission.tables import cadence_seconds
+from dbproc.mission.products import cadence_seconds
 from dbproc.records import Record
 
 #: longest range one call covers (slots are listed one by one)
