@@ -147,6 +147,7 @@ def _record_batch(desk: IngestDesk, placed: list[Ready], existing: _Versions) ->
     session = desk.session
     pending: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
+    widest = dict(desk.widest)  # the spans the database holds before this batch
     open_unit(session, "ingest batch")
     try:
         for r in placed:
@@ -180,6 +181,8 @@ def _record_batch(desk: IngestDesk, placed: list[Ready], existing: _Versions) ->
     except (IdentityTaken, IntegrityError):
         # something else registered one of these meanwhile: settle them one by one
         discard(session)
+        desk.widest.clear()  # the rolled-back batch's wider spans are not in the database
+        desk.widest.update(widest)
         for r in placed:
             desk.record(r.candidate, r.facts, r.dst, r.digest, None)
         return

@@ -856,3 +856,57 @@ def test_versions_across_and_within_batches_keep_one_newest(
     # every registered file is where its record says, byte for byte
     for row in rows.values():
         assert Path(row["path"]).read_text() in (f"{row['filename']}\n", "two\n", "old\n")
+
+
+WIDE_INSPECTOR = """
+    import os
+
+
+    def inspect(path, **args):
+        day = os.path.basename(path)[5:13]
+        date = day[:4] + "-" + day[4:6] + "-" + day[6:]
+        return {"date": date, "start": date + "T00:00:00", "stop": date + "T00:00:00"}
+"""
+
+
+def test_a_batch_settled_one_by_one_still_widens_the_product_span(
+    applied: CliHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch that meets a registration made meanwhile is rolled back and settled file
+    by file; the span the rolled-back batch had recorded must be recorded again."""
+    import dbproc.ingest.batch
+    from dbproc.db.files import IdentityTaken
+
+    inspector = WIDE_INSPECTOR.replace(
+        '"stop": date + "T00:00:00"', '"stop": date[:8] + "28T00:00:00"'
+    )
+    write_inspector(applied, "wide.py", inspector)
+    wide = {
+        "level": 0,
+        "dir": "wide",
+        "format": "wide_{Y}{m}{d}.dat",
+        "inspector": "inspectors/wide.py",
+    }
+    add_products(applied, Wide=wide)
+    for day in ("20160101", "20160102"):
+        drop(applied.incoming, f"wide_{day}.dat", day)
+    real = dbproc.ingest.batch.register_file
+    calls: list[str] = []
+
+    def meets_a_registration_made_meanwhile(*args: Any, **kwargs: Any) -> int:
+        calls.append(kwargs["filename"])
+        if kwargs["filename"] == "wide_20160102.dat":  # wide_20160101's span is noted by now
+            raise IdentityTaken(kwargs["filename"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dbproc.ingest.batch, "register_file", meets_a_registration_made_meanwhile)
+    report = ingest(applied)
+    assert "wide_20160101.dat" in calls  # registered in the batch, then rolled back
+    assert len(report["ingested"]) == len(RAW) + 2  # all settled one by one
+    from sqlalchemy import select
+
+    from dbproc.db.models import Product
+
+    with Archive(applied.db) as archive, archive.reading() as session:
+        span = session.scalar(select(Product.max_span_seconds).where(Product.name == "Wide"))
+    assert span is not None and span >= 26 * 86400, f"the span was not widened again: {span}"
