@@ -155,13 +155,9 @@ class Processor:
         return True
 
     def _with_finished(self, result: JobResult) -> list[JobResult]:
-        """``result`` and the results of the other jobs that have finished already (the
-        executor's poll), to be recorded as a group."""
+        """``result`` and the others finished already (the executor's poll): one group."""
         results = [result]
-        while len(results) < GROUP_MAX:
-            more = self.executor.next_result(timeout=0)
-            if more is None:
-                break
+        while len(results) < GROUP_MAX and (more := self.executor.next_result(timeout=0)):
             results.append(more)
         return results
 
@@ -177,10 +173,9 @@ class Processor:
 
     def _take(self, results: list[JobResult]) -> None:
         """Record results that finished together: what they free (their slots, refilled
-        first so codes run while these are recorded), and what they make due
-        (successors, a replan of their keys). A finished build still counts as active
-        until recorded, so nothing that waits for its output (or shares its key) starts
-        before that."""
+        first so codes run meanwhile), and what they make due (successors, replans). A
+        finished build counts as active until recorded, so nothing that waits for its
+        output (or shares its key) starts before that."""
         self._submit(freed=len(results))
         finished: list[Finished] = []
         for result in results:

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from dbproc.build.planner import BuildAction
 from dbproc.build.run_log_files import LogHead
-from dbproc.build.run_start import RUN_TABLE, RunOutcome, facts_from_json
+from dbproc.build.run_start import RUN_TABLE, UPDATE_RUN, RunOutcome, facts_from_json
 from dbproc.clock import utcnow
 from dbproc.db.dependents import insert_pending
 from dbproc.db.file_paths import stored_path
@@ -250,15 +250,15 @@ def _mark_succeeded(
         run.started_at,
         ended_at,
     )
-    recorder.session.execute(
-        RUN_TABLE.update()
-        .where(RUN_TABLE.c.id == run_id)
-        .values(
-            status=RunStatus.SUCCEEDED,
-            log_path=recorder._keep_log(head, Path(promoting["run_dir"])),
-            promoting=None,
-            ended_at=ended_at,
-        )
+    recorder.session.connection().execute(
+        UPDATE_RUN,
+        {
+            "rid": run_id,
+            "status": RunStatus.SUCCEEDED,
+            "log_path": recorder._keep_log(head, Path(promoting["run_dir"])),
+            "promoting": None,
+            "ended_at": ended_at,
+        },
     )
     recorder._settle(
         run.process_id,

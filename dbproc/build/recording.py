@@ -34,7 +34,7 @@ from dbproc.build.promotion import Promotion, finish_promotion, finish_promotion
 from dbproc.build.run_log_files import LogHead, write_log
 from dbproc.build.run_start import (
     RESULT_STATUS,
-    RUN_TABLE,
+    UPDATE_RUN,
     RunOutcome,
     result_fields,
     run_logs_dir,
@@ -128,16 +128,16 @@ class Recorder:
             else:
                 group.append((checked, one.result))
         if group:
-            for item, result in group:
-                self.session.execute(
-                    RUN_TABLE.update()
-                    .where(RUN_TABLE.c.id == item.run_id)
-                    .values(
-                        status=RunStatus.PROMOTING,
-                        promoting=item.promoting,
-                        **result_fields(result),
-                    )
-                )
+            rows = [
+                {
+                    "rid": item.run_id,
+                    "status": RunStatus.PROMOTING,
+                    "promoting": item.promoting,
+                    **result_fields(result),
+                }
+                for item, result in group
+            ]
+            self.session.connection().execute(UPDATE_RUN, rows)
             commit(self.session)
             for _ in group:
                 crash_point("job.promoting")
@@ -216,10 +216,9 @@ class Recorder:
         process_id = self.process_ids[action.process]
         head = LogHead.of_result(result, process_id, action.date, RunStatus.SUCCEEDED, fields)
         log_path = self._keep_log(head, Path(result.run_dir) if result.run_dir else None)
-        self.session.execute(
-            RUN_TABLE.update()
-            .where(RUN_TABLE.c.id == result.run_id)
-            .values(status=RunStatus.SUCCEEDED, log_path=log_path, **fields)
+        self.session.connection().execute(
+            UPDATE_RUN,
+            {"rid": result.run_id, "status": RunStatus.SUCCEEDED, "log_path": log_path, **fields},
         )
         self._settle(process_id, action.date, action.slot, settle, pending_max_id, forced_done=True)
         commit(self.session)

@@ -42,6 +42,11 @@ _SET_RUN_ROOT = (
 )
 
 
+#: update a run's row (``rid``): the columns are the other keys of the parameters; built
+#: once, so a hot path pays neither the construction nor the cache key of a statement
+UPDATE_RUN = RUN_TABLE.update().where(RUN_TABLE.c.id == bindparam("rid"))
+
+
 RESULT_STATUS = {
     "timeout": RunStatus.TIMEOUT,
     "worker_lost": RunStatus.WORKER_LOST,
