@@ -2,9 +2,11 @@
 
 The loop plans the pending (process, date) keys, submits the builds that nothing
 upstream still changes (:mod:`dbproc.build.scheduling`), and records each result as it
-arrives; what a recorded output queues is planned at once, so an L2 starts as soon as
-its L1 is recorded. The session is only ever in a transaction for one unit of work, and
-never while a code runs.
+arrives, together with the others already finished (one group: a transaction for all
+of them each way, see :meth:`~dbproc.build.recording.Recorder.record_all`); what a
+recorded output queues is planned at once, so an L2 starts as soon as its L1 is
+recorded. The session is only ever in a transaction for one unit of work, and never
+while a code runs.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from dbproc.build.catalogue import load_catalogue
 from dbproc.build.pending_work import pending_work
 from dbproc.build.planner import BuildAction, Decision, PlanKey, Status, plan
 from dbproc.build.process_report import OK_STATUSES, ProcessReport
-from dbproc.build.recording import Recorder
-from dbproc.build.run_start import start_run
+from dbproc.build.recording import Finished, Recorder
+from dbproc.build.run_start import start_runs
 from dbproc.build.scheduling import BuildQueue, ProcessGraph
 from dbproc.build.snapshot import PLAN_CHUNK, SnapshotLoader
 from dbproc.control import activity
@@ -32,7 +34,7 @@ from dbproc.db.files import product_rules
 from dbproc.db.models import ForcedRebuild, Pending
 from dbproc.db.queries import chunked
 from dbproc.db.unit import commit, discard, release
-from dbproc.executors.base import Executor, JobResult, JobSpec
+from dbproc.executors.base import Executor, JobResult
 
 logger = logging.getLogger("dbproc.processing")
 
@@ -42,6 +44,8 @@ UNBUILDABLE = frozenset(
     {Status.NOT_EXPECTED, Status.MISSING_INPUT, Status.OUTSIDE_VALIDITY, Status.NO_CODE}
 )
 Fence = Callable[[], None]
+#: the most results recorded as one group (one transaction each way)
+GROUP_MAX = 64
 
 
 class Processor:
@@ -132,7 +136,8 @@ class Processor:
 
     def step(self) -> bool:
         """One turn: plan what is due, start what can start, then wait for one result and
-        record it. False when nothing is left to run or plan."""
+        record it with the others finished by then. False when nothing is left to run or
+        plan."""
         while True:
             if self._plan_now(self._to_plan):
                 self._plan(self._to_plan)
@@ -146,8 +151,15 @@ class Processor:
         activity.report(f"running {running} code{'s' if running != 1 else ''}")
         result = self.executor.next_result(timeout=activity.interval(BEAT_SECONDS))
         if result is not None:
-            self._take(result)
+            self._take(self._with_finished(result))
         return True
+
+    def _with_finished(self, result: JobResult) -> list[JobResult]:
+        """``result`` and the others finished already (the executor's poll): one group."""
+        results = [result]
+        while len(results) < GROUP_MAX and (more := self.executor.next_result(timeout=0)):
+            results.append(more)
+        return results
 
     @property
     def active(self) -> list[BuildAction]:
@@ -159,35 +171,34 @@ class Processor:
         """How many planned builds wait for a slot or for their inputs."""
         return len(self._waiting)
 
-    def _take(self, result: JobResult) -> None:
-        """Record one result: what it frees (its slot, refilled first so a code runs while
-        this one is recorded), and what it makes due (successors, a replan of its key).
-        The finished build still counts as active until recorded, so nothing that waits
-        for its output (or shares its key) starts before that."""
-        self._submit(freed=1)
-        action = self._active.pop(result.run_id)
-        key = (action.process, action.date)
-        self._outstanding[key] -= 1
-        self.fence()
-        settle = self._outstanding[key] <= 0
-        outcome = self.recorder.record(
-            action,
-            result,
-            settle=settle,
-            pending_max_id=min(self._marks.get(key, {}).values(), default=0),
-        )
-        if settle:
-            self._marks.pop(key, None)
-        self.report.runs.append(outcome)
-        self._failures += outcome.status not in OK_STATUSES
-        stale = self._waiting.pop(action.key)
-        if stale is not None:  # planned before this run was recorded: plan again
+    def _take(self, results: list[JobResult]) -> None:
+        """Record results that finished together: what they free (their slots, refilled
+        first so codes run meanwhile), and what they make due (successors, replans). A
+        finished build counts as active until recorded, so nothing that waits for its
+        output (or shares its key) starts before that."""
+        self._submit(freed=len(results))
+        finished: list[Finished] = []
+        for result in results:
+            action = self._active.pop(result.run_id)
+            key = (action.process, action.date)
             self._outstanding[key] -= 1
-            self._to_plan.add(key)
-        for process_id, day in outcome.queued:
-            name = self.catalogue.process_names.get(process_id)
-            if name in self.catalogue.processes:
-                self._to_plan.add((name, day))
+            settle = self._outstanding[key] <= 0
+            pending_max_id = min(self._marks.get(key, {}).values(), default=0)
+            finished.append(Finished(action, result, settle, pending_max_id))
+            if settle:
+                self._marks.pop(key, None)
+            if self._waiting.pop(action.key) is not None:
+                # planned before this run was recorded: plan again
+                self._outstanding[key] -= 1
+                self._to_plan.add(key)
+        self.fence()
+        for outcome in self.recorder.record_all(finished):
+            self.report.runs.append(outcome)
+            self._failures += outcome.status not in OK_STATUSES
+            for process_id, day in outcome.queued:
+                name = self.catalogue.process_names.get(process_id)
+                if name in self.catalogue.processes:
+                    self._to_plan.add((name, day))
         self._report_progress()
 
     def finish(self) -> None:
@@ -337,22 +348,25 @@ class Processor:
         commit(self.session)
 
     def _submit(self, freed: int = 0) -> None:
+        """Start what can start in the free slots: their runs' rows in one transaction."""
         slots = self.executor.slots - len(self._active) + freed
         if slots <= 0 or not self._waiting:
             return
-        for action in self._waiting.ready(self._active.values(), slots):
-            self.fence()
+        actions = self._waiting.ready(self._active.values(), slots)
+        if not actions:
+            return
+        self.fence()
+        for action in actions:
             self._waiting.pop(action.key)
-            spec: JobSpec = start_run(
-                self.session,
-                action,
-                process_id=self.catalogue.process_ids[action.process],
-                pass_id=self.pass_id,
-                paths=self.paths,
-                kill_grace=self.kill_grace,
-            )
-            spec = bounded(spec, self.code_timeout, self.log_limit)
-            self.executor.submit(spec)
+        specs = start_runs(
+            self.session,
+            [(action, self.catalogue.process_ids[action.process]) for action in actions],
+            pass_id=self.pass_id,
+            paths=self.paths,
+            kill_grace=self.kill_grace,
+        )
+        for action, spec in zip(actions, specs, strict=True):
+            self.executor.submit(bounded(spec, self.code_timeout, self.log_limit))
             self._active[spec.run_id] = action
             logger.debug(
                 "run %s: started %s %s (%s)",

@@ -2,7 +2,10 @@
 
 :func:`finish_promotion` links the staged output into the archive without clobbering,
 then ONE transaction registers the file with its parents, code and run, marks the run
-``succeeded`` and settles the work it did; the staging is removed last. The
+``succeeded`` and settles the work it did; the staging is removed last.
+:func:`finish_promotions` does the same for a group of runs that finished together:
+each output is placed, then ONE transaction records them all (each on its own when the
+group meets an output registered meanwhile). The
 :class:`~dbproc.build.recording.Recorder` calls it once ``promoting`` is committed, and
 recovery for the runs a dead pass left ``promoting``. A write error while placing leaves
 the run ``promoting`` for the next pass; an output that cannot be placed or registered
@@ -13,7 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,13 +26,16 @@ from sqlalchemy.exc import IntegrityError
 
 from dbproc.build.planner import BuildAction
 from dbproc.build.run_log_files import LogHead
-from dbproc.build.run_start import RUN_TABLE, RunOutcome, facts_from_json
+from dbproc.build.run_start import RUN_TABLE, UPDATE_RUN, RunOutcome, facts_from_json
 from dbproc.clock import utcnow
+from dbproc.db.dependents import insert_pending
 from dbproc.db.file_paths import stored_path
 from dbproc.db.files import IdentityTaken, register_file
 from dbproc.db.models import Run, RunStatus
 from dbproc.db.unit import commit, discard
 from dbproc.faults import crash_point
+from dbproc.feed.events import record_events
+from dbproc.ingest.facts import FileFacts
 from dbproc.ingest.placement import Digest, Occupied, hash_file, place
 
 if TYPE_CHECKING:
@@ -36,7 +43,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("dbproc.recording")  # the recorder's log lines, as before
 
-_RUN_FOR_LOG = select(
+_RUNS_FOR_LOG = select(
+    RUN_TABLE.c.id,
     RUN_TABLE.c.code_id,
     RUN_TABLE.c.process_id,
     RUN_TABLE.c.date,
@@ -47,7 +55,30 @@ _RUN_FOR_LOG = select(
     RUN_TABLE.c.started_at,
     RUN_TABLE.c.ended_at,
     RUN_TABLE.c.run_root,
-).where(RUN_TABLE.c.id == bindparam("rid"))
+).where(RUN_TABLE.c.id.in_(bindparam("rids", expanding=True)))
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """A run in state ``promoting`` (committed), to be placed and recorded."""
+
+    run_id: int
+    process: str
+    day: dt.date
+    slot: str
+    promoting: Mapping[str, Any]
+    action: BuildAction | None = None
+
+
+@dataclass
+class _Placed:
+    """A promotion whose output is in the archive, to be recorded."""
+
+    item: Promotion
+    facts: FileFacts
+    dst: Path
+    digest: Digest
+    queued: list[tuple[int, dt.date]] = field(default_factory=list)
 
 
 def finish_promotion(
@@ -61,54 +92,106 @@ def finish_promotion(
     action: BuildAction | None = None,
 ) -> RunOutcome:
     """Place and record a run in state ``promoting`` (also used by recovery)."""
+    item = Promotion(run_id, process, day, slot, promoting, action)
+    [outcome] = finish_promotions(recorder, [item])
+    return outcome
+
+
+def finish_promotions(recorder: Recorder, items: Sequence[Promotion]) -> list[RunOutcome]:
+    """Place each run's output, then record every placed run in ONE transaction; the
+    outcomes in the order of ``items``. A run that cannot be placed ends on its own
+    (abandoned, or left ``promoting`` after a write error); when the group meets an
+    output registered meanwhile, each run is recorded on its own instead."""
+    outcomes: dict[int, RunOutcome] = {}
+    placed: list[_Placed] = []
+    for item in items:
+        rule = recorder.rules[item.promoting["facts"]["product"]]
+        facts = facts_from_json(item.promoting["facts"], rule)
+        dst = Path(item.promoting["dst"])
+        digest = Digest(item.promoting["sha256"], item.promoting["size"])
+        staged = Path(item.promoting["output"])
+        unplaced = _place(recorder, item.run_id, item.process, item.day, staged, dst, digest)
+        if unplaced is not None:
+            outcomes[item.run_id] = unplaced
+            continue
+        crash_point("job.placed")
+        placed.append(_Placed(item, facts, dst, digest))
+    if len(placed) > 1:
+        widest = dict(recorder.widest)
+        try:
+            outcomes.update(_record(recorder, placed))
+        except (IdentityTaken, IntegrityError):
+            discard(recorder.session)
+            recorder.widest.clear()  # what the group's registrations cached is undone
+            recorder.widest.update(widest)
+            for one in placed:
+                one.queued.clear()
+        else:
+            placed = []
+    for one in placed:  # alone: the only one, or the group met a registration
+        try:
+            outcomes.update(_record(recorder, [one]))
+        except (IdentityTaken, IntegrityError) as exc:
+            discard(recorder.session)
+            error = f"the output {one.dst.name} is already registered ({exc})"
+            item = one.item
+            outcomes[item.run_id] = _fail_promotion(
+                recorder, item.run_id, item.process, item.day, error
+            )
+    return [outcomes[item.run_id] for item in items]
+
+
+def _record(recorder: Recorder, placed: Sequence[_Placed]) -> dict[int, RunOutcome]:
+    """Register the placed outputs and mark their runs ``succeeded`` in ONE transaction,
+    then clean each run's staging; raises (not committed) when an output is taken."""
     session = recorder.session
-    rule = recorder.rules[promoting["facts"]["product"]]
-    facts = facts_from_json(promoting["facts"], rule)
-    dst = Path(promoting["dst"])
-    digest = Digest(promoting["sha256"], promoting["size"])
-    unplaced = _place(recorder, run_id, process, day, Path(promoting["output"]), dst, digest)
-    if unplaced is not None:
-        return unplaced
-    crash_point("job.placed")
-    run = session.execute(_RUN_FOR_LOG, {"rid": run_id}).one()
-    queued: list[tuple[int, dt.date]] = []
-    try:
+    rows = {
+        row.id: row
+        for row in session.execute(_RUNS_FOR_LOG, {"rids": [p.item.run_id for p in placed]})
+    }
+    pending: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    for one in placed:
+        item, run = one.item, rows[one.item.run_id]
         register_file(
             session,
-            facts,
-            filename=dst.name,
-            path=stored_path(recorder.paths.root, dst),
-            sha256=digest.sha256,
-            size=digest.size,
+            one.facts,
+            filename=one.dst.name,
+            path=stored_path(recorder.paths.root, one.dst),
+            sha256=one.digest.sha256,
+            size=one.digest.size,
             code_id=run.code_id,
-            run_id=run_id,
-            parents=promoting["parents"],
+            run_id=item.run_id,
+            parents=item.promoting["parents"],
             consumers=recorder.consumers,
-            cause=f"{process} built {dst.name}",
-            queued=queued,
+            cause=f"{item.process} built {one.dst.name}",
+            queued=one.queued,
             widest=recorder.widest,
+            pending=pending,
+            events=events,
         )
-    except (IdentityTaken, IntegrityError) as exc:
-        discard(session)
-        return _fail_promotion(
-            recorder, run_id, process, day, f"the output {dst.name} is already registered ({exc})"
-        )
-    _mark_succeeded(recorder, run_id, run, day, slot, promoting)
+        _mark_succeeded(recorder, item.run_id, run, item.day, item.slot, item.promoting)
+    insert_pending(session, pending)
+    record_events(session, events)  # last: see dbproc.feed.events
     commit(session)
-    crash_point("job.recorded")
-    recorder._clean(run.run_root)
-    crash_point("job.cleaned")
-    logger.info("run %s: %s %s made %s", run_id, process, day, dst.name)
-    return RunOutcome(
-        run_id,
-        RunStatus.SUCCEEDED,
-        process,
-        day,
-        action.reason.value if action else "recovered",
-        output=dst.name,
-        version=str(facts.version),
-        queued=queued,
-    )
+    outcomes: dict[int, RunOutcome] = {}
+    for one in placed:
+        item = one.item
+        crash_point("job.recorded")
+        recorder._clean(rows[item.run_id].run_root)
+        crash_point("job.cleaned")
+        logger.info("run %s: %s %s made %s", item.run_id, item.process, item.day, one.dst.name)
+        outcomes[item.run_id] = RunOutcome(
+            item.run_id,
+            RunStatus.SUCCEEDED,
+            item.process,
+            item.day,
+            item.action.reason.value if item.action else "recovered",
+            output=one.dst.name,
+            version=str(one.facts.version),
+            queued=one.queued,
+        )
+    return outcomes
 
 
 def _place(
@@ -147,7 +230,7 @@ def _place(
 def _mark_succeeded(
     recorder: Recorder,
     run_id: int,
-    run: Any,  # a row of _RUN_FOR_LOG
+    run: Any,  # a row of _RUNS_FOR_LOG
     day: dt.date,
     slot: str,
     promoting: Mapping[str, Any],
@@ -167,15 +250,15 @@ def _mark_succeeded(
         run.started_at,
         ended_at,
     )
-    recorder.session.execute(
-        RUN_TABLE.update()
-        .where(RUN_TABLE.c.id == run_id)
-        .values(
-            status=RunStatus.SUCCEEDED,
-            log_path=recorder._keep_log(head, Path(promoting["run_dir"])),
-            promoting=None,
-            ended_at=ended_at,
-        )
+    recorder.session.connection().execute(
+        UPDATE_RUN,
+        {
+            "rid": run_id,
+            "status": RunStatus.SUCCEEDED,
+            "log_path": recorder._keep_log(head, Path(promoting["run_dir"])),
+            "promoting": None,
+            "ended_at": ended_at,
+        },
     )
     recorder._settle(
         run.process_id,

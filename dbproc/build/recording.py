@@ -4,6 +4,9 @@ start: one transaction inserts the run row. Success: verify the output with its
 product's inspector, fsync and checksum it, mark the run ``promoting`` (one transaction),
 link the output into the archive without clobbering, then ONE transaction records the
 file, its parents, code and run and clears the work it settles; staging is removed last.
+Results that finished together are recorded as a group (:meth:`Recorder.record_all`):
+one transaction marks them all ``promoting``, each output is placed, one transaction
+records them all; each run's own order stays the same.
 A crash after ``promoting`` is rolled forward by the next pass instead of recomputed,
 and so is a write error while placing (the run stays ``promoting``); a write error
 before ``promoting`` abandons the run, which queues it again. The output is judged by
@@ -17,21 +20,21 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam
 from sqlalchemy.orm import Session
 
 from dbproc.build.output_checks import check_output, durable_digest
 from dbproc.build.planner import BuildAction
-from dbproc.build.promotion import finish_promotion
+from dbproc.build.promotion import Promotion, finish_promotion, finish_promotions
 from dbproc.build.run_log_files import LogHead, write_log
 from dbproc.build.run_start import (
     RESULT_STATUS,
-    RUN_TABLE,
+    UPDATE_RUN,
     RunOutcome,
     result_fields,
     run_logs_dir,
@@ -45,9 +48,8 @@ from dbproc.db.unit import commit, release
 from dbproc.executors.base import JobResult
 from dbproc.faults import crash_point
 from dbproc.feed.hooks import note_run_failed
-from dbproc.ingest.facts import FileFacts, ProductRule
+from dbproc.ingest.facts import ProductRule
 from dbproc.ingest.inspection import InspectorSet
-from dbproc.ingest.placement import Digest
 
 logger = logging.getLogger("dbproc.recording")
 
@@ -63,6 +65,15 @@ _FORCED_DONE = _FORCED.delete().where(
     _FORCED.c.date == bindparam("day"),
     _FORCED.c.slot == bindparam("slot"),
 )
+
+
+class Finished(NamedTuple):
+    """A result to record, and how much of its key's pending work recording it settles."""
+
+    action: BuildAction
+    result: JobResult
+    settle: bool
+    pending_max_id: int
 
 
 class Recorder:
@@ -97,7 +108,47 @@ class Recorder:
         self, action: BuildAction, result: JobResult, *, settle: bool, pending_max_id: int
     ) -> RunOutcome:
         """Record ``result``; with ``settle``, clear the pending rows of (process, date)."""
+        [outcome] = self.record_all([Finished(action, result, settle, pending_max_id)])
+        return outcome
+
+    def record_all(self, finished: Sequence[Finished]) -> list[RunOutcome]:
+        """Record results that finished together; the outcomes in their order.
+
+        A failure, a success without output or an early cutoff is recorded on its own;
+        the outputs to promote go as a group: ONE transaction marks them all
+        ``promoting``, then each is placed and ONE transaction records them all
+        (:func:`~dbproc.build.promotion.finish_promotions`)."""
         release(self.session)
+        outcomes: dict[int, RunOutcome] = {}
+        group: list[tuple[Promotion, JobResult]] = []
+        for one in finished:
+            checked = self._check(one)
+            if isinstance(checked, RunOutcome):
+                outcomes[one.result.run_id] = checked
+            else:
+                group.append((checked, one.result))
+        if group:
+            rows = [
+                {
+                    "rid": item.run_id,
+                    "status": RunStatus.PROMOTING,
+                    "promoting": item.promoting,
+                    **result_fields(result),
+                }
+                for item, result in group
+            ]
+            self.session.connection().execute(UPDATE_RUN, rows)
+            commit(self.session)
+            for _ in group:
+                crash_point("job.promoting")
+            promoted = finish_promotions(self, [item for item, _ in group])
+            outcomes.update((outcome.run_id, outcome) for outcome in promoted)
+        return [outcomes[one.result.run_id] for one in finished]
+
+    def _check(self, one: Finished) -> Promotion | RunOutcome:
+        """The promotion a successful result's output asks for, or the outcome of
+        recording a result that needs none (failed, no output, early cutoff)."""
+        action, result, settle, pending_max_id = one
         if not result.ok:
             return self._fail(
                 action,
@@ -130,19 +181,6 @@ class Recorder:
         reproduced = cutoff.reproduces(self, action, digest)
         if reproduced is not None:
             return cutoff.record_unchanged(self, action, result, reproduced, settle, pending_max_id)
-        return self._promote(action, result, output, facts, digest, settle, pending_max_id)
-
-    def _promote(
-        self,
-        action: BuildAction,
-        result: JobResult,
-        output: Path,
-        facts: FileFacts,
-        digest: Digest,
-        settle: bool,
-        pending_max_id: int,
-    ) -> RunOutcome:
-        """Mark the run ``promoting`` (one transaction), then finish the promotion."""
         dst = destination(self.paths.root, facts.product.dir, facts.date, output.name)
         promoting = {
             "run_dir": result.run_dir,
@@ -155,16 +193,7 @@ class Recorder:
             "settle": settle,
             "pending_max_id": pending_max_id,
         }
-        self.session.execute(
-            RUN_TABLE.update()
-            .where(RUN_TABLE.c.id == result.run_id)
-            .values(status=RunStatus.PROMOTING, promoting=promoting, **result_fields(result))
-        )
-        commit(self.session)
-        crash_point("job.promoting")
-        return self.finish_promotion(
-            result.run_id, action.process, action.date, action.slot, promoting, action=action
-        )
+        return Promotion(result.run_id, action.process, action.date, action.slot, promoting, action)
 
     def finish_promotion(
         self,
@@ -187,10 +216,9 @@ class Recorder:
         process_id = self.process_ids[action.process]
         head = LogHead.of_result(result, process_id, action.date, RunStatus.SUCCEEDED, fields)
         log_path = self._keep_log(head, Path(result.run_dir) if result.run_dir else None)
-        self.session.execute(
-            RUN_TABLE.update()
-            .where(RUN_TABLE.c.id == result.run_id)
-            .values(status=RunStatus.SUCCEEDED, log_path=log_path, **fields)
+        self.session.connection().execute(
+            UPDATE_RUN,
+            {"rid": result.run_id, "status": RunStatus.SUCCEEDED, "log_path": log_path, **fields},
         )
         self._settle(process_id, action.date, action.slot, settle, pending_max_id, forced_done=True)
         commit(self.session)

@@ -1,12 +1,13 @@
 """Starting a run: its command line (no shell), its row, its folders, and how its outcome reads.
 
-One transaction inserts the run row (crash point ``job.queued`` after it); the code then
-runs with no transaction open. :mod:`dbproc.build.recording` records how it ended."""
+One transaction inserts the run row, or the rows of a group of runs started together
+(crash point ``job.queued`` after it, once per run); the code then runs with no
+transaction open. :mod:`dbproc.build.recording` records how it ended."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,11 @@ _INSERT_RUN = RUN_TABLE.insert().returning(RUN_TABLE.c.id)
 _SET_RUN_ROOT = (
     RUN_TABLE.update().where(RUN_TABLE.c.id == bindparam("rid")).values(run_root=bindparam("root"))
 )
+
+
+#: update a run's row (``rid``): the columns are the other keys of the parameters; built
+#: once, so a hot path pays neither the construction nor the cache key of a statement
+UPDATE_RUN = RUN_TABLE.update().where(RUN_TABLE.c.id == bindparam("rid"))
 
 
 RESULT_STATUS = {
@@ -125,43 +131,62 @@ class RunOutcome:
         }
 
 
-def start_run(
+def start_runs(
     session: Session,
-    action: BuildAction,
+    actions: Sequence[tuple[BuildAction, int]],
     *,
-    process_id: int,
     pass_id: int | None,
     paths: MissionPaths,
     kill_grace: float,
-) -> JobSpec:
-    """Insert the run row (one transaction) and return the job to submit."""
-    argv = build_argv(action, paths)
-    now = utcnow()
+) -> list[JobSpec]:
+    """Insert the rows of runs of (action, process id) in ONE transaction (crash point
+    ``job.queued`` after it, once per run) and return the jobs to submit, in order."""
     connection = session.connection()
-    run_id: int = connection.execute(
-        _INSERT_RUN,
-        {
-            "pass_id": pass_id,
-            "process_id": process_id,
-            "code_id": action.code.id,
-            "date": action.date,
-            "slot": action.slot,
-            "output_filename": action.output_filename,
-            "output_version": str(action.output_version) if action.output_version else None,
-            "reason": action.reason.value,
-            "bump": action.bump.value if action.bump else None,
-            "build_key": action.build_key,
-            "inputs": [f.id for f in action.inputs],
-            "argv": list(argv) + (["<OUTPUT>"] if action.output_filename else []),
-            "status": RunStatus.RUNNING,
-            "queued_at": now,
-            "started_at": now,
-        },
-    ).scalar_one()
-    root = run_root(paths, run_id)
-    connection.execute(_SET_RUN_ROOT, {"rid": run_id, "root": str(root)})
+    started: list[tuple[BuildAction, tuple[str, ...], int]] = []
+    for action, process_id in actions:
+        argv = build_argv(action, paths)
+        row = _run_row(action, process_id, pass_id, argv)
+        run_id: int = connection.execute(_INSERT_RUN, row).scalar_one()
+        started.append((action, argv, run_id))
+    connection.execute(
+        _SET_RUN_ROOT,
+        [{"rid": run_id, "root": str(run_root(paths, run_id))} for _, _, run_id in started],
+    )
     commit(session)
-    crash_point("job.queued")
+    specs = []
+    for action, argv, run_id in started:
+        crash_point("job.queued")
+        specs.append(_job(action, argv, run_id, paths, kill_grace))
+    return specs
+
+
+def _run_row(
+    action: BuildAction, process_id: int, pass_id: int | None, argv: tuple[str, ...]
+) -> dict[str, Any]:
+    """The parameters of :data:`_INSERT_RUN` for a run starting now."""
+    now = utcnow()
+    return {
+        "pass_id": pass_id,
+        "process_id": process_id,
+        "code_id": action.code.id,
+        "date": action.date,
+        "slot": action.slot,
+        "output_filename": action.output_filename,
+        "output_version": str(action.output_version) if action.output_version else None,
+        "reason": action.reason.value,
+        "bump": action.bump.value if action.bump else None,
+        "build_key": action.build_key,
+        "inputs": [f.id for f in action.inputs],
+        "argv": list(argv) + (["<OUTPUT>"] if action.output_filename else []),
+        "status": RunStatus.RUNNING,
+        "queued_at": now,
+        "started_at": now,
+    }
+
+
+def _job(
+    action: BuildAction, argv: tuple[str, ...], run_id: int, paths: MissionPaths, kill_grace: float
+) -> JobSpec:
     env = {
         "DBPROC_RUN_ID": str(run_id),
         "DBPROC_PROCESS": action.process,
@@ -171,7 +196,7 @@ def start_run(
         run_id=run_id,
         attempt=1,
         argv=argv,
-        run_root=str(root),
+        run_root=str(run_root(paths, run_id)),
         output_name=action.output_filename,
         env=env,
         timeout=action.code.timeout,

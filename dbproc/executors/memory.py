@@ -9,7 +9,9 @@ job would run in, may write the output there (``spec.output_name``), and returns
 exit status (0 = success). :func:`copy_inputs` is the default: it writes the concatenation
 of the input files, as the example mission's codes do. Which finished job is reported next
 is chosen by ``pick`` (default: the oldest submitted), so a test can finish the second job
-before the first.
+before the first. A job runs only when a result is waited for, so a poll
+(``next_result(timeout=0)``) finds nothing finished, unless ``together`` says that every
+job in flight finishes with the one waited for (a group of results arriving at once).
 """
 
 from __future__ import annotations
@@ -60,6 +62,9 @@ class MemoryExecutor:
     slots: int = 1
     behaviour: Behaviour = copy_inputs
     pick: Pick = oldest
+    #: a poll (``timeout=0``) hands back the other jobs in flight too, as if they had
+    #: finished while the first result was waited for
+    together: bool = False
     events: list[Event] = field(default_factory=list)
     _in_flight: list[JobSpec] = field(default_factory=list)
     _cancelled: set[int] = field(default_factory=set)
@@ -77,8 +82,9 @@ class MemoryExecutor:
         return spec
 
     def next_result(self, timeout: float | None = None) -> JobResult | None:
-        """Run the job ``pick`` chooses and return its result (None when none is in flight)."""
-        if not self._in_flight:
+        """Run the job ``pick`` chooses and return its result (None when none is in flight,
+        and for a poll, ``timeout=0``, unless ``together``)."""
+        if not self._in_flight or (timeout == 0 and not self.together):
             return None
         spec = self.pick(self.in_flight)
         self._in_flight.remove(spec)

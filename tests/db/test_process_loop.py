@@ -8,11 +8,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event, select
 
 import dbproc
 from dbproc.build.processing import Processor
 from dbproc.db.file_paths import MissionPaths
-from dbproc.db.models import RunStatus
+from dbproc.db.models import Run, RunStatus
 from dbproc.db.queries import get_mission
 from dbproc.db.unit import Store
 from dbproc.examples import write_example
@@ -190,3 +191,31 @@ def test_never_more_in_flight_than_slots(db_url: str, mission_file: Path, slots:
             peak = max(peak, len(executor.in_flight) + 1)
     assert peak <= slots + 1  # the slot refilled while one result is being recorded
     assert len(proc.report.runs) >= 4 and not executor.in_flight
+
+
+def test_results_that_finish_together_are_recorded_as_a_group(db_url: str, tmp_path: Path) -> None:
+    """Three builds started together and finished together: one commit starts them, one
+    marks them all ``promoting``, one records them all (instead of 1 + 2 per run)."""
+    executor = MemoryExecutor(slots=3, together=True)
+    with processor(db_url, _fanout_mission(tmp_path), executor) as proc:
+        assert proc.step()  # make_b runs and is recorded: B queues C1, C2 and C3
+        engine = proc.session.get_bind()
+        commits: list[object] = []
+
+        def count(connection: object) -> None:
+            commits.append(connection)
+
+        event.listen(engine, "commit", count)
+        try:
+            assert proc.step()  # the three planned, started, finished and recorded
+        finally:
+            event.remove(engine, "commit", count)
+        assert kinds(executor.events[2:]) == [("submit", None)] * 3 + [("result", "ok")] * 3
+        assert len(commits) == 3
+        made = proc.report.runs[1:]
+        assert sorted(r.process for r in made) == ["make_c1", "make_c2", "make_c3"]
+        assert all(r.status is RunStatus.SUCCEEDED and r.output for r in made)
+        assert proc.active == [] and not proc.step()
+        with Store(proc.session.get_bind()).read() as session:  # type: ignore[arg-type]
+            statuses = session.scalars(select(Run.status)).all()
+    assert statuses == [RunStatus.SUCCEEDED] * 4
