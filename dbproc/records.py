@@ -83,12 +83,10 @@ def jsonable(value: Any) -> Any:
     """``value`` with every record, time, date, version, path and enum made JSON-ready."""
     if isinstance(value, Record):
         return value.as_dict()
-    if value is None or isinstance(value, (bool, int, float, str)):
-        if isinstance(value, enum.Enum):
-            return value.value
-        return value
-    if isinstance(value, enum.Enum):
+    if isinstance(value, enum.Enum):  # before str: RunStatus is a StrEnum
         return value.value
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
     if isinstance(value, dt.datetime):
         return iso_utc(value)
     if isinstance(value, dt.date):
