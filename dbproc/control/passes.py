@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -32,6 +32,9 @@ from dbproc.ingest.incoming import IngestReport
 from dbproc.ingest.ingestor import Ingestor
 from dbproc.ingest.ingestor import Progress as IngestProgress
 from dbproc.records import Record
+
+if TYPE_CHECKING:
+    from dbproc.executors.base import Executor
 
 logger = logging.getLogger("dbproc.passes")
 
@@ -86,7 +89,9 @@ class PassOptions:
     ingest: bool = True
     process: bool = True
     jobs: int | None = None
-    executor: str | None = None
+    #: an executor's name (``local``, ``dask``), or an :class:`~dbproc.executors.base.Executor`
+    #: object to run the codes with (its caller closes it)
+    executor: str | Executor | None = None
     scheduler: str | None = None
     retry_failed: bool = False
     ingest_progress: IngestProgress | None = None
@@ -132,10 +137,15 @@ def _run_pass(
                 ).run()
             if options.process:
                 lock.ensure_held()
-                executor = make_executor(
-                    options.executor or execution.executor,
-                    jobs=options.jobs or execution.jobs,
-                    scheduler=options.scheduler or execution.scheduler,
+                given = options.executor
+                executor = (
+                    given
+                    if given is not None and not isinstance(given, str)
+                    else make_executor(
+                        given or execution.executor,
+                        jobs=options.jobs or execution.jobs,
+                        scheduler=options.scheduler or execution.scheduler,
+                    )
                 )
                 try:
                     report.process = Processor(
@@ -151,7 +161,8 @@ def _run_pass(
                         progress=options.process_progress,
                     ).run()
                 finally:
-                    executor.close()
+                    if executor is not given:
+                        executor.close()
             _prune_logs(session, paths, settings.retention.run_logs_days)
         outcome = "ok" if report.exit_code == 0 else "finished with rejects or failed runs"
         lock.release(PassState.DONE, outcome, _summary_json(report))

@@ -219,3 +219,26 @@ def test_results_that_finish_together_are_recorded_as_a_group(db_url: str, tmp_p
         with Store(proc.session.get_bind()).read() as session:  # type: ignore[arg-type]
             statuses = session.scalars(select(Run.status)).all()
     assert statuses == [RunStatus.SUCCEEDED] * 4
+
+
+def test_a_pass_runs_with_an_executor_object_and_leaves_it_to_its_caller(
+    db_url: str, mission_file: Path
+) -> None:
+    """``Archive.process(executor=...)`` takes an executor object (the controller bench
+    drives a whole pass this way); the pass does not close what it did not make."""
+    archive = dbproc.open(db_url)
+    archive.apply_config(mission_file)
+    archive.ingest()
+    closed: list[bool] = []
+
+    class Watched(MemoryExecutor):
+        def close(self, cancel_pending: bool = True) -> None:
+            closed.append(cancel_pending)
+            super().close(cancel_pending)
+
+    executor = Watched(slots=2, together=True)
+    report = archive.process(executor=executor)
+    assert report.process is not None and report.process.counts()["succeeded"] >= 4
+    assert kinds(executor.events).count(("result", "ok")) == report.process.counts()["runs"]
+    assert closed == []
+    archive.close()
