@@ -6,7 +6,8 @@ This is the outermost loop of a cron run; it owns the lock and the sessions.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -100,7 +101,7 @@ class PassOptions:
 
 
 def run_pass(
-    engine: Engine, session_factory: Callable[[], Session], command: str, options: PassOptions
+    engine: Engine, session_factory: Callable[..., Session], command: str, options: PassOptions
 ) -> PassReport:
     """Run one locked pass. Raises LockHeld (exit 4) when another pass is working, and
     :class:`~dbproc.control.signals.Interrupted` after SIGINT, SIGTERM or SIGHUP."""
@@ -109,7 +110,7 @@ def run_pass(
 
 
 def _run_pass(
-    engine: Engine, session_factory: Callable[[], Session], command: str, options: PassOptions
+    engine: Engine, session_factory: Callable[..., Session], command: str, options: PassOptions
 ) -> PassReport:
     with Session(read_only(engine)) as session:  # before the lock: never wait for a pass
         settings = stored_settings(session)
@@ -120,7 +121,7 @@ def _run_pass(
     with PassLock(engine, lock_settings, command) as lock:
         report.pass_id = lock.pass_id
         report.takeovers = list(lock.takeovers)
-        with session_factory() as session:
+        with _pass_session(engine, session_factory) as session:
             report.recovery = recover(session, paths, lock.pass_id)
             if options.ingest:
                 lock.ensure_held()
@@ -167,6 +168,20 @@ def _run_pass(
         outcome = "ok" if report.exit_code == 0 else "finished with rejects or failed runs"
         lock.release(PassState.DONE, outcome, _summary_json(report))
     return report
+
+
+@contextmanager
+def _pass_session(engine: Engine, session_factory: Callable[..., Session]) -> Iterator[Session]:
+    """The session of a pass's units. On SQLite it keeps one connection for the whole
+    pass: each unit then costs no pool check-out and check-in (about 0.1 ms of CPU a
+    unit). A PostgreSQL pass checks a connection out per unit, pinged first, so that a
+    connection the server dropped meanwhile is replaced instead of failing the pass."""
+    if engine.dialect.name != "sqlite":
+        with session_factory() as session:
+            yield session
+        return
+    with engine.connect() as connection, session_factory(bind=connection) as session:
+        yield session
 
 
 def _prune_logs(session: Session, paths: MissionPaths, days: float) -> None:
