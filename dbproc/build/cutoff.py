@@ -98,7 +98,9 @@ def record_unchanged(
             "reproduced_at": fields["ended_at"] or utcnow(),
         },
     )
-    recorder._settle(process_id, action.date, action.slot, settle, pending_max_id, forced_done=True)
+    recorder._settle(
+        process_id, action.date, action.slot, settle, pending_max_id, forced_done=action.forced
+    )
     commit(session)
     crash_point("job.recorded")
     recorder._clean(str(run_root(recorder.paths, result.run_id)))

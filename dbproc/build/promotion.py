@@ -147,7 +147,9 @@ def _record(recorder: Recorder, placed: Sequence[_Placed]) -> dict[int, RunOutco
     session = recorder.session
     rows = {
         row.id: row
-        for row in session.execute(_RUNS_FOR_LOG, {"rids": [p.item.run_id for p in placed]})
+        for row in session.connection().execute(
+            _RUNS_FOR_LOG, {"rids": [p.item.run_id for p in placed]}
+        )
     }
     pending: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
@@ -170,7 +172,9 @@ def _record(recorder: Recorder, placed: Sequence[_Placed]) -> dict[int, RunOutco
             pending=pending,
             events=events,
         )
-        _mark_succeeded(recorder, item.run_id, run, item.day, item.slot, item.promoting)
+        # a reprocess request made after the plan stays for the next plan
+        forced = item.action is None or item.action.forced
+        _mark_succeeded(recorder, item.run_id, run, item.day, item.slot, item.promoting, forced)
     insert_pending(session, pending)
     record_events(session, events)  # last: see dbproc.feed.events
     commit(session)
@@ -234,8 +238,10 @@ def _mark_succeeded(
     day: dt.date,
     slot: str,
     promoting: Mapping[str, Any],
+    forced_done: bool,
 ) -> None:
-    """Mark the run ``succeeded`` with its kept log and settle its work (not committed)."""
+    """Mark the run ``succeeded`` with its kept log and settle its work (not committed);
+    ``forced_done``: its build was asked for by ``reprocess``, whose request it ends."""
     ended_at = run.ended_at or utcnow()
     head = LogHead(
         run_id,
@@ -266,7 +272,7 @@ def _mark_succeeded(
         slot,
         promoting.get("settle", True),
         promoting.get("pending_max_id", 0),
-        forced_done=True,
+        forced_done=forced_done,
     )
 
 

@@ -220,7 +220,9 @@ class Recorder:
             UPDATE_RUN,
             {"rid": result.run_id, "status": RunStatus.SUCCEEDED, "log_path": log_path, **fields},
         )
-        self._settle(process_id, action.date, action.slot, settle, pending_max_id, forced_done=True)
+        self._settle(
+            process_id, action.date, action.slot, settle, pending_max_id, forced_done=action.forced
+        )
         commit(self.session)
         crash_point("job.recorded")
         self._clean(str(run_root(self.paths, result.run_id)))
@@ -277,12 +279,13 @@ class Recorder:
         *,
         forced_done: bool,
     ) -> None:
+        connection = self.session.connection()
         if settle:
-            self.session.execute(
+            connection.execute(
                 _SETTLE_PENDING, {"pid": process_id, "day": day, "upto": pending_max_id}
             )
         if forced_done:
-            self.session.execute(_FORCED_DONE, {"pid": process_id, "day": day, "slot": slot})
+            connection.execute(_FORCED_DONE, {"pid": process_id, "day": day, "slot": slot})
 
     def _process_name(self, process_id: int) -> str:
         names = {pid: name for name, pid in self.process_ids.items()}

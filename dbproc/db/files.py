@@ -85,23 +85,9 @@ def list_versions_of(
     (product id, date, slot): one query per 500 dates, for a batch of new files."""
     pids = sorted(set(product_ids))
     found: list[tuple[tuple[int, dt.date, str], ExistingVersion]] = []
+    connection = session.connection()
     for days in chunked(sorted(set(dates))):
-        rows = session.execute(
-            select(
-                File.product_id,
-                File.date,
-                File.slot,
-                File.id,
-                File.filename,
-                File.interface,
-                File.quality,
-                File.revision,
-                File.is_newest,
-                File.start,
-                File.stop,
-            ).where(File.product_id.in_(pids), File.date.in_(days))
-        )
-        for r in rows:
+        for r in connection.execute(_VERSIONS_OF, {"pids": pids, "days": days}):
             found.append(
                 (
                     (r.product_id, r.date, r.slot),
@@ -135,6 +121,24 @@ _INSERT_FILE = (
 )
 _CLEAR_NEWEST = _FILE.update().where(_FILE.c.id == bindparam("old_id")).values(is_newest=False)
 _INSERT_LINKS = table_of(FileLink).insert()
+#: the registered versions of products on dates (expanding lists: one statement, compiled
+#: once, for any number of them)
+_VERSIONS_OF = select(
+    _FILE.c.product_id,
+    _FILE.c.date,
+    _FILE.c.slot,
+    _FILE.c.id,
+    _FILE.c.filename,
+    _FILE.c.interface,
+    _FILE.c.quality,
+    _FILE.c.revision,
+    _FILE.c.is_newest,
+    _FILE.c.start,
+    _FILE.c.stop,
+).where(
+    _FILE.c.product_id.in_(bindparam("pids", expanding=True)),
+    _FILE.c.date.in_(bindparam("days", expanding=True)),
+)
 _WIDEN_SPAN = (
     _PRODUCT.update()
     .where(_PRODUCT.c.id == bindparam("pid"), _PRODUCT.c.max_span_seconds < bindparam("span"))

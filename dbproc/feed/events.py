@@ -52,11 +52,15 @@ KINDS = (
 #: PostgreSQL channel woken at the commit of any event (its payload means nothing)
 CHANNEL = "dbproc_events"
 _EVENT = table_of(Event)
-#: one lock per schema: the tests (and several missions) share a PostgreSQL database
-_LOCK = text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.dbproc.events'))")
+_INSERT_EVENTS = _EVENT.insert()
+#: one lock per schema (the tests, and several missions, share a PostgreSQL database),
+#: and the wake-up of listeners at commit: one round trip for both
+_LOCK_AND_NOTIFY = text(
+    "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.dbproc.events')), "
+    f"pg_notify('{CHANNEL}', '')"
+)
 #: after a lost LISTEN connection, try a new one at most this often (poll meanwhile)
 RELISTEN_SECONDS = 30.0
-_NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', '')")
 
 
 def iso_z(value: dt.datetime | None) -> str | None:
@@ -140,9 +144,8 @@ def record_events(bind: Session | Connection, rows: Sequence[Mapping[str, Any]])
         return
     conn = bind.connection() if isinstance(bind, Session) else bind
     if conn.dialect.name == "postgresql":
-        conn.execute(_LOCK)
-        conn.execute(_NOTIFY)
-    conn.execute(_EVENT.insert(), [dict(r) for r in rows])
+        conn.execute(_LOCK_AND_NOTIFY)
+    conn.execute(_INSERT_EVENTS, [dict(r) for r in rows])
 
 
 def _record(row: Any) -> EventRecord:

@@ -242,3 +242,37 @@ def test_a_pass_runs_with_an_executor_object_and_leaves_it_to_its_caller(
     assert kinds(executor.events).count(("result", "ok")) == report.process.counts()["runs"]
     assert closed == []
     archive.close()
+
+
+def test_a_reprocess_asked_while_its_key_builds_for_another_reason_is_kept(
+    db_url: str, mission_file: Path
+) -> None:
+    """A build planned before ``reprocess`` was asked (here: for a new code version) does
+    not end the request: the next pass makes the forced rebuild."""
+    archive = dbproc.open(db_url)
+    archive.apply_config(mission_file)
+    archive.run(executor=MemoryExecutor(slots=2))
+    text = mission_file.read_text(encoding="utf-8")
+    head, tail = text.split("[processes.L1_to_L2.code]", 1)
+    mission_file.write_text(
+        head + "[processes.L1_to_L2.code]" + tail.replace('"1.0.0"', '"1.1.0"', 1),
+        encoding="utf-8",
+    )
+    archive.apply_config(mission_file)
+    asked: list[int] = []
+
+    def reprocess_meanwhile(spec: JobSpec, run_dir: Path) -> int:
+        if spec.env.get("DBPROC_PROCESS") == "L1_to_L2" and not asked:
+            with dbproc.open(db_url) as other:
+                asked.append(len(other.reprocess(processes=["L1_to_L2"]).targets))
+        return copy_inputs(spec, run_dir)
+
+    first = archive.process(executor=MemoryExecutor(slots=1, behaviour=reprocess_meanwhile))
+    assert first.process is not None and asked and asked[0] > 0
+    built = [r for r in first.process.runs if r.process == "L1_to_L2"]
+    assert built and all(r.reason == "code_changed" for r in built)
+    second = archive.process(executor=MemoryExecutor(slots=1))
+    assert second.process is not None
+    forced = [r for r in second.process.runs if r.process == "L1_to_L2"]
+    assert forced and all(r.reason == "forced" for r in forced)
+    archive.close()
