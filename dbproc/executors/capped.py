@@ -1,17 +1,22 @@
 """A code's stdout or stderr, streamed to a file and capped (contract section 10).
 
-The child writes into a pipe; a reader thread moves it on in blocks of 64 KiB, so
-neither the controller's memory nor the disk grows with what a code prints. The first
-half of the limit goes straight to the log file; everything after it goes round a ring
-file of the other half. At the end the ring is appended to the log in order, after a
-line saying how many bytes were cut between the two: the log keeps the beginning and
-the end of the stream and at most ``limit`` bytes of it (plus that line).
+The child writes into a pipe; the thread that supervises the code moves it on in blocks
+of 64 KiB whenever it is readable (:class:`Streams`, waited on together with the code by
+:mod:`dbproc.executors.supervision`), so neither the controller's memory nor the disk
+grows with what a code prints, and no thread is started for it. The first half of the
+limit goes straight to the log file; everything after it goes round a ring file of the
+other half. At the end the ring is appended to the log in order, after a line saying how
+many bytes were cut between the two: the log keeps the beginning and the end of the
+stream and at most ``limit`` bytes of it (plus that line).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import threading
+import select
+import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 BLOCK = 1 << 16
@@ -90,24 +95,76 @@ class CappedLog:
             size -= len(block)
 
 
-def pump(fd: int, log: CappedLog) -> threading.Thread:
-    """Start a thread that copies the pipe ``fd`` into ``log`` until end of file, then
-    closes both."""
+class Streams:
+    """A code's open output pipes, each copied into its :class:`CappedLog` whenever it is
+    readable, by the one thread that waits on them (and on the code: :meth:`wait`).
 
-    def run() -> None:
+    ``poll`` rather than ``select``: a busy controller's descriptors may pass 1023."""
+
+    def __init__(self, pipes: Iterable[tuple[int, CappedLog]]) -> None:
+        self._open: dict[int, CappedLog] = dict(pipes)
+        self._poll = select.poll()
+        for fd in self._open:
+            self._poll.register(fd, select.POLLIN)
+
+    def wait(self, fds: Sequence[int], seconds: float) -> bool:
+        """Copy what the pipes bring for up to ``seconds``; True as soon as one of ``fds``
+        is readable, False when the time is up (or, with no ``fds``, when the last open
+        pipe has ended)."""
+        for fd in fds:
+            self._poll.register(fd, select.POLLIN)
         try:
-            while True:
-                try:
-                    block = os.read(fd, BLOCK)
-                except OSError:
-                    break
-                if not block:
-                    break
-                log.write(block)
+            return self._wait(fds, time.monotonic() + max(0.0, seconds))
         finally:
-            os.close(fd)
-            log.close()
+            for fd in fds:
+                self._poll.unregister(fd)
 
-    thread = threading.Thread(target=run, name="dbproc-log", daemon=True)
-    thread.start()
-    return thread
+    def _wait(self, fds: Sequence[int], end: float) -> bool:
+        while True:
+            ready = self._poll.poll(max(0.0, end - time.monotonic()) * 1000)
+            woken = False
+            for fd, _ in ready:
+                if fd in self._open:
+                    self._copy(fd)
+                else:
+                    woken = True
+            if woken:
+                return True
+            if not ready or time.monotonic() >= end or not (fds or self._open):
+                return False  # (the last pipe just ended: nothing left to wait on)
+
+    def drain(self, seconds: float) -> None:
+        """Copy until every pipe is at its end or ``seconds`` have passed (a process that
+        left the code's group may hold one open); then close them all."""
+        end = time.monotonic() + seconds
+        try:
+            while self._open and (left := end - time.monotonic()) > 0:
+                self.wait((), left)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Close every pipe still open, and its log."""
+        for fd in list(self._open):
+            self._close(fd)
+
+    def _copy(self, fd: int) -> None:
+        """One read of the pipe ``fd`` into its log; at end of file, close both."""
+        try:
+            block = os.read(fd, BLOCK)
+        except OSError:
+            block = b""
+        if block:
+            try:
+                self._open[fd].write(block)
+                return
+            except OSError:  # the log takes no more: the code gets EPIPE, as from no reader
+                pass
+        self._close(fd)
+
+    def _close(self, fd: int) -> None:
+        log = self._open.pop(fd)
+        self._poll.unregister(fd)
+        os.close(fd)
+        with contextlib.suppress(OSError):  # a full disk must not fail the run
+            log.close()

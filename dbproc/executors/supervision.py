@@ -1,11 +1,13 @@
 """Watching a started code's process group until it ends: waiting on it (a pidfd, or
 polling where there is none), enforcing the timeout, noticing a cancel, and stopping the
-group (SIGTERM, then SIGKILL after the grace). Used by :mod:`dbproc.executors.worker`."""
+group (SIGTERM, then SIGKILL after the grace). All in the thread that runs the job, which
+copies the code's stdout and stderr pipes into their logs while it waits (one ``poll``
+on the pidfd and the pipes), so that a code never blocks on a full pipe, not even during
+the grace. Used by :mod:`dbproc.executors.worker`."""
 
 from __future__ import annotations
 
 import os
-import select
 import signal
 import time
 from collections.abc import Callable
@@ -13,6 +15,7 @@ from pathlib import Path
 
 from dbproc.executors import launch
 from dbproc.executors.base import CANCEL_FILE, JobSpec
+from dbproc.executors.capped import Streams
 
 
 def kill_group(pgid: int, sig: int) -> None:
@@ -38,11 +41,13 @@ def ask_group_to_stop(pgid: int, *, timed: bool) -> None:
                 pass
 
 
-def wait_for(pid: int, pidfd: int | None, seconds: float) -> tuple[int, int] | None:
-    """Wait up to ``seconds`` for ``pid``; (status, maxrss KiB) when it ended."""
+def wait_for(
+    pid: int, pidfd: int | None, seconds: float, streams: Streams
+) -> tuple[int, int] | None:
+    """Wait up to ``seconds`` for ``pid``, copying its pipes meanwhile; (status, maxrss
+    KiB) when it ended."""
     if pidfd is not None:
-        ready, _, _ = select.select([pidfd], [], [], max(0.0, seconds))
-        if not ready:
+        if not streams.wait((pidfd,), seconds):
             return None
     else:
         deadline = time.monotonic() + seconds
@@ -53,7 +58,7 @@ def wait_for(pid: int, pidfd: int | None, seconds: float) -> tuple[int, int] | N
                 return status, usage.ru_maxrss
             if time.monotonic() >= deadline:
                 return None
-            time.sleep(delay)
+            streams.wait((), delay)
             delay = min(delay * 2, 0.05)
     found, status, usage = os.wait4(pid, 0)
     return status, usage.ru_maxrss
@@ -76,11 +81,13 @@ def watch(
     started: float,
     run_root: Path,
     should_stop: Callable[[], bool] | None,
+    streams: Streams,
     *,
     timed: bool,
 ) -> tuple[tuple[int, int] | None, bool, bool]:
-    """Wait for the code (group leader ``pid``) to end, stopping its group on the timeout
-    or a cancel; then close ``pidfd`` and kill what the code left in its group.
+    """Wait for the code (group leader ``pid``) to end, copying its ``streams`` and
+    stopping its group on the timeout or a cancel; then close ``pidfd`` and kill what the
+    code left in its group (the caller drains the streams after that).
     Returns (status and maxrss, or None; timed out?; cancelled?)."""
     pgid = pid
     deadline = started + spec.timeout if spec.timeout else None
@@ -91,7 +98,7 @@ def watch(
             step = 0.5
             if deadline is not None:
                 step = min(step, max(0.0, deadline - time.time()))
-            ended = wait_for(pid, pidfd, step)
+            ended = wait_for(pid, pidfd, step, streams)
             if ended is not None:
                 break
             if deadline is not None and time.time() >= deadline and not timed_out:
@@ -100,10 +107,10 @@ def watch(
                 cancelled = True
             if timed_out or cancelled:
                 ask_group_to_stop(pgid, timed=timed)
-                ended = wait_for(pid, pidfd, spec.kill_grace)
+                ended = wait_for(pid, pidfd, spec.kill_grace, streams)
                 if ended is None:
                     kill_group(pgid, signal.SIGKILL)
-                    ended = wait_for(pid, pidfd, 60.0)
+                    ended = wait_for(pid, pidfd, 60.0, streams)
     finally:
         if pidfd is not None:
             os.close(pidfd)

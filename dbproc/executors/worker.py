@@ -3,7 +3,8 @@
 :func:`run_spec` makes a fresh run directory, starts the code in its own process group
 (and, on Linux, with a parent-death signal so it dies with its runner), enforces the
 timeout on the whole group (:mod:`dbproc.executors.supervision`), and returns a
-:class:`JobResult`. It never raises.
+:class:`JobResult`. It never raises. The calling thread does all of it, copying the code's
+stdout and stderr into their capped logs as well: a run costs one thread.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ from pathlib import Path
 
 from dbproc.executors import launch
 from dbproc.executors.base import RUN_DIR_VAR, JobResult, JobSpec
-from dbproc.executors.capped import CappedLog, pump
+from dbproc.executors.capped import CappedLog, Streams
 from dbproc.executors.supervision import open_pidfd, stop_asked, watch
 from dbproc.ingest.placement import Digest, fsync_file, hash_file
 
 TAIL_BYTES = 4096
 STDOUT = "stdout.log"
 STDERR = "stderr.log"
-#: how long the log pumps may take to drain after the code's group is gone
+#: how long the code's pipes are drained after its group is gone (a process that left
+#: the group may hold them open; they are closed then all the same)
 PUMP_DRAIN_SECONDS = 10.0
 
 
@@ -201,7 +203,40 @@ def _supervise(
     should_stop: Callable[[], bool] | None,
     rusage: Path,
 ) -> JobResult:
-    """Start the code in its own session, watch it to the end, and say how it ended."""
+    """Start the code, watch it to the end (copying its streams), and say how it ended."""
+    try:
+        proc, out_r, err_r = _start(command, run_dir, env)
+    except OSError as exc:
+        for log in logs:
+            log.close()
+        return _cannot_start(spec, run_dir, argv, host, started, str(exc.strerror or exc))
+    streams = Streams(((out_r, logs[0]), (err_r, logs[1])))
+    try:
+        ended, timed_out, cancelled = watch(
+            spec,
+            proc.pid,
+            open_pidfd(proc.pid),
+            started,
+            run_root,
+            should_stop,
+            streams,
+            timed=len(command) > len(argv),
+        )
+        streams.drain(PUMP_DRAIN_SECONDS)
+    finally:
+        streams.close()
+    status_word, maxrss = ended if ended is not None else (0, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status_word)
+    return _ran(
+        spec, run_dir, argv, host, started, proc.returncode, maxrss, rusage, timed_out, cancelled
+    )
+
+
+def _start(
+    command: list[str], run_dir: Path, env: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], int, int]:
+    """Start the code in its own session, its stdout and stderr into pipes; returns it
+    and the pipes' read ends. Raises OSError (with every pipe closed) when it cannot."""
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     try:
@@ -215,26 +250,14 @@ def _supervise(
             start_new_session=True,
             close_fds=True,
         )
-    except OSError as exc:
-        for fd in (out_r, out_w, err_r, err_w):
-            os.close(fd)
-        for log in logs:
-            log.close()
-        return _cannot_start(spec, run_dir, argv, host, started, str(exc.strerror or exc))
-    os.close(out_w)
-    os.close(err_w)
-    pumps = [pump(out_r, logs[0]), pump(err_r, logs[1])]
-    pidfd = open_pidfd(proc.pid)
-    ended, timed_out, cancelled = watch(
-        spec, proc.pid, pidfd, started, run_root, should_stop, timed=len(command) > len(argv)
-    )
-    status_word, maxrss = ended if ended is not None else (0, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status_word)
-    for thread in pumps:
-        thread.join(PUMP_DRAIN_SECONDS)
-    return _ran(
-        spec, run_dir, argv, host, started, proc.returncode, maxrss, rusage, timed_out, cancelled
-    )
+    except OSError:
+        os.close(out_r)
+        os.close(err_r)
+        raise
+    finally:
+        os.close(out_w)
+        os.close(err_w)
+    return proc, out_r, err_r
 
 
 def _ran(

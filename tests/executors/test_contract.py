@@ -19,12 +19,15 @@ from typing import Any
 
 import pytest
 
-from dbproc.executors.base import CANCEL_FILE, Executor, JobResult, JobSpec
+from dbproc.executors import worker
+from dbproc.executors.base import CANCEL_FILE, Executor, JobResult, JobSpec, prepare_run_root
+from dbproc.executors.capped import cut_line
 from dbproc.executors.worker import run_spec
 from tests.executors.cluster import (
     DaskCluster,
     Proc,
     markers,
+    start_time,
     wait_for,
     wait_gone,
     wait_markers,
@@ -209,6 +212,68 @@ def test_cancel_file_before_start_runs_nothing(tmp_path: Path) -> None:
     result = run_spec(job)
     assert result.status == "cancelled" and result.error == "cancelled before it started"
     assert not markers(Path(job.run_root))
+
+
+def flood_block(stream: int, i: int) -> bytes:
+    """As job.py's: block ``i`` of the flood on stream 1 or 2."""
+    return f"{stream}:{i:07d} ".encode().ljust(4095, b".") + b"\n"
+
+
+@pytest.mark.parametrize("pidfd", [True, False], ids=["pidfd", "polling"])
+def test_a_flood_on_both_streams_is_drained_and_capped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pidfd: bool
+) -> None:
+    """More than a pipe holds on stdout and stderr, interleaved: the code must never block
+    on either pipe while the worker waits, and each log keeps its head and its tail."""
+    if not pidfd:
+        monkeypatch.setattr(worker, "open_pidfd", lambda pid: None)
+    size, limit = 1 << 20, 65536
+    job = spec(tmp_path, "flood", str(size), log_limit=limit, timeout=RESULT_SECONDS)
+    prepare_run_root(job)
+    result = run_spec(job)
+    assert result.status == "ok", result  # "timeout": blocked on a full pipe
+    for stream, name in ((1, worker.STDOUT), (2, worker.STDERR)):
+        data = b"".join(flood_block(stream, i) for i in range(size // 4096))
+        log = (Path(result.run_dir or "") / name).read_bytes()
+        assert log == data[: limit // 2] + cut_line(size - limit) + data[-limit // 2 :]
+    assert not list(Path(job.run_root).rglob("*.tail"))
+
+
+def test_a_child_left_in_the_group_is_killed_and_the_logs_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The code exits, its child (in its group) holds the pipes: killed with the group."""
+    monkeypatch.setattr(worker, "PUMP_DRAIN_SECONDS", RESULT_SECONDS)
+    job = spec(tmp_path, "leave")
+    prepare_run_root(job)
+    began = time.monotonic()
+    result = run_spec(job)
+    # the pipes ended (so the child had closed them, dying) well before the drain's end
+    assert time.monotonic() - began < RESULT_SECONDS, "the worker waited out the drain"
+    (marker,) = markers(Path(job.run_root)).values()
+    # it is gone or a zombie at once: polled only because /proc shows the zombie a moment
+    # after the dying process closed its files
+    wait_for(lambda: start_time(marker["child"]) is None, 10.0, "the child to end")
+    assert result.status == "ok" and "left" in result.stdout_tail, result
+
+
+def test_a_child_that_left_the_group_cannot_hold_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A child in a session of its own keeps the pipes open: the worker drains them for
+    PUMP_DRAIN_SECONDS after the code ended, then closes them and its logs anyway."""
+    monkeypatch.setattr(worker, "PUMP_DRAIN_SECONDS", 0.5)
+    job = spec(tmp_path, "leave", "escape")
+    prepare_run_root(job)
+    fds = len(os.listdir("/proc/self/fd"))
+    result = run_spec(job)
+    (marker,) = markers(Path(job.run_root)).values()
+    try:
+        assert result.status == "ok" and "left" in result.stdout_tail, result
+        assert len(os.listdir("/proc/self/fd")) == fds  # the pipes were closed
+        assert not list(Path(job.run_root).rglob("*.tail"))
+    finally:
+        os.kill(marker["child"], signal.SIGKILL)
 
 
 # --- Dask only: the scheduler's retry budget, and workers killed mid-run -------------------

@@ -14,6 +14,11 @@ job.py concat-once DATE WHEN STATE INPUT... OUTPUT
                                  a mission code: concatenates its inputs, but when DATE ==
                                  WHEN it writes pids.json, and hangs if it is the first to
                                  make the file STATE
+job.py flood SIZE                SIZE bytes on stdout and on stderr, interleaved in blocks
+                                 of 4 KiB (see flood_block)
+job.py leave [escape]            start a child `sleep` that keeps stdout and stderr open
+                                 (with "escape": in a session of its own), write
+                                 pids.json, say "left" and exit 0
 
 pids.json (in the current folder, which is the run folder) holds this process's pid, its
 parent's pid (the worker) and its child's pid.
@@ -38,6 +43,11 @@ def write_pids(child=None):
 
 def first_execution():
     return len(glob.glob(os.path.join(os.path.dirname(os.getcwd()), "run-*"))) == 1
+
+
+def flood_block(stream, i):
+    """Block ``i`` of the flood on stream 1 or 2: 4 KiB, numbered."""
+    return f"{stream}:{i:07d} ".encode().ljust(4095, b".") + b"\n"
 
 
 def hang():
@@ -102,6 +112,17 @@ def main(argv):
             for name in inputs:
                 with open(name, "rb") as fh:
                     out.write(fh.read())
+        return 0
+    if mode == "flood":
+        (size,) = rest
+        for i in range(int(size) // 4096):  # each write blocks while its pipe is full
+            os.write(1, flood_block(1, i))
+            os.write(2, flood_block(2, i))
+        return 0
+    if mode == "leave":
+        child = subprocess.Popen(["sleep", "300"], start_new_session="escape" in rest).pid
+        write_pids(child)
+        print("left", flush=True)
         return 0
     print(f"unknown mode {mode}", file=sys.stderr)
     return 2
