@@ -190,9 +190,9 @@ def scratch_db(backend: str, workdir: Path) -> Iterator[str]:
 
 
 @contextmanager
-def workdir(prefix: str) -> Iterator[Path]:
-    """A temporary folder, removed afterwards."""
-    path = Path(tempfile.mkdtemp(prefix=f"dbproc-bench-{prefix}-"))
+def workdir(prefix: str, under: Path | None = None) -> Iterator[Path]:
+    """A temporary folder (in ``under``, else the system's), removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix=f"dbproc-bench-{prefix}-", dir=under))
     try:
         yield path
     finally:

@@ -7,7 +7,12 @@ is asked for, writes a one-line output and exits 0, and every job in flight coun
 finished together (as results arrive from a cluster). Everything else is the real pass:
 the lock, planning, the run rows, promoting, recording, lineage, queueing successors.
 So the figures are the controller's own cost: runs / process wall, and the CPU of the
-process per run. With ``--jobs J`` slots, at most J results are recorded as one group.
+process per run. With J slots, at most J results are recorded as one group.
+
+Each case runs twice: with the mission (and a SQLite database) in the system's temporary
+folder, on disk, and in ``/dev/shm`` (tmpfs), where creating a file or folder and an fsync
+cost next to nothing. The difference is what the disk's metadata work costs the
+controller (the run folders, the kept log, placing and fsyncing the output, the commits).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from .mission import days_from, write_mission
 FIRST_DAY = dt.date(2001, 1, 1)
 #: slots of the in-memory executor: a small cluster's worth of results at a time
 JOBS = (2, 16)
+#: where the mission lives: the system's temporary folder (disk), then tmpfs
+PLACES: tuple[tuple[str, Path | None], ...] = (("disk", None), ("tmpfs", Path("/dev/shm")))
 
 CHILD = r"""
 import json, resource, sys, time
@@ -57,15 +64,20 @@ with open(out, "w") as fh:
 """
 
 
-def one_case(backend: str, n_days: int, jobs: int, profile: Path | None) -> dict[str, Any]:
+def one_case(
+    backend: str, n_days: int, jobs: int, place: tuple[str, Path | None], profile: Path | None
+) -> dict[str, Any]:
     """Apply and ingest the N-day mission, then time the in-memory ``process``."""
-    with workdir(f"controller-{backend}-{n_days}") as tmp, scratch_db(backend, tmp) as db:
+    with (
+        workdir(f"controller-{backend}-{n_days}", place[1]) as tmp,
+        scratch_db(backend, tmp) as db,
+    ):
         mission = write_mission(tmp / "mission", shell=True)
         backdate(mission.drop_l0(days_from(FIRST_DAY, n_days)))
         dbproc(db, "-q", "config", "apply", str(mission.toml))
         dbproc(db, "-q", "ingest")
         load = loadavg()
-        say(f"  controller {backend} N={n_days} jobs={jobs}: in-memory process ...")
+        say(f"  controller {backend} N={n_days} jobs={jobs} {place[0]}: in-memory process ...")
         out = tmp / "controller.json"
         proc = subprocess.run(
             [PYTHON, "-c", CHILD, db, str(jobs), str(out), str(profile or "")],
@@ -82,6 +94,7 @@ def one_case(backend: str, n_days: int, jobs: int, profile: Path | None) -> dict
             "backend": backend,
             "days": n_days,
             "jobs": jobs,
+            "on": place[0],
             "code_runs": 3 * n_days,
             **figures,
             "loadavg": load,
@@ -92,27 +105,36 @@ def one_case(backend: str, n_days: int, jobs: int, profile: Path | None) -> dict
 def run(
     backends: Sequence[str], sizes: Sequence[int], profile_dir: Path | None
 ) -> tuple[Table, list[dict[str, Any]]]:
-    """Every (backend, N, jobs); the table and the raw results."""
+    """Every (backend, N, place, jobs); the table and the raw results."""
     table = Table(
         "controller: dbproc process with an in-memory executor (no code cost)",
-        ["backend", "N days", "jobs", "runs", "process s", "runs/s", "CPU ms/run", "load 1m"],
+        ["backend", "N days", "jobs", "on", "runs", "process s", "runs/s", "CPU ms/run", "load 1m"],
     )
     results: list[dict[str, Any]] = []
     for backend in backends:
         for n in sizes:
-            for jobs in JOBS:
-                name = f"controller-{backend}-{n}-j{jobs}.txt"
-                r = one_case(backend, n, jobs, profile_dir / name if profile_dir else None)
-                results.append(r)
-                runs = r["code_runs"]
-                table.add(
-                    backend,
-                    n,
-                    jobs,
-                    runs,
-                    r["wall_s"],
-                    runs / max(r["wall_s"], 1e-9),
-                    1000 * r["cpu_s"] / runs,
-                    r["loadavg"],
-                )
+            for place in PLACES:
+                if place[1] is not None and not place[1].is_dir():
+                    continue
+                for jobs in JOBS:
+                    name = f"controller-{backend}-{n}-j{jobs}-{place[0]}.txt"
+                    profile = profile_dir / name if profile_dir else None
+                    r = one_case(backend, n, jobs, place, profile)
+                    results.append(r)
+                    _add(table, r)
     return table, results
+
+
+def _add(table: Table, r: dict[str, Any]) -> None:
+    runs = r["code_runs"]
+    table.add(
+        r["backend"],
+        r["days"],
+        r["jobs"],
+        r["on"],
+        runs,
+        r["wall_s"],
+        runs / max(r["wall_s"], 1e-9),
+        1000 * r["cpu_s"] / runs,
+        r["loadavg"],
+    )
