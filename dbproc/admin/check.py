@@ -146,15 +146,7 @@ def _back_on_disk(
     """A record marked missing whose file is there again; ``repair`` marks it on disk."""
     report.problems.append(Problem("back_on_disk", str(path), "marked missing but present again"))
     if repair:
-        session.execute(update(File).where(File.id == row.id).values(on_disk=True))
-        queue_dependents(
-            session,
-            row.product_id,
-            row.date,
-            [(row.start, row.stop)],
-            f"file {row.filename} is back on disk",
-        )
-        commit(session)
+        _mark_on_disk(session, row, True, f"file {row.filename} is back on disk")
         report.problems[-1].repaired = True
 
 
@@ -176,16 +168,15 @@ def _missing_file(
     )
     report.problems.append(problem)
     if repair:
-        session.execute(update(File).where(File.id == row.id).values(on_disk=False))
-        queue_dependents(
-            session,
-            row.product_id,
-            row.date,
-            [(row.start, row.stop)],
-            f"file {row.filename} went missing",
-        )
-        commit(session)
+        _mark_on_disk(session, row, False, f"file {row.filename} went missing")
         problem.repaired = True
+
+
+def _mark_on_disk(session: Session, row: Any, on_disk: bool, cause: str) -> None:
+    """Record whether a file is on disk, queue what reads it, and commit (a repair)."""
+    session.execute(update(File).where(File.id == row.id).values(on_disk=on_disk))
+    queue_dependents(session, row.product_id, row.date, [(row.start, row.stop)], cause)
+    commit(session)
 
 
 def _rejects(session: Session, paths: MissionPaths, report: CheckReport, *, repair: bool) -> None:
