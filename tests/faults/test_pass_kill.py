@@ -54,7 +54,11 @@ def test_sigkill_of_the_pass_kills_its_codes_and_the_run_is_redone_once(
         # codes are exec'd without our descriptors: none holds the lock file (SQLite)
         lock_file = applied.db + ".lock"
         for pid in code_processes(staging):
-            for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                fds = os.listdir(f"/proc/{pid}/fd")
+            except OSError:
+                continue  # another day's code finished meanwhile: it held nothing
+            for fd in fds:
                 try:
                     target = os.readlink(f"/proc/{pid}/fd/{fd}")
                 except OSError:
