@@ -6,11 +6,20 @@
   executable. Anything else would make ``execvp`` (which ``setpriv`` and ``time`` use)
   fall back to ``/bin/sh`` on ENOEXEC and run the file as shell commands, so it is
   refused at ``config apply`` and again just before each start.
-- :func:`wrap`: the command line around the code. ``setpriv --pdeathsig KILL`` makes it
-  die with its runner; GNU ``time`` forks it from a small process and reports *its*
-  peak memory. (The runner's own wait4 figure would be the controller's size: the code's
-  process starts as a vfork of the controller, and Linux keeps that image's high-water
-  mark in the child's ``ru_maxrss`` across exec.)
+- :class:`Wrapper`: the command line around the code, and how it tells the code's end.
+  The code must die with its runner (a parent-death signal) and its peak memory must be
+  its own: the runner's wait4 figure would be the controller's size, because the code's
+  process starts as a vfork of the controller and Linux keeps that image's high-water
+  mark in the child's ``ru_maxrss`` across exec. So the code is forked from a small
+  process that reports the code's wait status and ``ru_maxrss``:
+
+  - ``dbproc-launch`` (``launcher.c``, built by ``setup.py`` at install): one exec,
+    reporting through a pipe (about 1 ms of CPU a start on the bench machine);
+  - without it, ``setpriv --pdeathsig KILL -- time -o FILE ... setpriv --pdeathsig KILL
+    -- CODE``: the same in four execs (about 4.5 ms), GNU ``time`` writing a file
+    (which it leaves open in the code, as descriptor 3);
+  - with neither ``time`` nor a launcher, the parent-death guard alone, and the runner's
+    own figure.
 """
 
 from __future__ import annotations
@@ -35,6 +44,17 @@ SETPRIV = shutil.which("setpriv") if _LINUX else None
 GNU_TIME = next((p for p in ("/usr/bin/time", "/bin/time") if os.access(p, os.X_OK)), None)
 #: the last line of the ``time -o`` file holds this, then the peak in KiB
 PEAK_MARK = "dbproc-peak-kb"
+#: what ``dbproc-launch`` writes to its report pipe, then the wait status and the peak
+LAUNCH_MARK = "dbproc-launch"
+
+
+def _built_launcher() -> str | None:
+    """The ``dbproc-launch`` that setup.py built beside this module, if it is there."""
+    path = Path(__file__).with_name("dbproc-launch")
+    return str(path) if _LINUX and os.access(path, os.X_OK) else None
+
+
+LAUNCHER = _built_launcher()
 
 
 def runs_with_interpreter(path: Path) -> bool:
@@ -75,16 +95,6 @@ def _starts_with(path: Path, magic: bytes) -> bool:
         return False
 
 
-def wrap(argv: list[str], rusage_file: Path | None) -> list[str]:
-    """The command that runs ``argv`` (see the module docstring); ``rusage_file``
-    receives the code's peak memory when GNU time is there."""
-    guard = [SETPRIV, "--pdeathsig", "KILL", "--"] if SETPRIV else []
-    if GNU_TIME is None or rusage_file is None:
-        return [*guard, *argv]
-    timed = [GNU_TIME, "-o", str(rusage_file), "-f", f"{PEAK_MARK} %M"]
-    return [*guard, *timed, *guard, *argv]
-
-
 def group_members(pgid: int) -> list[int]:
     """The live processes of process group ``pgid`` (Linux ``/proc``)."""
     found: list[int] = []
@@ -106,11 +116,109 @@ def group_members(pgid: int) -> list[int]:
     return found
 
 
-def read_peak(rusage_file: Path) -> tuple[int | None, int | None]:
-    """(peak KiB, terminating signal) from a ``time -o`` file; Nones when unreadable.
+class Wrapper:
+    """The wrapper of one start of a code: its command line, the descriptor it inherits,
+    and what it reports once the code has ended (see the module docstring). Use
+    :meth:`command` and :attr:`pass_fds` for ``Popen``, :meth:`started` after it, then
+    :meth:`read` once the wrapper has exited; :meth:`close` in every case."""
 
-    GNU time exits 128 + N when its code dies of signal N and writes "Command
-    terminated by signal N" before the format line."""
+    def __init__(self, run_root: Path, name: str) -> None:
+        self._read_fd: int | None = None
+        self._write_fd: int | None = None
+        self._file: Path | None = None
+        if LAUNCHER is not None:
+            self._read_fd, self._write_fd = os.pipe()
+            os.set_blocking(self._read_fd, False)
+        elif GNU_TIME is not None:
+            self._file = run_root / f".rusage-{name}"  # not run-*: that names executions
+        self._forks = self._read_fd is not None or self._file is not None
+
+    def command(self, argv: list[str]) -> list[str]:
+        """The command that runs ``argv``."""
+        if self._write_fd is not None:
+            assert LAUNCHER is not None
+            return [LAUNCHER, str(self._write_fd), str(os.getpid()), *argv]
+        guard = [SETPRIV, "--pdeathsig", "KILL", "--"] if SETPRIV else []
+        if self._file is None or GNU_TIME is None:
+            return [*guard, *argv]
+        timed = [GNU_TIME, "-o", str(self._file), "-f", f"{PEAK_MARK} %M"]
+        return [*guard, *timed, *guard, *argv]
+
+    @property
+    def forks(self) -> bool:
+        """Does the wrapper stay, as the group's leader, while the code runs (the launcher
+        or GNU time)? Then a SIGTERM spares it, so that it reports how the code ended."""
+        return self._forks
+
+    @property
+    def pass_fds(self) -> tuple[int, ...]:
+        """Descriptors the wrapper inherits (the launcher's report pipe)."""
+        return () if self._write_fd is None else (self._write_fd,)
+
+    def started(self) -> None:
+        """The wrapper runs (or could not start): the runner's copy of the pipe's write
+        end goes, so that a read sees the end of it once the wrapper has exited."""
+        if self._write_fd is not None:
+            os.close(self._write_fd)
+            self._write_fd = None
+
+    def read(self) -> tuple[int | None, int | None]:
+        """(the code's exit, as ``Popen.returncode`` gives it: negative for a signal;
+        its peak KiB); a None where the wrapper did not say (it was killed, or there is
+        none). Closes what the wrapper used."""
+        try:
+            if self._read_fd is not None:
+                return _parse_launch(_read_all(self._read_fd))
+            if self._file is not None:
+                return _parse_time(self._file)
+            return None, None
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Close the pipe, remove the report file (idempotent)."""
+        self.started()
+        if self._read_fd is not None:
+            os.close(self._read_fd)
+            self._read_fd = None
+        if self._file is not None:
+            try:
+                self._file.unlink()
+            except OSError:
+                pass
+            self._file = None
+
+
+def _read_all(fd: int) -> bytes:
+    """What is in the pipe now (the wrapper has exited: it writes once, then ends)."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except BlockingIOError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse_launch(report: bytes) -> tuple[int | None, int | None]:
+    """``dbproc-launch status S peak-kb K`` -> (exit as Popen gives it, peak KiB)."""
+    words = report.decode("ascii", errors="replace").split()
+    if len(words) != 5 or words[0] != LAUNCH_MARK or words[1] != "status":
+        return None, None
+    try:
+        status, peak = int(words[2]), int(words[4])
+        return os.waitstatus_to_exitcode(status), peak
+    except ValueError:
+        return None, None
+
+
+def _parse_time(rusage_file: Path) -> tuple[int | None, int | None]:
+    """(minus the terminating signal, or None; peak KiB) from a ``time -o`` file; Nones
+    when unreadable. GNU time exits 128 + N when its code dies of signal N and writes
+    "Command terminated by signal N" before the format line; its own exit says the rest."""
     try:
         lines = rusage_file.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
@@ -127,4 +235,6 @@ def read_peak(rusage_file: Path) -> tuple[int | None, int | None]:
                 sig = int(line.rsplit(" ", 1)[1])
             except (IndexError, ValueError):
                 sig = None
-    return peak, sig
+    if peak is None:
+        return None, None
+    return (None if sig is None else -sig), peak

@@ -27,9 +27,10 @@ def kill_group(pgid: int, sig: int) -> None:
 
 
 def ask_group_to_stop(pgid: int, *, timed: bool) -> None:
-    """SIGTERM to the code's process group. With the ``time`` wrapper (the group's
-    leader), the wrapper is spared, so that it outlives its code and reports how the
-    code ended (a SIGKILL after the grace takes it too)."""
+    """SIGTERM to the code's process group. With a wrapper that forks the code (the
+    group's leader: the launcher, or GNU time), the wrapper is spared, so that it
+    outlives its code and reports how the code ended (a SIGKILL after the grace takes it
+    too)."""
     if not timed:
         kill_group(pgid, signal.SIGTERM)
         return

@@ -89,23 +89,15 @@ def run_spec(spec: JobSpec, should_stop: Callable[[], bool] | None = None) -> Jo
         missing = _missing_program(argv[0], env, run_dir)
         if missing is not None:
             return _cannot_start(spec, run_dir, argv, host, started, missing)
-        rusage = run_root / f".rusage-{run_dir.name}"  # not run-*: that names executions
-        command = launch.wrap(argv, rusage)
-        out = CappedLog(run_dir / STDOUT, spec.log_limit)
-        err = CappedLog(run_dir / STDERR, spec.log_limit)
-        return _supervise(
-            spec,
-            command,
-            argv,
-            run_root,
-            run_dir,
-            env,
-            (out, err),
-            host,
-            started,
-            should_stop,
-            rusage,
-        )
+        wrapper = launch.Wrapper(run_root, run_dir.name)
+        try:
+            out = CappedLog(run_dir / STDOUT, spec.log_limit)
+            err = CappedLog(run_dir / STDERR, spec.log_limit)
+            return _supervise(
+                spec, wrapper, argv, run_root, run_dir, env, (out, err), host, started, should_stop
+            )
+        finally:
+            wrapper.close()
     except Exception as exc:  # noqa: BLE001 - a job's failure is a result, never a raise
         return _error(
             spec, run_dir, host, started, f"could not run the code: {type(exc).__name__}: {exc}"
@@ -176,7 +168,7 @@ def _missing_program(program: str, env: dict[str, str], cwd: Path) -> str | None
     """Why ``program`` cannot be executed, or None when it looks runnable.
 
     Checked before starting so that a missing code reads the same with or without the
-    ``setpriv`` wrapper (which would otherwise exit 127 like a code could).
+    wrapper (which would otherwise exit 127 like a code could).
     """
     if os.sep in program:
         program = os.path.join(cwd, program)  # as exec sees it: relative to the run folder
@@ -192,7 +184,7 @@ def _missing_program(program: str, env: dict[str, str], cwd: Path) -> str | None
 
 def _supervise(
     spec: JobSpec,
-    command: list[str],
+    wrapper: launch.Wrapper,
     argv: list[str],
     run_root: Path,
     run_dir: Path,
@@ -201,11 +193,11 @@ def _supervise(
     host: str,
     started: float,
     should_stop: Callable[[], bool] | None,
-    rusage: Path,
 ) -> JobResult:
     """Start the code, watch it to the end (copying its streams), and say how it ended."""
+    command = wrapper.command(argv)
     try:
-        proc, out_r, err_r = _start(command, run_dir, env)
+        proc, out_r, err_r = _start(command, run_dir, env, wrapper)
     except OSError as exc:
         for log in logs:
             log.close()
@@ -220,20 +212,29 @@ def _supervise(
             run_root,
             should_stop,
             streams,
-            timed=len(command) > len(argv),
+            timed=wrapper.forks,
         )
         streams.drain(PUMP_DRAIN_SECONDS)
     finally:
         streams.close()
     status_word, maxrss = ended if ended is not None else (0, 0)
     proc.returncode = os.waitstatus_to_exitcode(status_word)
+    code_exit, peak = wrapper.read()
     return _ran(
-        spec, run_dir, argv, host, started, proc.returncode, maxrss, rusage, timed_out, cancelled
+        spec,
+        run_dir,
+        argv,
+        host,
+        started,
+        proc.returncode if code_exit is None else code_exit,
+        maxrss if peak is None else peak,
+        timed_out,
+        cancelled,
     )
 
 
 def _start(
-    command: list[str], run_dir: Path, env: dict[str, str]
+    command: list[str], run_dir: Path, env: dict[str, str], wrapper: launch.Wrapper
 ) -> tuple[subprocess.Popen[bytes], int, int]:
     """Start the code in its own session, its stdout and stderr into pipes; returns it
     and the pipes' read ends. Raises OSError (with every pipe closed) when it cannot."""
@@ -249,6 +250,7 @@ def _start(
             env=env,
             start_new_session=True,
             close_fds=True,
+            pass_fds=wrapper.pass_fds,
         )
     except OSError:
         os.close(out_r)
@@ -257,6 +259,7 @@ def _start(
     finally:
         os.close(out_w)
         os.close(err_w)
+        wrapper.started()
     return proc, out_r, err_r
 
 
@@ -268,22 +271,12 @@ def _ran(
     started: float,
     code: int,
     maxrss: int,
-    rusage: Path,
     timed_out: bool,
     cancelled: bool,
 ) -> JobResult:
-    """The result of a code that ran: its exit (as the ``time`` wrapper saw it, when
-    there is one), its log tails, and its output made durable when it succeeded."""
+    """The result of a code that ran: its exit (as its wrapper saw it, when there is
+    one), its log tails, and its output made durable when it succeeded."""
     exit_code, sig = (code, None) if code >= 0 else (None, -code)
-    peak, timed_sig = launch.read_peak(rusage)
-    if peak is not None:
-        maxrss = peak
-        if timed_sig is not None and code == 128 + timed_sig:
-            exit_code, sig, code = None, timed_sig, -timed_sig
-    try:
-        rusage.unlink()
-    except OSError:
-        pass
     status, error = _outcome(spec, code, sig, timed_out=timed_out, cancelled=cancelled)
     ended_at = time.time()
     digest: Digest | None = None
