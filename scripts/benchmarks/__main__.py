@@ -20,13 +20,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import cluster, controller, dashboard, ingest, output, overhead, scale, snakemake, startup, throughput
+from . import (cluster, controller, dashboard, ingest, launch, output, overhead, scale, snakemake,
+               startup, throughput)
 from .common import BACKENDS, REPO, BenchError, Table, dbproc, postgres_reachable, say
 
 Runner = Callable[[Sequence[str], Sequence[int], Path | None], tuple[Table, list[dict[str, Any]]]]
 BENCHMARKS: dict[str, Runner] = {
     "startup": startup.run, "overhead": overhead.run, "throughput": throughput.run,
-    "controller": controller.run,
+    "controller": controller.run, "launch": launch.run,
     "snakemake": snakemake.run, "cluster": cluster.run, "scale": scale.run, "ingest": ingest.run,
     "dashboard": dashboard.run, "output": output.run,
 }
@@ -35,6 +36,7 @@ SIZES = {
     "overhead": ([100, 500, 2000], [20, 100]),
     "throughput": ([100, 500, 2000], [20, 100]),
     "controller": ([100, 500, 2000], [20, 100]),
+    "launch": ([500], [100]),
     "snakemake": ([500], [20]),
     "cluster": ([100], [20]),
     "scale": ([10_000, 100_000, 1_000_000], [10_000]),

@@ -1,9 +1,9 @@
 """SIGKILL the whole pass while a real code runs (reliability.md B7 #3 and #6).
 
 The code is started by ``dbproc-launch`` (or ``setpriv --pdeathsig KILL``) in its own
-process group, so it dies with the pass; whatever it started itself is killed by the next pass's recovery.
-The lock is free at once (codes are exec'd, they do not inherit it). The next pass marks
-the run ``abandoned`` and builds it again, once.
+process group, so it dies with the pass; whatever it started itself is killed by the
+next pass's recovery. The lock is free at once (codes are exec'd, they do not inherit
+it). The next pass marks the run ``abandoned`` and builds it again, once.
 """
 
 from __future__ import annotations
