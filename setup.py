@@ -18,6 +18,7 @@ from pathlib import Path
 
 from setuptools import setup
 from setuptools.command.build_py import build_py
+from setuptools.dist import Distribution
 
 SOURCE = Path("dbproc") / "executors" / "launcher.c"
 BINARY = "dbproc-launch"
@@ -68,4 +69,12 @@ class BuildPyWithLauncher(build_py):
         build_launcher(root / "dbproc" / "executors" / BINARY)
 
 
-setup(cmdclass={"build_py": BuildPyWithLauncher})
+class BinaryDistribution(Distribution):
+    """A wheel that carries the launcher is tagged for its platform, so that it is never
+    installed on a machine that cannot execute the launcher."""
+
+    def has_ext_modules(self) -> bool:
+        return sys.platform.startswith("linux")
+
+
+setup(cmdclass={"build_py": BuildPyWithLauncher}, distclass=BinaryDistribution)
