@@ -4,9 +4,9 @@
 (dbproc/executors/launch.py), interleaved in rounds of 20 so that a change in load hits
 each alike: the bare program (no parent-death signal, the controller's peak memory), the
 ``dbproc-launch`` launcher, and its fallback ``setpriv`` + GNU ``time`` + ``setpriv``. Each
-start uses the same ``Wrapper`` and ``Popen`` arguments as the worker (own session, its
-report read back). CPU is user+sys of the children (the wrappers and the program), wall
-is from ``Popen`` to the end of the wait.
+start goes through the worker's own ``Wrapper`` and ``_start`` (own session, stdout and
+stderr into pipes, the report read back). CPU is user+sys of the children (the wrappers
+and the program), wall is from ``Popen`` to the end of the wait.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import resource
 import statistics
-import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,7 +27,7 @@ ROUND = 20
 
 def _start(how: str, run_root: Path) -> float:
     """Start PROGRAM once the way ``how`` says; wall seconds."""
-    from dbproc.executors import launch
+    from dbproc.executors import launch, worker
 
     saved = launch.LAUNCHER
     if how == "setpriv + time + setpriv":
@@ -40,20 +39,10 @@ def _start(how: str, run_root: Path) -> float:
     try:
         command = PROGRAM if how == "bare" else wrapper.command(list(PROGRAM))
         started = time.perf_counter()
-        try:
-            proc = subprocess.Popen(
-                command,
-                cwd=run_root,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-                close_fds=True,
-                pass_fds=() if how == "bare" else wrapper.pass_fds,
-            )
-        finally:
-            wrapper.started()
+        proc, out_r, err_r = worker._start(command, run_root, dict(os.environ), wrapper)
         returncode = proc.wait()
+        os.close(out_r)
+        os.close(err_r)
         if how != "bare":
             code, peak = wrapper.read()
             if returncode != 0 or code not in (0, None) or peak is None:
