@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from dbproc.build.output_checks import check_output, durable_digest
 from dbproc.build.planner import BuildAction
 from dbproc.build.promotion import Promotion, finish_promotion, finish_promotions
-from dbproc.build.run_log_files import LogHead, write_log
+from dbproc.build.run_log_files import LogHead, fill_streams, write_log
 from dbproc.build.run_start import (
     RESULT_STATUS,
     UPDATE_RUN,
@@ -90,6 +90,8 @@ class Recorder:
         clean_in_background: bool = False,
     ) -> None:
         self.session = session
+        #: the folders of kept logs made (or found) so far: one mkdir a folder, not a run
+        self._log_folders: set[Path] = set()
         self._cleaner = (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="dbproc-clean")
             if clean_in_background
@@ -295,10 +297,16 @@ class Recorder:
         if run_dir is None:
             return None
         folder = run_logs_dir(self.paths) / str(run.id // 1000)
-        folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{run.id}.log"
         try:
-            write_log(target, run, run_dir, self._process_name(run.process_id))
+            if folder not in self._log_folders:
+                folder.mkdir(parents=True, exist_ok=True)
+                self._log_folders.add(folder)
+            try:
+                write_log(target, run, run_dir, self._process_name(run.process_id))
+            except FileNotFoundError:  # the folder was removed since: make it again
+                folder.mkdir(parents=True, exist_ok=True)
+                write_log(target, run, run_dir, self._process_name(run.process_id))
         except OSError as exc:
             logger.warning("could not keep the log of run %s: %s", run.id, exc)
             return None
@@ -312,6 +320,7 @@ class Recorder:
             folder.parent.mkdir(parents=True, exist_ok=True)
             if result.run_dir and Path(result.run_dir).is_dir():
                 shutil.move(result.run_dir, folder)
+                fill_streams(folder)
             else:
                 folder.mkdir()
             run.error = error

@@ -76,7 +76,8 @@ class LogHead:
 
 def write_log(target: Path, run: LogHead, run_dir: Path, process: str) -> None:
     """Write a run's kept log: its head lines, then its stdout and stderr, streamed
-    (the streams are capped by the worker; none is ever read into memory whole)."""
+    (the streams are capped by the worker; none is ever read into memory whole). A stream
+    the code printed nothing on has no file (executors/capped.py): its part is empty."""
     with target.open("wb") as out:
         out.write(_log_head(run, process).encode("utf-8", "replace"))
         for name, title in ((STDOUT, "stdout"), (STDERR, "stderr")):
@@ -84,8 +85,18 @@ def write_log(target: Path, run: LogHead, run_dir: Path, process: str) -> None:
             try:
                 with (run_dir / name).open("rb") as stream:
                     shutil.copyfileobj(stream, out, 1 << 20)
+            except FileNotFoundError:
+                if not run_dir.is_dir():
+                    out.write(b"(missing)\n")
             except OSError:
                 out.write(b"(missing)\n")
+
+
+def fill_streams(run_dir: Path) -> None:
+    """Give a kept run folder both stream logs, empty where the code printed nothing."""
+    for name in (STDOUT, STDERR):
+        with (run_dir / name).open("ab"):
+            pass
 
 
 def _log_head(run: LogHead, process: str) -> str:

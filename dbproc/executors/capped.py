@@ -18,6 +18,7 @@ import select
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 BLOCK = 1 << 16
 
@@ -28,20 +29,29 @@ def cut_line(cut: int) -> bytes:
 
 
 class CappedLog:
-    """Write a stream to ``path``, keeping its head and its tail within ``limit`` bytes."""
+    """Write a stream to ``path``, keeping its head and its tail within ``limit`` bytes.
+
+    The file is made at the stream's first byte: a code that prints nothing on a stream
+    leaves no file for it (a new file is the dearest part of a quiet run on some
+    filesystems), and readers take a missing log for an empty one.
+    """
 
     def __init__(self, path: Path, limit: int) -> None:
         self.path = path
         self.head_limit = limit // 2
         self.tail_limit = max(1, limit - self.head_limit)
         self.total = 0
-        self._log = path.open("wb")
+        self._log: BinaryIO | None = None
         self._ring_path = path.with_name(path.name + ".tail")
         self._ring: int | None = None
         self._ring_written = 0
 
     def write(self, data: bytes) -> None:
         """Take the next bytes of the stream."""
+        if not data:
+            return
+        if self._log is None:
+            self._log = self.path.open("wb")
         self.total += len(data)
         room = self.head_limit - self._log.tell() if self._ring is None else 0
         if room > 0:
@@ -65,6 +75,8 @@ class CappedLog:
 
     def close(self) -> None:
         """Put the ring's bytes after the head, in order, with the cut line when needed."""
+        if self._log is None:
+            return
         try:
             if self._ring is not None:
                 kept = min(self._ring_written, self.tail_limit)
@@ -85,7 +97,7 @@ class CappedLog:
                     pass
 
     def _copy_ring(self, offset: int, size: int) -> None:
-        assert self._ring is not None
+        assert self._ring is not None and self._log is not None
         while size > 0:
             block = os.pread(self._ring, min(BLOCK, size), offset)
             if not block:

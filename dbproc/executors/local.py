@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import queue
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from dbproc.executors.base import (
     JobResult,
@@ -28,23 +29,34 @@ class LocalExecutor:
         self.slots = jobs or default_jobs()
         self._pool = ThreadPoolExecutor(max_workers=self.slots, thread_name_prefix="dbproc-run")
         self._futures: dict[Future[JobResult], JobSpec] = {}
+        #: futures in the order they finished (each puts itself here when done)
+        self._done: queue.SimpleQueue[Future[JobResult]] = queue.SimpleQueue()
 
     def submit(self, spec: JobSpec) -> Future[JobResult]:
         """Queue a job; it starts when a thread is free."""
         prepare_run_root(spec)
         future = self._pool.submit(run_spec, spec)
         self._futures[future] = spec
+        future.add_done_callback(self._done.put)
         return future
 
     def next_result(self, timeout: float | None = None) -> JobResult | None:
         """The next finished job, or None when none finishes in time or none is in flight."""
-        if not self._futures:
-            return None
-        done, _ = wait(list(self._futures), timeout=timeout, return_when=FIRST_COMPLETED)
-        if not done:
-            return None
-        future = min(done, key=lambda f: self._futures[f].run_id)
-        spec = self._futures.pop(future)
+        while self._futures:
+            try:
+                if timeout is not None and timeout <= 0:
+                    future = self._done.get_nowait()
+                else:
+                    future = self._done.get(timeout=timeout)
+            except queue.Empty:
+                return None
+            spec = self._futures.pop(future, None)
+            if spec is not None:
+                return self._result(future, spec)
+        return None
+
+    @staticmethod
+    def _result(future: Future[JobResult], spec: JobSpec) -> JobResult:
         if future.cancelled():
             return cancelled_before_start(spec)
         try:

@@ -100,6 +100,23 @@ def test_failing_code_keeps_its_log_and_others_are_built(applied: CliHarness) ->
     assert retried.exit_code == 3
 
 
+def test_a_quiet_code_leaves_empty_streams_in_its_logs(applied: CliHarness) -> None:
+    """A stream the code printed nothing on has no file while it runs (one file less a
+    run); the kept log shows it empty, and a kept failed run folder has both logs."""
+    use_test_code(applied, "L0_to_L1", "no-output", when="20160103")
+    assert applied.run("run").exit_code == 3
+    (failed,) = applied.json("runs", "--failed")
+    folder = applied.errors / "runs" / str(failed["id"])
+    assert (folder / "stdout.log").read_bytes() == b""
+    assert (folder / "stderr.log").read_bytes() == b""
+    text = (folder / "run.log").read_text()
+    assert "(missing)" not in text
+    assert text.endswith(f"{'-' * 30} stdout {'-' * 30}\n{'-' * 30} stderr {'-' * 30}\n")
+    built = [r for r in applied.json("runs") if r["status"] == "succeeded"]
+    shown = applied.ok("runs", "show", str(built[0]["id"])).stdout
+    assert "stdout" in shown and "(missing)" not in shown
+
+
 def test_no_output_is_a_failure(applied: CliHarness) -> None:
     use_test_code(applied, "L0_to_L1", "no-output", when="20160103")
     assert applied.run("run").exit_code == 3

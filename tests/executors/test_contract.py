@@ -75,6 +75,22 @@ def code_and_child(marker: dict[str, Any]) -> list[Proc]:
     return procs
 
 
+def test_a_quiet_code_leaves_no_stream_log(tmp_path: Path) -> None:
+    """A log file is made at its stream's first byte: a code that prints nothing leaves
+    none (readers take a missing log for an empty one)."""
+    job = JobSpec(
+        run_id=next(_ids),
+        attempt=1,
+        argv=(sys.executable, "-c", "pass"),
+        run_root=str(tmp_path / "quiet"),
+    )
+    prepare_run_root(job)
+    result = run_spec(job)
+    assert result.status == "ok", result
+    assert result.stdout_tail == "" and result.stderr_tail == ""
+    assert sorted(p.name for p in Path(result.run_dir or "").iterdir()) == []
+
+
 def test_success_writes_in_its_own_run_folder(make_executor: MakeExecutor, tmp_path: Path) -> None:
     executor = make_executor()
     job = spec(tmp_path, "write", "hello", output="out.txt", env={"DBPROC_TEST_VAR": "spec"})
