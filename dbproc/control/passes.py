@@ -174,8 +174,9 @@ def _run_pass(
 def _pass_session(engine: Engine, session_factory: Callable[..., Session]) -> Iterator[Session]:
     """The session of a pass's units. On SQLite it keeps one connection for the whole
     pass: each unit then costs no pool check-out and check-in (about 0.1 ms of CPU a
-    unit). A PostgreSQL pass checks a connection out per unit, pinged first, so that a
-    connection the server dropped meanwhile is replaced instead of failing the pass."""
+    unit). A PostgreSQL pass checks a connection out per unit, so that a connection the
+    server dropped meanwhile is replaced instead of failing the pass (the check-out sees
+    the dropped socket without a round trip: db/engine.py)."""
     if engine.dialect.name != "sqlite":
         with session_factory() as session:
             yield session

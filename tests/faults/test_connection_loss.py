@@ -2,7 +2,8 @@
 
 - PostgreSQL: while a code runs, the test kills the pass's server backends with
   ``pg_terminate_backend`` (its pooled connection, its lock connection, or both). Losing
-  a pooled connection is survived (pre-ping reconnects). Losing the lock connection loses
+  a pooled connection is survived (the pool check-out sees the dropped socket and
+  reconnects: db/engine.py). Losing the lock connection loses
   the advisory lock: the pass stops before its next commit (fencing), no other pass can
   slip in meanwhile, and the next pass recovers.
 - Both backends: a statement fails with OperationalError at its n-th execution (the pass
