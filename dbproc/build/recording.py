@@ -90,8 +90,6 @@ class Recorder:
         clean_in_background: bool = False,
     ) -> None:
         self.session = session
-        #: the folders of kept logs made (or found) so far: one mkdir a folder, not a run
-        self._log_folders: set[Path] = set()
         self._cleaner = (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="dbproc-clean")
             if clean_in_background
@@ -297,16 +295,10 @@ class Recorder:
         if run_dir is None:
             return None
         folder = run_logs_dir(self.paths) / str(run.id // 1000)
+        folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{run.id}.log"
         try:
-            if folder not in self._log_folders:
-                folder.mkdir(parents=True, exist_ok=True)
-                self._log_folders.add(folder)
-            try:
-                write_log(target, run, run_dir, self._process_name(run.process_id))
-            except FileNotFoundError:  # the folder was removed since: make it again
-                folder.mkdir(parents=True, exist_ok=True)
-                write_log(target, run, run_dir, self._process_name(run.process_id))
+            write_log(target, run, run_dir, self._process_name(run.process_id))
         except OSError as exc:
             logger.warning("could not keep the log of run %s: %s", run.id, exc)
             return None
