@@ -52,6 +52,8 @@ from dbproc.ingest.facts import ProductRule
 from dbproc.ingest.inspection import InspectorSet
 
 logger = logging.getLogger("dbproc.recording")
+#: recorded runs whose staging is removed in one sweep (and the rest at the pass's end)
+SWEEP_RUNS = 4096
 
 _PENDING = table_of(Pending)
 _FORCED = table_of(ForcedRebuild)
@@ -95,6 +97,8 @@ class Recorder:
             if clean_in_background
             else None
         )
+        #: recorded runs' staging, removed together (:meth:`_clean`)
+        self._to_sweep: list[str] = []
         self.paths = paths
         self.rules = rules
         self.process_ids = process_ids
@@ -329,19 +333,36 @@ class Recorder:
 
     def _clean(self, root: str | None) -> None:
         """Remove a recorded run's staging (reliability.md B4 step 7). With background
-        cleaning on, a helper thread does it while the next runs go on; :meth:`close`
-        waits for it. A pass that dies first leaves the folders to the next pass's
-        recovery, which removes every run root no active run owns."""
+        cleaning on, the folders are removed together by a helper thread, every
+        :data:`SWEEP_RUNS` runs and at :meth:`close`, which waits for it: on a filesystem
+        that keeps freed inodes from reuse for a while (ext4 without a journal), every
+        folder removed while runs go on makes the next runs' folders dearer to create.
+        A pass that dies first leaves the folders to the next pass's recovery, which
+        removes every run root no active run owns."""
         if not root:
             return
         if self._cleaner is None:
             shutil.rmtree(root, ignore_errors=True)
-        else:
-            self._cleaner.submit(shutil.rmtree, root, ignore_errors=True)
+            return
+        self._to_sweep.append(root)
+        if len(self._to_sweep) >= SWEEP_RUNS:
+            self._sweep()
+
+    def _sweep(self) -> None:
+        roots, self._to_sweep = self._to_sweep, []
+        if roots and self._cleaner is not None:
+            self._cleaner.submit(remove_all, roots)
 
     def close(self) -> None:
-        """Wait for background cleaning to finish; stop the inspector workers."""
+        """Remove what is left to sweep and wait for it; stop the inspector workers."""
         self.inspectors.close()
         if self._cleaner is not None:
+            self._sweep()
             self._cleaner.shutdown(wait=True)
             self._cleaner = None
+
+
+def remove_all(roots: Sequence[str]) -> None:
+    """Remove run folders (each as far as it can be)."""
+    for root in roots:
+        shutil.rmtree(root, ignore_errors=True)

@@ -276,3 +276,39 @@ def test_a_reprocess_asked_while_its_key_builds_for_another_reason_is_kept(
     forced = [r for r in second.process.runs if r.process == "L1_to_L2"]
     assert forced and all(r.reason == "forced" for r in forced)
     archive.close()
+
+
+def test_recorded_runs_staging_is_swept_together_then_at_the_end(
+    db_url: str, mission_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recorded run's staging waits for a sweep of SWEEP_RUNS runs (removing folders
+    between runs makes new ones dearer on some filesystems); the rest goes when the
+    recorder closes, so a pass leaves no run folder behind."""
+    from dbproc.build import recording
+
+    monkeypatch.setattr(recording, "SWEEP_RUNS", 2)
+    executor = MemoryExecutor(slots=1)
+    with processor(db_url, mission_file, executor) as proc:
+        staging = proc.paths.staging
+        cleaner = proc.recorder._cleaner
+        assert cleaner is not None
+
+        def left() -> list[str]:
+            cleaner.submit(lambda: None).result()  # after what was handed to the sweeper
+            return sorted(p.name for p in staging.glob("run-*"))
+
+        # (each step also starts the next run, whose folder is there from its start)
+        assert proc.step()
+        assert "run-1" in left()  # recorded, waiting for the sweep
+        assert proc.step()
+        assert not {"run-1", "run-2"} & set(left())  # two recorded: swept together
+        assert proc.step()
+        assert "run-3" in left()
+        while proc.step():
+            pass
+        proc.finish()
+        waiting = proc.recorder._to_sweep  # runs recorded since the last sweep
+        assert len(waiting) == len(proc.report.runs) % 2
+        assert all(Path(root).is_dir() for root in waiting)
+        proc.recorder.close()
+        assert not any(staging.glob("run-*"))
