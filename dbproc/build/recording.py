@@ -21,7 +21,6 @@ import datetime as dt
 import logging
 import shutil
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -41,6 +40,7 @@ from dbproc.build.run_start import (
     run_root,
     stored_facts_json,
 )
+from dbproc.build.staging_sweep import StagingSweeper
 from dbproc.db.dependents import Consumer
 from dbproc.db.file_paths import MissionPaths, destination
 from dbproc.db.models import ForcedRebuild, Pending, Run, RunStatus, table_of
@@ -53,7 +53,7 @@ from dbproc.ingest.inspection import InspectorSet
 
 logger = logging.getLogger("dbproc.recording")
 #: recorded runs whose staging is removed in one sweep (and the rest at the pass's end)
-SWEEP_RUNS = 4096
+SWEEP_RUNS = 256
 
 _PENDING = table_of(Pending)
 _FORCED = table_of(ForcedRebuild)
@@ -92,13 +92,7 @@ class Recorder:
         clean_in_background: bool = False,
     ) -> None:
         self.session = session
-        self._cleaner = (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="dbproc-clean")
-            if clean_in_background
-            else None
-        )
-        #: recorded runs' staging, removed together (:meth:`_clean`)
-        self._to_sweep: list[str] = []
+        self._cleaner = StagingSweeper() if clean_in_background else None
         self.paths = paths
         self.rules = rules
         self.process_ids = process_ids
@@ -332,37 +326,20 @@ class Recorder:
         return str(folder / "run.log")
 
     def _clean(self, root: str | None) -> None:
-        """Remove a recorded run's staging (reliability.md B4 step 7). With background
-        cleaning on, the folders are removed together by a helper thread, every
-        :data:`SWEEP_RUNS` runs and at :meth:`close`, which waits for it: on a filesystem
-        that keeps freed inodes from reuse for a while (ext4 without a journal), every
-        folder removed while runs go on makes the next runs' folders dearer to create.
-        A pass that dies first leaves the folders to the next pass's recovery, which
-        removes every run root no active run owns."""
+        """Remove a recorded run's staging (reliability.md B4 step 7): at once, or with
+        background cleaning on, by :class:`~dbproc.build.staging_sweep.StagingSweeper`
+        together with other runs' (:meth:`close` removes what is left and waits)."""
         if not root:
             return
         if self._cleaner is None:
             shutil.rmtree(root, ignore_errors=True)
-            return
-        self._to_sweep.append(root)
-        if len(self._to_sweep) >= SWEEP_RUNS:
-            self._sweep()
-
-    def _sweep(self) -> None:
-        roots, self._to_sweep = self._to_sweep, []
-        if roots and self._cleaner is not None:
-            self._cleaner.submit(remove_all, roots)
+        else:
+            self._cleaner.add(root)
 
     def close(self) -> None:
-        """Remove what is left to sweep and wait for it; stop the inspector workers."""
+        """Remove what is left of the runs' staging and wait for it; stop the inspector
+        workers."""
         self.inspectors.close()
         if self._cleaner is not None:
-            self._sweep()
-            self._cleaner.shutdown(wait=True)
+            self._cleaner.close()
             self._cleaner = None
-
-
-def remove_all(roots: Sequence[str]) -> None:
-    """Remove run folders (each as far as it can be)."""
-    for root in roots:
-        shutil.rmtree(root, ignore_errors=True)

@@ -284,31 +284,64 @@ def test_recorded_runs_staging_is_swept_together_then_at_the_end(
     """A recorded run's staging waits for a sweep of SWEEP_RUNS runs (removing folders
     between runs makes new ones dearer on some filesystems); the rest goes when the
     recorder closes, so a pass leaves no run folder behind."""
-    from dbproc.build import recording
+    from dbproc.build import staging_sweep
 
-    monkeypatch.setattr(recording, "SWEEP_RUNS", 2)
+    monkeypatch.setattr(staging_sweep, "SWEEP_RUNS", 2)
     executor = MemoryExecutor(slots=1)
     with processor(db_url, mission_file, executor) as proc:
-        staging = proc.paths.staging
-        cleaner = proc.recorder._cleaner
-        assert cleaner is not None
+        sweeper = proc.recorder._cleaner
+        assert sweeper is not None
 
-        def left() -> list[str]:
-            cleaner.submit(lambda: None).result()  # after what was handed to the sweeper
-            return sorted(p.name for p in staging.glob("run-*"))
+        def waiting() -> list[str]:
+            sweeper.flushed()
+            return [Path(root).name for root in sweeper.waiting]
 
-        # (each step also starts the next run, whose folder is there from its start)
         assert proc.step()
-        assert "run-1" in left()  # recorded, waiting for the sweep
+        assert waiting() == ["run-1"]  # recorded, its folder kept for the sweep
+        assert (proc.paths.staging / "run-1").is_dir()
         assert proc.step()
-        assert not {"run-1", "run-2"} & set(left())  # two recorded: swept together
+        assert waiting() == []  # two recorded: swept together
+        assert not (proc.paths.staging / "run-1").exists()
+        assert not (proc.paths.staging / "run-2").exists()
         assert proc.step()
-        assert "run-3" in left()
+        assert waiting() == ["run-3"]
         while proc.step():
             pass
         proc.finish()
-        waiting = proc.recorder._to_sweep  # runs recorded since the last sweep
-        assert len(waiting) == len(proc.report.runs) % 2
-        assert all(Path(root).is_dir() for root in waiting)
+        left = waiting()
+        assert len(left) == len(proc.report.runs) % 2
         proc.recorder.close()
-        assert not any(staging.glob("run-*"))
+        assert not any(proc.paths.staging.glob("run-*"))
+
+
+def scratch_then_copy(spec: JobSpec, run_dir: Path) -> int:
+    """A code that leaves 1 MiB of scratch in its folder, then writes its output."""
+    (run_dir / "scratch.tmp").write_bytes(b"\0" * (1 << 20))
+    return copy_inputs(spec, run_dir)
+
+
+def test_staging_that_holds_scratch_is_swept_before_the_run_count(
+    db_url: str, mission_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Folders wait only while removing them would free little: a run that leaves more
+    than SWEEP_BYTES of scratch is swept at once (the placed output, linked into the
+    archive, frees nothing and does not count)."""
+    from dbproc.build import staging_sweep
+
+    monkeypatch.setattr(staging_sweep, "SWEEP_BYTES", 1 << 20)
+    executor = MemoryExecutor(slots=1, behaviour=scratch_then_copy)
+    with processor(db_url, mission_file, executor) as proc:
+        sweeper = proc.recorder._cleaner
+        assert sweeper is not None
+        assert proc.step()
+        sweeper.flushed()
+        assert sweeper.waiting == []
+        assert not (proc.paths.staging / "run-1").exists()
+    monkeypatch.setattr(staging_sweep, "SWEEP_BYTES", 2 << 20)
+    executor = MemoryExecutor(slots=1, behaviour=scratch_then_copy)
+    with processor(db_url, None, executor) as proc:
+        assert proc.step()
+        sweeper = proc.recorder._cleaner
+        assert sweeper is not None
+        sweeper.flushed()
+        assert len(sweeper.waiting) == 1  # 1 MiB waits: under the limit
