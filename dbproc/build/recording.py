@@ -52,8 +52,6 @@ from dbproc.ingest.facts import ProductRule
 from dbproc.ingest.inspection import InspectorSet
 
 logger = logging.getLogger("dbproc.recording")
-#: recorded runs whose staging is removed in one sweep (and the rest at the pass's end)
-SWEEP_RUNS = 256
 
 _PENDING = table_of(Pending)
 _FORCED = table_of(ForcedRebuild)
