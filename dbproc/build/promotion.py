@@ -256,8 +256,8 @@ def _mark_succeeded(
         run.started_at,
         ended_at,
     )
-    recorder.session.connection().execute(
-        UPDATE_RUN,
+    UPDATE_RUN.execute(
+        recorder.session.connection(),
         {
             "rid": run_id,
             "status": RunStatus.SUCCEEDED,

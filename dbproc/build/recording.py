@@ -44,6 +44,7 @@ from dbproc.build.staging_sweep import StagingSweeper
 from dbproc.db.dependents import Consumer
 from dbproc.db.file_paths import MissionPaths, destination
 from dbproc.db.models import ForcedRebuild, Pending, Run, RunStatus, table_of
+from dbproc.db.prepared import Prepared
 from dbproc.db.unit import commit, release
 from dbproc.executors.base import JobResult
 from dbproc.faults import crash_point
@@ -55,15 +56,19 @@ logger = logging.getLogger("dbproc.recording")
 
 _PENDING = table_of(Pending)
 _FORCED = table_of(ForcedRebuild)
-_SETTLE_PENDING = _PENDING.delete().where(
-    _PENDING.c.process_id == bindparam("pid"),
-    _PENDING.c.date == bindparam("day"),
-    _PENDING.c.id <= bindparam("upto"),
+_SETTLE_PENDING = Prepared(
+    _PENDING.delete().where(
+        _PENDING.c.process_id == bindparam("pid"),
+        _PENDING.c.date == bindparam("day"),
+        _PENDING.c.id <= bindparam("upto"),
+    )
 )
-_FORCED_DONE = _FORCED.delete().where(
-    _FORCED.c.process_id == bindparam("pid"),
-    _FORCED.c.date == bindparam("day"),
-    _FORCED.c.slot == bindparam("slot"),
+_FORCED_DONE = Prepared(
+    _FORCED.delete().where(
+        _FORCED.c.process_id == bindparam("pid"),
+        _FORCED.c.date == bindparam("day"),
+        _FORCED.c.slot == bindparam("slot"),
+    )
 )
 
 
@@ -133,7 +138,7 @@ class Recorder:
                 }
                 for item, result in group
             ]
-            self.session.connection().execute(UPDATE_RUN, rows)
+            UPDATE_RUN.execute(self.session.connection(), rows)
             commit(self.session)
             for _ in group:
                 crash_point("job.promoting")
@@ -212,8 +217,8 @@ class Recorder:
         process_id = self.process_ids[action.process]
         head = LogHead.of_result(result, process_id, action.date, RunStatus.SUCCEEDED, fields)
         log_path = self._keep_log(head, Path(result.run_dir) if result.run_dir else None)
-        self.session.connection().execute(
-            UPDATE_RUN,
+        UPDATE_RUN.execute(
+            self.session.connection(),
             {"rid": result.run_id, "status": RunStatus.SUCCEEDED, "log_path": log_path, **fields},
         )
         self._settle(
@@ -277,11 +282,11 @@ class Recorder:
     ) -> None:
         connection = self.session.connection()
         if settle:
-            connection.execute(
-                _SETTLE_PENDING, {"pid": process_id, "day": day, "upto": pending_max_id}
+            _SETTLE_PENDING.execute(
+                connection, {"pid": process_id, "day": day, "upto": pending_max_id}
             )
         if forced_done:
-            connection.execute(_FORCED_DONE, {"pid": process_id, "day": day, "slot": slot})
+            _FORCED_DONE.execute(connection, {"pid": process_id, "day": day, "slot": slot})
 
     def _process_name(self, process_id: int) -> str:
         names = {pid: name for name, pid in self.process_ids.items()}

@@ -23,6 +23,7 @@ from dbproc.db.models import (
     RunStatus,
     table_of,
 )
+from dbproc.db.prepared import Prepared
 from dbproc.db.unit import commit
 from dbproc.executors.base import JobResult, JobSpec
 from dbproc.executors.launch import code_head
@@ -34,17 +35,17 @@ from dbproc.version import Version
 RUN_TABLE = table_of(Run)
 
 
-_INSERT_RUN = RUN_TABLE.insert().returning(RUN_TABLE.c.id)
+_INSERT_RUN = Prepared(RUN_TABLE.insert().returning(RUN_TABLE.c.id))
 
 
-_SET_RUN_ROOT = (
+_SET_RUN_ROOT = Prepared(
     RUN_TABLE.update().where(RUN_TABLE.c.id == bindparam("rid")).values(run_root=bindparam("root"))
 )
 
 
-#: update a run's row (``rid``): the columns are the other keys of the parameters; built
-#: once, so a hot path pays neither the construction nor the cache key of a statement
-UPDATE_RUN = RUN_TABLE.update().where(RUN_TABLE.c.id == bindparam("rid"))
+#: update a run's row (``rid``): the columns are the other keys of the parameters; run on
+#: the driver's cursor (:mod:`dbproc.db.prepared`), compiled once per set of columns
+UPDATE_RUN = Prepared(RUN_TABLE.update().where(RUN_TABLE.c.id == bindparam("rid")))
 
 
 RESULT_STATUS = {
@@ -146,10 +147,10 @@ def start_runs(
     for action, process_id in actions:
         argv = build_argv(action, paths)
         row = _run_row(action, process_id, pass_id, argv)
-        run_id: int = connection.execute(_INSERT_RUN, row).scalar_one()
+        run_id: int = _INSERT_RUN.scalar(connection, row)
         started.append((action, argv, run_id))
-    connection.execute(
-        _SET_RUN_ROOT,
+    _SET_RUN_ROOT.execute(
+        connection,
         [{"rid": run_id, "root": str(run_root(paths, run_id))} for _, _, run_id in started],
     )
     commit(session)
@@ -179,6 +180,7 @@ def _run_row(
         "inputs": [f.id for f in action.inputs],
         "argv": list(argv) + (["<OUTPUT>"] if action.output_filename else []),
         "status": RunStatus.RUNNING,
+        "attempt": 1,  # given, not the column's default: a default is SQLAlchemy's to apply
         "queued_at": now,
         "started_at": now,
     }

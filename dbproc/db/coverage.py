@@ -13,12 +13,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from functools import cache
-from typing import Any
 
 from sqlalchemy import Connection, bindparam, case, delete, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dbproc.db.models import CoverageDay, CoverageMonth, table_of
+from dbproc.db.prepared import Prepared
 from dbproc.version import Version
 
 _DAY = table_of(CoverageDay)
@@ -33,7 +33,7 @@ def version_key(version: Version) -> int:
 
 
 @cache
-def _statements(dialect: str) -> tuple[Any, Any]:
+def _statements(dialect: str) -> tuple[Prepared, Prepared]:
     """The two upserts (day, then month), built once per dialect."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     day_insert = insert(_DAY).values(
@@ -71,7 +71,7 @@ def _statements(dialect: str) -> tuple[Any, Any]:
             "slots": _MONTH.c.slots + month.excluded.slots,
         },
     )
-    return day, month
+    return Prepared(day), Prepared(month)
 
 
 def record_coverage(
@@ -79,8 +79,8 @@ def record_coverage(
 ) -> None:
     """Count one new file record of ``product_id`` on ``date`` (two upserts)."""
     day, month = _statements(connection.dialect.name)
-    files = connection.execute(
-        day,
+    files = day.scalar(
+        connection,
         {
             "pid": product_id,
             "date": date,
@@ -88,9 +88,9 @@ def record_coverage(
             "version": str(version),
             "key": version_key(version),
         },
-    ).scalar_one()
-    connection.execute(
-        month,
+    )
+    month.execute(
+        connection,
         {
             "pid": product_id,
             "month": date.replace(day=1),

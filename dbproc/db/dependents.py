@@ -12,9 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dbproc.db.models import Pending, Process, ProcessInput, table_of
+from dbproc.db.prepared import Prepared
 
 #: a Core insert on the table: an ORM bulk insert costs several times its Python time
-_INSERT_PENDING = table_of(Pending).insert()
+_INSERT_PENDING = Prepared(table_of(Pending).insert())
 
 
 @dataclass(frozen=True)
@@ -118,4 +119,4 @@ def queue_dependents(
 def insert_pending(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert queue rows (``process_id``, ``date``, ``cause``) in one statement."""
     if rows:
-        session.connection().execute(_INSERT_PENDING, rows)
+        _INSERT_PENDING.execute(session.connection(), rows)

@@ -26,6 +26,7 @@ from dbproc.db.models import (
     Product,
     table_of,
 )
+from dbproc.db.prepared import Prepared
 from dbproc.db.queries import chunked
 from dbproc.feed.events import event_row, record_events
 from dbproc.ingest.facts import FileFacts, ProductRule
@@ -110,7 +111,7 @@ _FILE = table_of(File)
 _PRODUCT = table_of(Product)
 #: a new file of a ``review = true`` product starts ``pending`` (§13): decided inside the
 #: insert, so registering costs no extra statement
-_INSERT_FILE = (
+_INSERT_FILE = Prepared(
     _FILE.insert()
     .values(
         review=select(case((_PRODUCT.c.review, literal("pending")), else_=null()))
@@ -119,8 +120,10 @@ _INSERT_FILE = (
     )
     .returning(_FILE.c.id)
 )
-_CLEAR_NEWEST = _FILE.update().where(_FILE.c.id == bindparam("old_id")).values(is_newest=False)
-_INSERT_LINKS = table_of(FileLink).insert()
+_CLEAR_NEWEST = Prepared(
+    _FILE.update().where(_FILE.c.id == bindparam("old_id")).values(is_newest=False)
+)
+_INSERT_LINKS = Prepared(table_of(FileLink).insert())
 #: the registered versions of products on dates (expanding lists: one statement, compiled
 #: once, for any number of them)
 _VERSIONS_OF = select(
@@ -139,7 +142,7 @@ _VERSIONS_OF = select(
     _FILE.c.product_id.in_(bindparam("pids", expanding=True)),
     _FILE.c.date.in_(bindparam("days", expanding=True)),
 )
-_WIDEN_SPAN = (
+_WIDEN_SPAN = Prepared(
     _PRODUCT.update()
     .where(_PRODUCT.c.id == bindparam("pid"), _PRODUCT.c.max_span_seconds < bindparam("span"))
     .values(max_span_seconds=bindparam("new_span"))
@@ -184,20 +187,20 @@ def register_file(  # long: 16 parameters and their docstring; the body is ~40 l
     connection = session.connection()
     intervals = [(facts.start, facts.stop)]
     if is_newest and newest is not None:
-        connection.execute(_CLEAR_NEWEST, {"old_id": newest.id})
+        _CLEAR_NEWEST.execute(connection, {"old_id": newest.id})
         intervals.append((newest.start, newest.stop))
-    file_id: int = connection.execute(
-        _INSERT_FILE, _file_row(facts, filename, path, sha256, size, code_id, run_id, is_newest)
-    ).scalar_one()
+    file_id: int = _INSERT_FILE.scalar(
+        connection, _file_row(facts, filename, path, sha256, size, code_id, run_id, is_newest)
+    )
     record_coverage(connection, facts.product.id, facts.date, facts.version, new_slot=not existing)
     if parents:
-        connection.execute(
-            _INSERT_LINKS,
+        _INSERT_LINKS.execute(
+            connection,
             [{"child_id": file_id, "parent_id": p} for p in sorted(set(parents))],
         )
     span = (facts.stop - facts.start).total_seconds()
     if widest is None or span > widest.get(facts.product.id, -1.0):
-        connection.execute(_WIDEN_SPAN, {"pid": facts.product.id, "span": span, "new_span": span})
+        _WIDEN_SPAN.execute(connection, {"pid": facts.product.id, "span": span, "new_span": span})
         if widest is not None:
             widest[facts.product.id] = span
     if is_newest:

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from dbproc.clock import utcnow
 from dbproc.db.engine import read_only
 from dbproc.db.models import Event, table_of
+from dbproc.db.prepared import Prepared
 
 logger = logging.getLogger("dbproc.feed")
 
@@ -52,12 +53,14 @@ KINDS = (
 #: PostgreSQL channel woken at the commit of any event (its payload means nothing)
 CHANNEL = "dbproc_events"
 _EVENT = table_of(Event)
-_INSERT_EVENTS = _EVENT.insert()
+_INSERT_EVENTS = Prepared(_EVENT.insert())
 #: one lock per schema (the tests, and several missions, share a PostgreSQL database),
 #: and the wake-up of listeners at commit: one round trip for both
-_LOCK_AND_NOTIFY = text(
-    "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.dbproc.events')), "
-    f"pg_notify('{CHANNEL}', '')"
+_LOCK_AND_NOTIFY = Prepared(
+    text(
+        "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.dbproc.events')), "
+        f"pg_notify('{CHANNEL}', '')"
+    )
 )
 #: after a lost LISTEN connection, try a new one at most this often (poll meanwhile)
 RELISTEN_SECONDS = 30.0
@@ -144,8 +147,8 @@ def record_events(bind: Session | Connection, rows: Sequence[Mapping[str, Any]])
         return
     conn = bind.connection() if isinstance(bind, Session) else bind
     if conn.dialect.name == "postgresql":
-        conn.execute(_LOCK_AND_NOTIFY)
-    conn.execute(_INSERT_EVENTS, [dict(r) for r in rows])
+        _LOCK_AND_NOTIFY.execute(conn, {})
+    _INSERT_EVENTS.execute(conn, rows)
 
 
 def _record(row: Any) -> EventRecord:
