@@ -56,11 +56,9 @@ _EVENT = table_of(Event)
 _INSERT_EVENTS = Prepared(_EVENT.insert())
 #: one lock per schema (the tests, and several missions, share a PostgreSQL database),
 #: and the wake-up of listeners at commit: one round trip for both
-_LOCK_AND_NOTIFY = Prepared(
-    text(
-        "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.dbproc.events')), "
-        f"pg_notify('{CHANNEL}', '')"
-    )
+_LOCK_AND_NOTIFY = text(
+    "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.dbproc.events')), "
+    f"pg_notify('{CHANNEL}', '')"
 )
 #: after a lost LISTEN connection, try a new one at most this often (poll meanwhile)
 RELISTEN_SECONDS = 30.0
@@ -147,7 +145,7 @@ def record_events(bind: Session | Connection, rows: Sequence[Mapping[str, Any]])
         return
     conn = bind.connection() if isinstance(bind, Session) else bind
     if conn.dialect.name == "postgresql":
-        _LOCK_AND_NOTIFY.execute(conn, {})
+        conn.execute(_LOCK_AND_NOTIFY)
     _INSERT_EVENTS.execute(conn, rows)
 
 
