@@ -259,3 +259,27 @@ def test_plan_all_and_a_code_bump_plan_in_chunks_of_dates(
     assert {r["process"] for r in report["process"]["runs"]} == {"L1_to_L2", "L2_log"}
     assert applied.json("plan", "--next", "--all") == [] and applied.json("plan") == []
     assert not dump_database(applied.db).get("pending")  # every queued row settled
+
+
+def test_a_recorded_runs_kept_log_says_what_its_row_says(applied: CliHarness) -> None:
+    """A successful run's kept log (build/promotion.py) heads with what its row in the
+    database says: command, exit, host and times."""
+    from sqlalchemy import select
+
+    from dbproc.build.run_log_files import LogHead, _log_head
+    from dbproc.db.engine import create_db_engine, database_url
+    from dbproc.db.models import Process, Run
+
+    applied.ok("run")
+    engine = create_db_engine(database_url(applied.db))
+    try:
+        with engine.connect() as connection:
+            names = dict(connection.execute(select(Process.id, Process.name)).all())
+            runs = connection.execute(select(Run).where(Run.status == "succeeded")).all()
+    finally:
+        engine.dispose()
+    assert len(runs) == 12
+    for run in runs:
+        kept = Path(run.log_path).read_text(encoding="utf-8")
+        assert kept.startswith(_log_head(LogHead.of(run), names[run.process_id])), kept
+        assert run.argv and run.host and run.started_at and run.exit_code == 0
