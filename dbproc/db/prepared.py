@@ -104,8 +104,10 @@ class Prepared:
             cursor.close()
         if not fetch:
             return []
+        if not any(plan.columns):  # nothing to convert (and a text statement has none)
+            return [tuple(row) for row in found]
         return [
-            tuple(v if c is None else c(v) for v, c in zip(row, plan.columns, strict=False))
+            tuple(v if c is None else c(v) for v, c in zip(row, plan.columns, strict=True))
             for row in found
         ]
 

@@ -217,3 +217,10 @@ def test_a_plan_is_compiled_once_per_set_of_names(
         statement.execute(connection, {"rid": rid, "status": RunStatus.SUCCEEDED, "host": "h"})
         assert connection.execute(select(RUN.c.host)).scalar_one() == "h"
     assert compiled == [("rid", "status"), ("host", "rid", "status")]
+
+
+def test_a_text_statement_returns_its_rows_as_the_driver_gives_them(engine: Engine) -> None:
+    statement = Prepared(text("SELECT CAST(:n AS INTEGER) + 1, 'x'"))
+    with engine.begin() as connection:
+        assert statement.rows(connection, {"n": 41}) == [(42, "x")]
+    assert all(statement._plans.values())
