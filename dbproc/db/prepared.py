@@ -133,10 +133,18 @@ def _instrumented(connection: Connection) -> bool:
 
 def _compile(statement: Executable, dialect: Dialect, keys: tuple[str, ...]) -> _Plan | None:
     """Compile ``statement`` for ``dialect`` as SQLAlchemy would for parameters named
-    ``keys``; None when the driver cannot be handed the result directly."""
+    ``keys``; None when the driver cannot be handed the result directly, or when the
+    compiler does not look as this module knows it (another SQLAlchemy release)."""
     compiled = statement.compile(dialect=dialect, column_keys=list(keys))  # type: ignore[attr-defined]
     if not isinstance(compiled, SQLCompiler):
         return None
+    try:
+        return _plan_of(compiled, dialect, keys)
+    except (AttributeError, IndexError, TypeError):
+        return None
+
+
+def _plan_of(compiled: SQLCompiler, dialect: Dialect, keys: tuple[str, ...]) -> _Plan | None:
     if (
         compiled.insert_prefetch
         or compiled.update_prefetch
@@ -163,11 +171,9 @@ def _compile(statement: Executable, dialect: Dialect, keys: tuple[str, ...]) -> 
             key = None
         convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
         binds.append((escaped.get(name, name), key, bind.value, convert))
-    result_columns = getattr(compiled, "_result_columns", None)
-    if result_columns is None:
-        return None
-    columns = tuple(
-        column[3].dialect_impl(dialect).result_processor(dialect, None) for column in result_columns
+    columns = tuple(  # (key, name, objects, type) of each column a row returns
+        column[3].dialect_impl(dialect).result_processor(dialect, None)
+        for column in compiled._result_columns
     )
     return _Plan(compiled.string, tuple(binds), compiled.positional, columns)
 

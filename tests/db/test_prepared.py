@@ -224,3 +224,19 @@ def test_a_text_statement_returns_its_rows_as_the_driver_gives_them(engine: Engi
     with engine.begin() as connection:
         assert statement.rows(connection, {"n": 41}) == [(42, "x")]
     assert all(statement._plans.values())
+
+
+def test_a_compiler_that_looks_different_hands_the_statement_to_sqlalchemy(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another SQLAlchemy release whose compiler lacks what db/prepared.py reads."""
+
+    def gone(*_args: Any) -> None:
+        raise AttributeError("'SQLCompiler' object has no attribute '_result_columns'")
+
+    monkeypatch.setattr(prepared, "_plan_of", gone)
+    statement = Prepared(_INSERT_RUN.statement)
+    with engine.begin() as connection:
+        rid = statement.scalar(connection, _run_row(1))
+        assert connection.execute(select(RUN.c.id)).scalar_one() == rid
+    assert list(statement._plans.values()) == [None]
