@@ -9,6 +9,7 @@ in :meth:`DbprocGroup.invoke` and printed as ``Error: <message>`` with its exit 
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 from typing import Any
@@ -173,8 +174,19 @@ def cli(
 
 
 def main() -> None:
-    """Console entry point."""
-    cli.main(prog_name="dbproc")
+    """Console entry point.
+
+    The process ends right after the command, so the objects its imports made (SQLAlchemy,
+    the models: about 80 000 tracked by the garbage collector) are frozen first: the
+    interpreter's last collections at exit then skip them and the OS takes the memory back,
+    instead of a collection and a teardown that cost as much as a short command's work.
+    Nothing is lost by it: the command has closed its archive (the context's close
+    callback), and the ``atexit`` hooks (logging's flush, temporary folders) still run.
+    """
+    try:
+        cli.main(prog_name="dbproc")
+    finally:
+        gc.freeze()
 
 
 if __name__ == "__main__":  # pragma: no cover
