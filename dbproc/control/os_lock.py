@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
-from dbproc.db.engine import sqlite_path
+from dbproc.db.engine import pg_socket_readable, sqlite_path
 
 
 class OsLock:
@@ -73,12 +73,22 @@ class OsLock:
         return True
 
     def check(self) -> bool:
-        """Still held? (PostgreSQL: the lock connection answers.)"""
+        """Still held? (PostgreSQL: the lock connection is alive.)
+
+        The lock lives as long as its session, and a session the server ends says so on
+        the connection's socket (see :func:`~dbproc.db.engine.pg_socket_readable`): the
+        connection is pinged only when its socket has something to read, so the fence a
+        pass checks before each commit costs no round trip while the lock is held. The
+        pass's own connections go to the same server, so a session lost without a word
+        (the server's host gone) fails their commits as well.
+        """
         if self._pg_conn is None:
             return True
         try:
+            if not pg_socket_readable(self._pg_conn.connection.dbapi_connection):
+                return True
             self._pg_conn.execute(text("SELECT 1"))
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - a closed socket, a failed ping: the lock is gone
             return False
         return True
 

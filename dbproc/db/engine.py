@@ -175,17 +175,26 @@ def create_db_engine(
     return engine
 
 
+def pg_socket_readable(dbapi_connection: Any) -> bool:
+    """Whether the server sent anything on an idle PostgreSQL connection. A healthy idle
+    connection's socket is silent; one the server drops (``pg_terminate_backend``, a
+    restart, ``idle_session_timeout``) holds the reason and the end of the stream, and one
+    whose peer vanished reports the TCP keepalive's error. Asked without a round trip;
+    raises ``OSError``/``ValueError`` when the socket cannot be polled (closed)."""
+    readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+    return bool(readable)
+
+
 def _pg_alive(dbapi_connection: Any, record: Any, proxy: Any) -> None:
     """Pool check-out of a PostgreSQL connection: an idle connection's socket has nothing
     to read unless the server sent something, which for a connection it drops is the
     reason and the end of the stream. Only then is it pinged; a failed ping (or a socket
     that cannot be polled) raises DisconnectionError, and the pool connects afresh."""
     try:
-        readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+        if not pg_socket_readable(dbapi_connection):
+            return
     except (OSError, ValueError) as exc:
         raise DisconnectionError(f"the connection's socket is gone: {exc}") from exc
-    if not readable:
-        return
     try:
         with dbapi_connection.cursor() as cursor:
             cursor.execute("SELECT 1")
