@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import String, bindparam, cast, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from dbproc.build.planner import BuildAction
@@ -35,12 +35,52 @@ from dbproc.version import Version
 RUN_TABLE = table_of(Run)
 
 
-_INSERT_RUN = Prepared(RUN_TABLE.insert().returning(RUN_TABLE.c.id))
-
-
-_SET_RUN_ROOT = Prepared(
-    RUN_TABLE.update().where(RUN_TABLE.c.id == bindparam("rid")).values(run_root=bindparam("root"))
+#: the columns :func:`_run_row` gives a starting run
+_STARTED_COLUMNS = (
+    "pass_id",
+    "process_id",
+    "code_id",
+    "date",
+    "slot",
+    "output_filename",
+    "output_version",
+    "reason",
+    "bump",
+    "build_key",
+    "inputs",
+    "argv",
+    "status",
+    "attempt",
+    "queued_at",
+    "started_at",
 )
+
+
+def _insert_run(new_id: Any) -> Prepared:
+    """One statement that inserts a starting run with the id ``new_id`` gives and its run
+    root (``root_prefix`` + the id) in the same row, and returns the id: a round trip less
+    a run than an insert and then an update of the root."""
+    chosen = select(new_id.label("id")).subquery("new_run")
+    values = [bindparam(name, type_=RUN_TABLE.c[name].type) for name in _STARTED_COLUMNS]
+    root = bindparam("root_prefix", type_=String()) + cast(chosen.c.id, String())
+    rows = select(chosen.c.id, *values, root)
+    columns = ["id", *_STARTED_COLUMNS, "run_root"]
+    return Prepared(RUN_TABLE.insert().from_select(columns, rows).returning(RUN_TABLE.c.id))
+
+
+#: by dialect: PostgreSQL takes the id from the column's sequence (as a default would);
+#: SQLite from the largest id, as it does for a row without one (the pass holds the write
+#: lock, ``BEGIN IMMEDIATE``, so no other writer can take the same id)
+_INSERT_RUN = {
+    "postgresql": _insert_run(
+        func.nextval(func.pg_get_serial_sequence(literal_column("'run'"), literal_column("'id'")))
+    ),
+    "sqlite": _insert_run(
+        select(
+            func.coalesce(func.max(RUN_TABLE.c.id), literal_column("0")) + literal_column("1")
+        ).scalar_subquery()
+    ),
+}
 
 
 #: update a run's row (``rid``): the columns are the other keys of the parameters; run on
@@ -62,7 +102,12 @@ def run_logs_dir(paths: MissionPaths) -> Path:
 
 def run_root(paths: MissionPaths, run_id: int) -> Path:
     """The staging folder of one run (on the data root's filesystem)."""
-    return paths.staging / f"run-{run_id}"
+    return Path(run_root_prefix(paths) + str(run_id))
+
+
+def run_root_prefix(paths: MissionPaths) -> str:
+    """What the staging folder of a run is named before its id."""
+    return str(paths.staging / "run-")
 
 
 def substitute(arg: str, values: Mapping[str, str]) -> str:
@@ -143,16 +188,14 @@ def start_runs(
     """Insert the rows of runs of (action, process id) in ONE transaction (crash point
     ``job.queued`` after it, once per run) and return the jobs to submit, in order."""
     connection = session.connection()
+    insert = _INSERT_RUN[connection.dialect.name]
+    root_prefix = run_root_prefix(paths)
     started: list[tuple[BuildAction, tuple[str, ...], int]] = []
     for action, process_id in actions:
         argv = build_argv(action, paths)
         row = _run_row(action, process_id, pass_id, argv)
-        run_id: int = _INSERT_RUN.scalar(connection, row)
+        run_id: int = insert.scalar(connection, {**row, "root_prefix": root_prefix})
         started.append((action, argv, run_id))
-    _SET_RUN_ROOT.execute(
-        connection,
-        [{"rid": run_id, "root": str(run_root(paths, run_id))} for _, _, run_id in started],
-    )
     commit(session)
     specs = []
     for action, argv, run_id in started:
@@ -164,7 +207,7 @@ def start_runs(
 def _run_row(
     action: BuildAction, process_id: int, pass_id: int | None, argv: tuple[str, ...]
 ) -> dict[str, Any]:
-    """The parameters of :data:`_INSERT_RUN` for a run starting now."""
+    """The columns of a run starting now (:data:`_STARTED_COLUMNS`)."""
     now = utcnow()
     return {
         "pass_id": pass_id,

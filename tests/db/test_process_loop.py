@@ -12,6 +12,8 @@ from sqlalchemy import event, select
 
 import dbproc
 from dbproc.build.processing import Processor
+from dbproc.build.run_start import RUN_TABLE as RUN
+from dbproc.build.run_start import run_root
 from dbproc.db.file_paths import MissionPaths
 from dbproc.db.models import Run, RunStatus
 from dbproc.db.queries import get_mission
@@ -345,3 +347,30 @@ def test_staging_that_holds_scratch_is_swept_before_the_run_count(
         assert sweeper is not None
         sweeper.flushed()
         assert len(sweeper.waiting) == 1  # 1 MiB waits: under the limit
+
+
+def test_runs_started_together_get_their_own_ids_and_run_roots_in_one_statement_each(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A run's row is inserted with its id and its run root at once (run_start.py): the
+    ids are the column's own (PostgreSQL: its sequence, so an insert that leaves the id to
+    the database later takes the next one), and each root names its run."""
+    executor = MemoryExecutor(slots=3, together=True)
+    with processor(db_url, _fanout_mission(tmp_path), executor) as proc:
+        while proc.step():
+            pass
+        paths = proc.paths
+        engine = proc.session.get_bind()
+    with engine.begin() as connection:  # type: ignore[union-attr]
+        rows = connection.execute(select(Run.id, Run.run_root).order_by(Run.id)).all()
+        assert [r.id for r in rows] == [1, 2, 3, 4]
+        assert [r.run_root for r in rows] == [str(run_root(paths, r.id)) for r in rows]
+        assert len({r.run_root for r in rows}) == 4
+        # a copy of the last row, its id left to the database
+        copied = [c for c in RUN.c if c.name not in ("id", "run_root")]
+        later = connection.execute(
+            RUN.insert()
+            .from_select([c.name for c in copied], select(*copied).where(RUN.c.id == 4))
+            .returning(RUN.c.id)
+        ).scalar_one()
+    assert later == 5
