@@ -29,6 +29,7 @@ from dbproc.build.run_start import start_runs
 from dbproc.build.scheduling import BuildQueue, ProcessGraph
 from dbproc.build.snapshot import PLAN_CHUNK, SnapshotLoader
 from dbproc.control import activity
+from dbproc.control.signals import held
 from dbproc.db.file_paths import MissionPaths
 from dbproc.db.files import product_rules
 from dbproc.db.models import ForcedRebuild, Pending
@@ -175,31 +176,33 @@ class Processor:
         """Record results that finished together: what they free (their slots, refilled
         first so codes run meanwhile), and what they make due (successors, replans). A
         finished build counts as active until recorded, so nothing that waits for its
-        output (or shares its key) starts before that."""
-        self._submit(freed=len(results))
-        finished: list[Finished] = []
-        for result in results:
-            action = self._active.pop(result.run_id)
-            key = (action.process, action.date)
-            self._outstanding[key] -= 1
-            settle = self._outstanding[key] <= 0
-            pending_max_id = min(self._marks.get(key, {}).values(), default=0)
-            finished.append(Finished(action, result, settle, pending_max_id))
-            if settle:
-                self._marks.pop(key, None)
-            if self._waiting.pop(action.key) is not None:
-                # planned before this run was recorded: plan again
+        output (or shares its key) starts before that. A stop signal waits until the group
+        is recorded (:func:`~dbproc.control.signals.held`)."""
+        with held():
+            self._submit(freed=len(results))
+            finished: list[Finished] = []
+            for result in results:
+                action = self._active.pop(result.run_id)
+                key = (action.process, action.date)
                 self._outstanding[key] -= 1
-                self._to_plan.add(key)
-        self.fence()
-        for outcome in self.recorder.record_all(finished):
-            self.report.runs.append(outcome)
-            self._failures += outcome.status not in OK_STATUSES
-            for process_id, day in outcome.queued:
-                name = self.catalogue.process_names.get(process_id)
-                if name in self.catalogue.processes:
-                    self._to_plan.add((name, day))
-        self._report_progress()
+                settle = self._outstanding[key] <= 0
+                pending_max_id = min(self._marks.get(key, {}).values(), default=0)
+                finished.append(Finished(action, result, settle, pending_max_id))
+                if settle:
+                    self._marks.pop(key, None)
+                if self._waiting.pop(action.key) is not None:
+                    # planned before this run was recorded: plan again
+                    self._outstanding[key] -= 1
+                    self._to_plan.add(key)
+            self.fence()
+            for outcome in self.recorder.record_all(finished):
+                self.report.runs.append(outcome)
+                self._failures += outcome.status not in OK_STATUSES
+                for process_id, day in outcome.queued:
+                    name = self.catalogue.process_names.get(process_id)
+                    if name in self.catalogue.processes:
+                        self._to_plan.add((name, day))
+            self._report_progress()
 
     def finish(self) -> None:
         """After the loop: settle the dated rows of processes planned date-less."""
@@ -348,33 +351,36 @@ class Processor:
         commit(self.session)
 
     def _submit(self, freed: int = 0) -> None:
-        """Start what can start in the free slots: their runs' rows in one transaction."""
+        """Start what can start in the free slots: their runs' rows in one transaction.
+        A stop signal waits until every run started is known to the executor and to the
+        loop, so that :func:`~dbproc.build.bounds.stop_in_flight` stops and records it."""
         slots = self.executor.slots - len(self._active) + freed
         if slots <= 0 or not self._waiting:
             return
         actions = self._waiting.ready(self._active.values(), slots)
         if not actions:
             return
-        self.fence()
-        for action in actions:
-            self._waiting.pop(action.key)
-        specs = start_runs(
-            self.session,
-            [(action, self.catalogue.process_ids[action.process]) for action in actions],
-            pass_id=self.pass_id,
-            paths=self.paths,
-            kill_grace=self.kill_grace,
-        )
-        for action, spec in zip(actions, specs, strict=True):
-            self.executor.submit(bounded(spec, self.code_timeout, self.log_limit))
-            self._active[spec.run_id] = action
-            logger.debug(
-                "run %s: started %s %s (%s)",
-                spec.run_id,
-                action.process,
-                action.date,
-                action.reason.value,
+        with held():
+            self.fence()
+            for action in actions:
+                self._waiting.pop(action.key)
+            specs = start_runs(
+                self.session,
+                [(action, self.catalogue.process_ids[action.process]) for action in actions],
+                pass_id=self.pass_id,
+                paths=self.paths,
+                kill_grace=self.kill_grace,
             )
+            for action, spec in zip(actions, specs, strict=True):
+                self.executor.submit(bounded(spec, self.code_timeout, self.log_limit))
+                self._active[spec.run_id] = action
+                logger.debug(
+                    "run %s: started %s %s (%s)",
+                    spec.run_id,
+                    action.process,
+                    action.date,
+                    action.reason.value,
+                )
 
     def _report_progress(self) -> None:
         if self.progress is not None:

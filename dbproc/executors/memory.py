@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dbproc.executors.base import JobResult, JobSpec, prepare_run_root
+from dbproc.executors.base import CANCEL_FILE, JobResult, JobSpec, prepare_run_root
 
 Behaviour = Callable[[JobSpec, Path], int]
 Pick = Callable[[Sequence[JobSpec]], JobSpec]
@@ -95,7 +95,7 @@ class MemoryExecutor:
     def _run(self, spec: JobSpec) -> JobResult:
         started = time.time()
         argv = tuple(spec.argv)
-        if spec.run_id in self._cancelled:
+        if spec.run_id in self._cancelled or (Path(spec.run_root) / CANCEL_FILE).exists():
             return JobResult(
                 spec.run_id,
                 spec.attempt,
@@ -144,7 +144,8 @@ class MemoryExecutor:
             yield result
 
     def cancel(self, handle: object) -> None:
-        """Mark a job cancelled: its result says so when it is asked for."""
+        """Mark a job cancelled: its result says so when it is asked for (as it does for a
+        job whose run root holds a ``CANCEL`` file, the pass's way to stop every code)."""
         if isinstance(handle, JobSpec):
             self._cancelled.add(handle.run_id)
             self.events.append(Event("cancel", handle.run_id))

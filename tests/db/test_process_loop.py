@@ -3,6 +3,8 @@ no clocks, so every assertion is about the loop's bookkeeping alone."""
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +16,7 @@ import dbproc
 from dbproc.build.processing import Processor
 from dbproc.build.run_start import RUN_TABLE as RUN
 from dbproc.build.run_start import run_root
+from dbproc.control.signals import Interrupted
 from dbproc.db.file_paths import MissionPaths
 from dbproc.db.models import Run, RunStatus
 from dbproc.db.queries import get_mission
@@ -374,3 +377,33 @@ def test_runs_started_together_get_their_own_ids_and_run_roots_in_one_statement_
             .returning(RUN.c.id)
         ).scalar_one()
     assert later == 5
+
+
+class SignalledWhileSubmitting(MemoryExecutor):
+    """SIGTERM arrives while the pass hands its first job over, before the loop knows it."""
+
+    def submit(self, spec: JobSpec) -> JobSpec:
+        handle = super().submit(spec)
+        if len(self.events) == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return handle
+
+
+def test_a_stop_signal_while_runs_start_stops_and_records_every_started_run(
+    db_url: str, mission_file: Path
+) -> None:
+    """Cut between a run's row and the loop's record of its job, the pass would leave the
+    code running unstopped (a real pass then waits for it at exit) and its row running."""
+    archive = dbproc.open(db_url)
+    archive.apply_config(mission_file)
+    archive.ingest()
+    executor = SignalledWhileSubmitting(slots=2)
+    with pytest.raises(Interrupted):
+        archive.process(executor=executor)
+    submitted = [e.run_id for e in executor.events if e.kind == "submit"]
+    assert len(submitted) == 2 and not executor.in_flight
+    with Store(archive.engine).read() as session:
+        rows = dict(session.execute(select(Run.id, Run.status)).tuples().all())
+    assert rows == dict.fromkeys(submitted, RunStatus.CANCELLED)
+    assert archive.run(executor=MemoryExecutor(slots=2)).exit_code == 0  # built next pass
+    archive.close()

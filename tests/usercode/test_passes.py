@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dbproc.db.models import PassRecord, Run
-from dbproc.faults import HANG_VAR
+from dbproc.faults import HANG_VAR, SIGNAL_VAR
 from tests.faults.invariants import engine_of
 from tests.faults.procs import kill_group, processes_mentioning, spawn, wait_until
 from tests.helpers import DATA, CliHarness, drop, edit_mission
@@ -66,6 +66,28 @@ def test_a_stop_signal_mid_run_cancels_the_runs_and_frees_the_lock(
     # the next pass builds what was cancelled
     use_code(applied, "behave.py", source, ["concat", "{DATE}", "all"])
     assert applied.json("run")["exit_code"] == 0
+
+
+def test_a_stop_signal_as_runs_start_stops_every_started_code(
+    applied: CliHarness, tmp_path: Path
+) -> None:
+    """SIGTERM just after two runs' rows are committed, before their codes are handed to
+    the executor: the pass still starts and stops both, and records them ``cancelled``
+    (cut there, it would leave the rows ``running``, or a code that nobody stops)."""
+    source = (DATA / "codes" / "behave.py").read_text()
+    use_code(applied, "behave.py", source, ["sleep", "{DATE}", "all"])
+    log = tmp_path / "pass.log"
+    env = {"BEHAVE_SLEEP": "300", SIGNAL_VAR: "job.queued:1"}
+    proc = spawn(applied, "run", "--jobs", "2", env=env, log=log)
+    try:
+        assert proc.wait(timeout=120) == 128 + signal.SIGTERM, log.read_text()
+    finally:
+        if proc.poll() is None:
+            kill_group(proc)
+    runs = _rows(applied, Run)
+    assert len(runs) == 2 and {r.status for r in runs} == {"cancelled"}, log.read_text()
+    assert _lock(applied)["held"] is False
+    assert processes_mentioning(str(applied.mission_dir / "data")) == []
 
 
 def test_status_names_the_file_being_inspected(cli: CliHarness) -> None:
