@@ -11,11 +11,11 @@ touched with :func:`recount_coverage`.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 from collections.abc import Iterable
 from functools import cache
 
 from sqlalchemy import Connection, bindparam, case, delete, text
-from sqlalchemy.dialects import postgresql, sqlite
 
 from dbproc.db.models import CoverageDay, CoverageMonth, table_of
 from dbproc.db.prepared import Prepared
@@ -34,8 +34,10 @@ def version_key(version: Version) -> int:
 
 @cache
 def _statements(dialect: str) -> tuple[Prepared, Prepared]:
-    """The two upserts (day, then month), built once per dialect."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    """The two upserts (day, then month), built once per dialect (whose module is
+    imported here: a pass on SQLite never loads SQLAlchemy's PostgreSQL dialect)."""
+    module = "postgresql" if dialect == "postgresql" else "sqlite"
+    insert = importlib.import_module(f"sqlalchemy.dialects.{module}").insert
     day_insert = insert(_DAY).values(
         product_id=bindparam("pid"),
         date=bindparam("date"),

@@ -63,3 +63,24 @@ def test_drift_test_can_fail(db_url: str) -> None:
 
 def test_the_head_every_command_checks_is_the_newest_migration() -> None:
     assert schema.script_head_revision() == schema.HEAD
+
+
+def test_the_models_alone_make_the_newest_file_index_partial(db_url: str) -> None:
+    """``create_all`` of the models (tests only) makes ``uq_file_newest`` partial, as the
+    migration does, on each backend: several versions of a (product, date, slot) may
+    exist, one of them the newest. On PostgreSQL the WHERE is added as the table is
+    created, so that the models do not load SQLAlchemy's PostgreSQL dialect on SQLite."""
+    engine = create_db_engine(db_url)
+    Base.metadata.create_all(engine)
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            definition = conn.exec_driver_sql(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = 'uq_file_newest'"
+                " AND schemaname = current_schema()"
+            ).scalar_one()
+        else:
+            definition = conn.exec_driver_sql(
+                "SELECT sql FROM sqlite_master WHERE name = 'uq_file_newest'"
+            ).scalar_one()
+    engine.dispose()
+    assert "UNIQUE" in definition.upper() and "WHERE is_newest" in definition
