@@ -11,7 +11,9 @@ Alembic (``migrations/``) owns the schema in real databases; ``create_all`` is u
 by the drift test. Table names are singular snake_case; foreign keys are ``<table>_id``.
 """
 
-from __future__ import annotations
+# Annotations are evaluated as the classes are made (no ``from __future__ import
+# annotations``): as strings, SQLAlchemy parses every ``Mapped[...]`` again, about 5 ms of
+# each command's start.
 
 import datetime as dt
 from typing import Any
