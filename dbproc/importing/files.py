@@ -15,6 +15,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from dbproc.clock import midnight, utcnow
+from dbproc.db.coverage import recount_coverage
 from dbproc.db.file_paths import stored_path
 from dbproc.db.models import File, FileLink, Product, table_of
 from dbproc.db.queries import chunked
@@ -285,8 +286,9 @@ def _code_links(
 
 
 def mark_newest(session: Session, product_ids: Iterable[int]) -> None:
-    """``is_newest`` = the highest version of each (product, date, slot); one product a
-    transaction."""
+    """``is_newest`` = the highest version of each (product, date, slot), and the coverage
+    summary of the product's days counted again (the bulk insert bypasses
+    :func:`~dbproc.db.coverage.record_coverage`); one product a transaction."""
     for pid in product_ids:
         rows = session.execute(
             select(
@@ -305,6 +307,9 @@ def mark_newest(session: Session, product_ids: Iterable[int]) -> None:
         )
         for part in chunked([b[1] for b in best.values()]):
             session.execute(update(File).where(File.id.in_(part)).values(is_newest=True))
+        days = sorted({r.date for r in rows})
+        for part in chunked(days):
+            recount_coverage(session.connection(), pid, part)
         commit(session)
 
 

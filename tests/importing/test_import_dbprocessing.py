@@ -9,8 +9,10 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from dbproc.api import Archive
+from tests.faults.invariants import engine_of
 from tests.helpers import CliHarness, by_name, drop, dump_database, tree_state
 from tests.importing.conftest import FIXTURE, OldArchive, import_args
 
@@ -232,3 +234,25 @@ def test_two_files_with_one_identity_are_reported_not_both_imported(
     notes = [u for u in report["untranslated"] if u["what"] == twin]
     assert notes and "dbpfix_L1_20160101_v1.0.0.dat" in notes[0]["problem"]
     assert twin not in by_name(cli.json("files", "--all-versions"))
+
+
+def test_the_coverage_summary_counts_the_imported_files(
+    cli: CliHarness, old: OldArchive, tmp_path: Path
+) -> None:
+    """The dashboard's coverage grid and ``status`` read the per-day summary: after an
+    import it holds what the file table holds, as after ingesting."""
+    _imported(cli, old, tmp_path)
+    with engine_of(cli) as engine, engine.connect() as conn:
+        from_files = conn.execute(
+            text(
+                "SELECT product_id, date, COUNT(*), "
+                "SUM(CASE WHEN is_newest THEN 1 ELSE 0 END) FROM file "
+                "GROUP BY product_id, date ORDER BY product_id, date"
+            )
+        ).all()
+        summary = conn.execute(
+            text(
+                "SELECT product_id, date, files, slots FROM coverage_day ORDER BY product_id, date"
+            )
+        ).all()
+    assert from_files and [tuple(r) for r in summary] == [tuple(r) for r in from_files]
