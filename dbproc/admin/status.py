@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, case, func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from dbproc.build.catalogue import load_catalogue
@@ -19,7 +19,7 @@ from dbproc.control.pass_holders import running_holders
 from dbproc.db import queries
 from dbproc.db.models import (
     FAILED_RUN_STATUSES,
-    File,
+    CoverageMonth,
     PassRecord,
     Pending,
     Process,
@@ -247,18 +247,20 @@ def status(engine: Engine, session: Session, *, passes: int = 5) -> ArchiveStatu
 
 
 def _file_counts(session: Session) -> dict[str, FileCounts]:
-    """Files of each product: all versions, and the newest ones."""
+    """Files of each product: all versions, and the newest ones (one per identity). Read
+    from the month summary that every file registration keeps (dbproc.db.coverage), a
+    few rows a product and month, not from a scan of ``file``."""
     counts = session.execute(
         select(
             Product.name,
-            func.count(File.id),
-            func.sum(case((File.is_newest.is_(True), 1), else_=0)),
+            func.coalesce(func.sum(CoverageMonth.files), 0),
+            func.coalesce(func.sum(CoverageMonth.slots), 0),
         )
-        .join(File, File.product_id == Product.id, isouter=True)
+        .join(CoverageMonth, CoverageMonth.product_id == Product.id, isouter=True)
         .group_by(Product.name)
         .order_by(Product.name)
     ).all()
-    return {name: FileCounts(int(total), int(newest or 0)) for name, total, newest in counts}
+    return {name: FileCounts(int(total), int(newest)) for name, total, newest in counts}
 
 
 def _failed_builds(session: Session) -> dict[str, int]:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 #: The newest migration in ``migrations/versions`` (a test keeps the two equal). Every
 #: command checks the database against it with one query, without importing Alembic,
 #: which only ``config apply`` on an empty database, ``db upgrade`` and ``db current`` load.
-HEAD = "0007"
+HEAD = "0008"
 
 
 def migrations_dir() -> Path:

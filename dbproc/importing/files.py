@@ -307,9 +307,9 @@ def mark_newest(session: Session, product_ids: Iterable[int]) -> None:
         )
         for part in chunked([b[1] for b in best.values()]):
             session.execute(update(File).where(File.id.in_(part)).values(is_newest=True))
-        days = sorted({r.date for r in rows})
-        for part in chunked(days):
-            recount_coverage(session.connection(), pid, part)
+        days: list[dt.date] = sorted({r.date for r in rows})
+        for some_days in chunked(days):
+            recount_coverage(session.connection(), pid, some_days)
         commit(session)
 
 
