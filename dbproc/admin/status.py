@@ -6,8 +6,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, exists, func, select
+from sqlalchemy.orm import Session, aliased
 
 from dbproc.build.catalogue import load_catalogue
 from dbproc.build.pending_work import pending_work
@@ -264,18 +264,23 @@ def _file_counts(session: Session) -> dict[str, FileCounts]:
 
 
 def _failed_builds(session: Session) -> dict[str, int]:
-    """Process -> (date, slot) keys whose newest run failed."""
-    latest = (
-        select(Run.process_id, Run.date, Run.slot, func.max(Run.id).label("last"))
-        .group_by(Run.process_id, Run.date, Run.slot)
-        .subquery()
-    )
+    """Process -> (date, slot) keys whose newest run failed: the failed runs (the status
+    index) that no later run of their key follows (the (process, date) index), so the
+    cost follows the failures, not every run ever made."""
+    later = aliased(Run)
     failed = session.execute(
         select(Process.name, func.count())
-        .select_from(latest)
-        .join(Run, Run.id == latest.c.last)
+        .select_from(Run)
         .join(Process, Process.id == Run.process_id)
-        .where(Run.status.in_([s.value for s in FAILED_RUN_STATUSES]))
+        .where(
+            Run.status.in_([s.value for s in FAILED_RUN_STATUSES]),
+            ~exists().where(
+                later.process_id == Run.process_id,
+                later.date == Run.date,
+                later.slot == Run.slot,
+                later.id > Run.id,
+            ),
+        )
         .group_by(Process.name)
     ).all()
     return {name: int(n) for name, n in failed}

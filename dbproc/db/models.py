@@ -195,6 +195,11 @@ class Code(Base):
         return Version(self.interface, self.quality, self.revision)
 
 
+#: the WHERE of ``ix_file_review_pending``; a query must say it literally (SQLite uses a
+#: partial index only for a term that matches its WHERE, never for a bound parameter)
+REVIEW_PENDING = "review = 'pending'"
+
+
 class File(Base):
     """One file on disk that belongs to a product."""
 
@@ -221,6 +226,8 @@ class File(Base):
             unique=True,
             sqlite_where=text("is_newest"),  # and on PostgreSQL: _partial_on_postgresql
         ),
+        # the files waiting for a verdict, counted by status without a scan of ``file``
+        Index("ix_file_review_pending", "review", sqlite_where=text(REVIEW_PENDING)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -259,13 +266,15 @@ class File(Base):
 
 @event.listens_for(File.__table__, "before_create")
 def _partial_on_postgresql(table: Any, connection: Connection, **kw: Any) -> None:
-    """``uq_file_newest`` is partial on PostgreSQL too (``WHERE is_newest``), as the
-    migration makes it. The keyword is set when the table is created there: given in the
-    declaration, it would load SQLAlchemy's PostgreSQL dialect (about 30 ms) in every
-    command on SQLite."""
+    """The partial indexes of ``file`` are partial on PostgreSQL too, with the same WHERE,
+    as the migrations make them. The keyword is set when the table is created there:
+    given in the declaration, it would load SQLAlchemy's PostgreSQL dialect (about 30 ms)
+    in every command on SQLite."""
     if connection.dialect.name == "postgresql":
-        (index,) = (i for i in table.indexes if i.name == "uq_file_newest")
-        index.dialect_kwargs["postgresql_where"] = text("is_newest")
+        for index in table.indexes:
+            where = index.dialect_options["sqlite"]["where"]
+            if where is not None:
+                index.dialect_kwargs["postgresql_where"] = where
 
 
 class FileLink(Base):

@@ -98,6 +98,10 @@ def test_failing_code_keeps_its_log_and_others_are_built(applied: CliHarness) ->
     # ... or until asked
     retried = applied.run("--json", "run", "--retry-failed")
     assert retried.exit_code == 3
+    assert applied.json("status")["failed_builds"] == {"L0_to_L1": 1}  # one key, failed twice
+    use_test_code(applied, "L0_to_L1", "fail", when="29991231")  # fails on no day now
+    assert applied.run("--json", "run", "--retry-failed").exit_code == 0
+    assert applied.json("status")["failed_builds"] == {}  # its newest run succeeded
 
 
 def test_a_quiet_code_leaves_empty_streams_in_its_logs(applied: CliHarness) -> None:

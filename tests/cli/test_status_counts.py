@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from dbproc.db import schema
 from dbproc.db.engine import create_db_engine
+from dbproc.db.models import REVIEW_PENDING
 from tests.helpers import CliHarness, drop
 
 
@@ -45,3 +46,28 @@ def test_status_counts_every_version_and_the_newest_as_the_file_table(
     schema.upgrade(engine)
     engine.dispose()
     assert _from_status(applied) == expected
+
+
+def test_the_pending_review_count_reads_its_partial_index(applied: CliHarness) -> None:
+    """``status`` counts the files waiting for a verdict from ``ix_file_review_pending``,
+    not by a scan of ``file``: its query repeats the index's WHERE word for word."""
+    engine = create_db_engine(applied.db)
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            plan = " ".join(
+                str(row[-1])
+                for row in conn.exec_driver_sql(
+                    f"EXPLAIN QUERY PLAN SELECT count(*) FROM file WHERE {REVIEW_PENDING}"
+                )
+            )
+            assert "ix_file_review_pending" in plan, plan
+        else:
+            conn.exec_driver_sql("SET enable_seqscan = off")  # the table is tiny here
+            plan = " ".join(
+                str(row[0])
+                for row in conn.exec_driver_sql(
+                    f"EXPLAIN SELECT count(*) FROM file WHERE {REVIEW_PENDING}"
+                )
+            )
+            assert "ix_file_review_pending" in plan, plan
+    engine.dispose()
