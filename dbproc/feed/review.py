@@ -18,13 +18,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import TextClause, select, text
 from sqlalchemy.orm import Session
 
 from dbproc.clock import utcnow
 from dbproc.db import queries
 from dbproc.db.dependents import queue_dependents
-from dbproc.db.models import File, Product, ReviewVerdict
+from dbproc.db.models import REVIEW_PENDING, File, Product, ReviewVerdict
 from dbproc.db.queries import chunked
 from dbproc.errors import NotFound, UsageError
 from dbproc.feed.events import event_row, iso_z, record_events
@@ -111,6 +111,12 @@ def _items(session: Session, rows: Sequence[tuple[File, str]]) -> list[ReviewIte
     ]
 
 
+def _pending() -> TextClause:
+    """``file.review = 'pending'`` as the WHERE of ``ix_file_review_pending`` says it, word
+    for word, so that SQLite reads the partial index (a bound value would not match it)."""
+    return text(f"file.{REVIEW_PENDING}")
+
+
 def list_reviews(
     session: Session, *, products: Sequence[str] = (), state: str | None = "pending"
 ) -> list[ReviewItem]:
@@ -123,7 +129,9 @@ def list_reviews(
         .where(File.review.is_not(None))
         .order_by(Product.name, File.date, File.slot, File.interface, File.quality, File.revision)
     )
-    if state is not None:
+    if state == "pending":
+        stmt = stmt.where(_pending())
+    elif state is not None:
         stmt = stmt.where(File.review == state)
     if products:
         stmt = stmt.where(
@@ -210,14 +218,10 @@ def _reviewable(session: Session, filename: str) -> tuple[File, str]:
 def pending_count(session: Session) -> int:
     """How many files wait for a verdict (for status pages): read from the partial index
     of the pending files, whose WHERE the query repeats word for word."""
-    from sqlalchemy import func, text
-
-    from dbproc.db.models import REVIEW_PENDING
+    from sqlalchemy import func
 
     return int(
-        session.execute(
-            select(func.count()).select_from(File).where(text(REVIEW_PENDING))
-        ).scalar_one()
+        session.execute(select(func.count()).select_from(File).where(_pending())).scalar_one()
     )
 
 
