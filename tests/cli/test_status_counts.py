@@ -52,22 +52,12 @@ def test_the_pending_review_count_reads_its_partial_index(applied: CliHarness) -
     """``status`` counts the files waiting for a verdict from ``ix_file_review_pending``,
     not by a scan of ``file``: its query repeats the index's WHERE word for word."""
     engine = create_db_engine(applied.db)
+    sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as conn:
-        if engine.dialect.name == "sqlite":
-            plan = " ".join(
-                str(row[-1])
-                for row in conn.exec_driver_sql(
-                    f"EXPLAIN QUERY PLAN SELECT count(*) FROM file WHERE {REVIEW_PENDING}"
-                )
-            )
-            assert "ix_file_review_pending" in plan, plan
-        else:
+        if not sqlite:
             conn.exec_driver_sql("SET enable_seqscan = off")  # the table is tiny here
-            plan = " ".join(
-                str(row[0])
-                for row in conn.exec_driver_sql(
-                    f"EXPLAIN SELECT count(*) FROM file WHERE {REVIEW_PENDING}"
-                )
-            )
-            assert "ix_file_review_pending" in plan, plan
+        explain = "EXPLAIN QUERY PLAN" if sqlite else "EXPLAIN"
+        rows = conn.exec_driver_sql(f"{explain} SELECT count(*) FROM file WHERE {REVIEW_PENDING}")
+        plan = " ".join(str(row[-1] if sqlite else row[0]) for row in rows)
+    assert "ix_file_review_pending" in plan, plan
     engine.dispose()
