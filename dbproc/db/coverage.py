@@ -15,7 +15,7 @@ import importlib
 from collections.abc import Iterable
 from functools import cache
 
-from sqlalchemy import Connection, bindparam, case, delete, text
+from sqlalchemy import Connection, Date, Integer, bindparam, case, delete, literal, select, text
 
 from dbproc.db.models import CoverageDay, CoverageMonth, table_of
 from dbproc.db.prepared import Prepared
@@ -33,9 +33,13 @@ def version_key(version: Version) -> int:
 
 
 @cache
-def _statements(dialect: str) -> tuple[Prepared, Prepared]:
-    """The two upserts (day, then month), built once per dialect (whose module is
-    imported here: a pass on SQLite never loads SQLAlchemy's PostgreSQL dialect)."""
+def _statements(dialect: str) -> tuple[Prepared, Prepared | None]:
+    """The upserts of a new file record, built once per dialect (whose module is
+    imported here: a pass on SQLite never loads SQLAlchemy's PostgreSQL dialect).
+
+    SQLite: the day, then the month (two statements, no round trip). PostgreSQL: one
+    statement, the month's upsert reading the day's from a data-modifying CTE (one round
+    trip instead of two); the second item is then None."""
     module = "postgresql" if dialect == "postgresql" else "sqlite"
     insert = importlib.import_module(f"sqlalchemy.dialects.{module}").insert
     day_insert = insert(_DAY).values(
@@ -58,13 +62,26 @@ def _statements(dialect: str) -> tuple[Prepared, Prepared]:
             ),
         },
     ).returning(_DAY.c.files)
-    month = insert(_MONTH).values(
-        product_id=bindparam("pid"),
-        month=bindparam("month"),
-        days=bindparam("new_day"),
-        files=1,
-        slots=bindparam("new_slot"),
-    )
+    if dialect == "postgresql":
+        day_row = day.cte("day_row")
+        source = select(
+            bindparam("pid", type_=Integer),
+            bindparam("month", type_=Date),
+            case((day_row.c.files == 1, 1), else_=0),
+            literal(1),
+            bindparam("new_slot", type_=Integer),
+        ).select_from(day_row)
+        month = insert(_MONTH).from_select(
+            ["product_id", "month", "days", "files", "slots"], source
+        )
+    else:
+        month = insert(_MONTH).values(
+            product_id=bindparam("pid"),
+            month=bindparam("month"),
+            days=bindparam("new_day"),
+            files=1,
+            slots=bindparam("new_slot"),
+        )
     month = month.on_conflict_do_update(
         index_elements=[_MONTH.c.product_id, _MONTH.c.month],
         set_={
@@ -73,31 +90,36 @@ def _statements(dialect: str) -> tuple[Prepared, Prepared]:
             "slots": _MONTH.c.slots + month.excluded.slots,
         },
     )
+    if dialect == "postgresql":
+        return Prepared(month.add_cte(day_row)), None
     return Prepared(day), Prepared(month)
 
 
 def record_coverage(
     connection: Connection, product_id: int, date: dt.date, version: Version, *, new_slot: bool
 ) -> None:
-    """Count one new file record of ``product_id`` on ``date`` (two upserts)."""
-    day, month = _statements(connection.dialect.name)
-    files = day.scalar(
+    """Count one new file record of ``product_id`` on ``date`` (the day's upsert, then
+    the month's; one statement on PostgreSQL)."""
+    first, second = _statements(connection.dialect.name)
+    params = {
+        "pid": product_id,
+        "date": date,
+        "month": date.replace(day=1),
+        "new_slot": int(new_slot),
+        "version": str(version),
+        "key": version_key(version),
+    }
+    if second is None:
+        first.execute(connection, params)
+        return
+    files = first.scalar(connection, {k: v for k, v in params.items() if k != "month"})
+    second.execute(
         connection,
         {
             "pid": product_id,
-            "date": date,
-            "new_slot": int(new_slot),
-            "version": str(version),
-            "key": version_key(version),
-        },
-    )
-    month.execute(
-        connection,
-        {
-            "pid": product_id,
-            "month": date.replace(day=1),
+            "month": params["month"],
             "new_day": int(files == 1),
-            "new_slot": int(new_slot),
+            "new_slot": params["new_slot"],
         },
     )
 

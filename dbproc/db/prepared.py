@@ -58,10 +58,15 @@ class _Plan:
 
 
 class Prepared:
-    """One Core statement, executed on the driver's cursor (see the module docstring)."""
+    """One Core statement, executed on the driver's cursor (see the module docstring).
 
-    def __init__(self, statement: Executable) -> None:
+    ``lead`` gives, per dialect name, SQL that runs first, in the same transaction: on
+    PostgreSQL in the same round trip (psycopg2 sends a string of statements as one
+    query; only its first row's when many rows go)."""
+
+    def __init__(self, statement: Executable, *, lead: Mapping[str, str] | None = None) -> None:
         self.statement = statement
+        self.lead = dict(lead or {})
         self._plans: dict[tuple[Any, ...], _Plan | None] = {}
 
     def execute(self, connection: Connection, params: Params | Sequence[Params]) -> None:
@@ -83,7 +88,10 @@ class Prepared:
         self, connection: Connection, rows: list[Params], *, fetch: bool
     ) -> list[tuple[Any, ...]]:
         plan = self._plan(connection, rows[0])
+        lead = self.lead.get(connection.dialect.name)
         if plan is None:
+            if lead is not None:
+                connection.exec_driver_sql(lead)
             result = connection.execute(self.statement, rows[0] if len(rows) == 1 else rows)
             return [tuple(row) for row in result] if fetch else []
         dbapi_connection = connection.connection.dbapi_connection
@@ -93,13 +101,13 @@ class Prepared:
         try:
             if len(rows) == 1:
                 driver_params = plan.parameters(rows[0])
-                cursor.execute(plan.sql, driver_params)
+                cursor.execute(plan.sql if lead is None else f"{lead};\n{plan.sql}", driver_params)
             else:
                 driver_params = [plan.parameters(row) for row in rows]
-                _execute_many(connection.dialect, cursor, plan.sql, driver_params)
+                _execute_many(connection.dialect, cursor, plan.sql, driver_params, lead)
             found = cursor.fetchall() if fetch else []
         except connection.dialect.loaded_dbapi.Error as error:
-            raise _raised(connection, cursor, plan.sql, driver_params, error) from error
+            raise driver_error(connection, cursor, plan.sql, driver_params, error) from error
         finally:
             cursor.close()
         if not fetch:
@@ -113,7 +121,7 @@ class Prepared:
 
     def _plan(self, connection: Connection, params: Params) -> _Plan | None:
         """The compiled plan for these parameter names, or None: use SQLAlchemy."""
-        if not connection.in_transaction() or _instrumented(connection):
+        if not connection.in_transaction() or instrumented(connection):
             return None
         dialect = connection.dialect
         keys = tuple(sorted(params))
@@ -125,7 +133,7 @@ class Prepared:
             return plan
 
 
-def _instrumented(connection: Connection) -> bool:
+def instrumented(connection: Connection) -> bool:
     """Does anything listen to the statements the driver runs (then SQLAlchemy runs them)?"""
     dispatch = connection.dispatch
     return bool(dispatch.before_cursor_execute) or bool(dispatch.after_cursor_execute)
@@ -178,18 +186,30 @@ def _plan_of(compiled: SQLCompiler, dialect: Dialect, keys: tuple[str, ...]) -> 
     return _Plan(compiled.string, tuple(binds), compiled.positional, columns)
 
 
-def _execute_many(dialect: Dialect, cursor: Any, sql: str, rows: list[Any]) -> None:
-    """Many rows of one statement: on psycopg2 in pages of statements, one round trip a
-    page (its ``executemany`` makes one a row); elsewhere the driver's ``executemany``."""
-    if dialect.driver == "psycopg2":
-        from psycopg2.extras import execute_batch
+#: rows of one statement sent together on psycopg2 (one round trip a page)
+PAGE = 100
 
-        execute_batch(cursor, sql, rows, page_size=100)
-    else:
+
+def _execute_many(
+    dialect: Dialect, cursor: Any, sql: str, rows: list[Any], lead: str | None = None
+) -> None:
+    """Many rows of one statement (after ``lead``, if given): on psycopg2 in pages of
+    statements, one round trip a page, the lead in the first (its ``executemany`` makes
+    one a row; this is what ``psycopg2.extras.execute_batch`` does); elsewhere the
+    driver's ``executemany``."""
+    if dialect.driver != "psycopg2":
+        if lead is not None:
+            cursor.execute(lead)
         cursor.executemany(sql, rows)
+        return
+    statements = [cursor.mogrify(sql, row) for row in rows]
+    if lead is not None:
+        statements.insert(0, lead.encode())  # SQL of ASCII, in any client encoding
+    for start in range(0, len(statements), PAGE):
+        cursor.execute(b";".join(statements[start : start + PAGE]))
 
 
-def _raised(
+def driver_error(
     connection: Connection, cursor: Any, sql: str, params: Any, error: Any
 ) -> exc.DBAPIError:
     """The SQLAlchemy error for a driver error; a lost connection is invalidated first,

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, select, text
+from sqlalchemy import Connection, Engine, delete, func, select
 from sqlalchemy.orm import Session
 
 from dbproc.clock import utcnow
@@ -53,13 +53,15 @@ KINDS = (
 #: PostgreSQL channel woken at the commit of any event (its payload means nothing)
 CHANNEL = "dbproc_events"
 _EVENT = table_of(Event)
-_INSERT_EVENTS = Prepared(_EVENT.insert())
 #: one lock per schema (the tests, and several missions, share a PostgreSQL database),
-#: and the wake-up of listeners at commit: one round trip for both
-_LOCK_AND_NOTIFY = text(
+#: taken before an event's id is drawn, so that ids commit in their order; and the
+#: wake-up of listeners at commit
+LOCK_AND_NOTIFY = (
     "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.dbproc.events')), "
     f"pg_notify('{CHANNEL}', '')"
 )
+#: on PostgreSQL the lock, the wake-up and the first event go in one round trip
+_INSERT_EVENTS = Prepared(_EVENT.insert(), lead={"postgresql": LOCK_AND_NOTIFY})
 #: after a lost LISTEN connection, try a new one at most this often (poll meanwhile)
 RELISTEN_SECONDS = 30.0
 
@@ -144,8 +146,6 @@ def record_events(bind: Session | Connection, rows: Sequence[Mapping[str, Any]])
     if not rows:
         return
     conn = bind.connection() if isinstance(bind, Session) else bind
-    if conn.dialect.name == "postgresql":
-        conn.execute(_LOCK_AND_NOTIFY)
     _INSERT_EVENTS.execute(conn, rows)
 
 

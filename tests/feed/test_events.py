@@ -165,7 +165,7 @@ def test_without_the_lock_a_reader_would_skip(
     pg_feed: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The hazard is real: with the lock removed the same interleaving skips an event."""
-    monkeypatch.setattr(events_module, "_LOCK_AND_NOTIFY", text("SELECT 1"))
+    monkeypatch.setitem(events_module._INSERT_EVENTS.lead, "postgresql", "SELECT 1")
     seen, every = _slow_writer_then_fast_writer(pg_feed)
     assert len(every) == 2 and seen != every
 
