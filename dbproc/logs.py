@@ -45,7 +45,6 @@ def configure(verbosity: int = 0, log_file: str | Path | None = None) -> None:
         if getattr(handler, "_dbproc", False):
             logger.removeHandler(handler)
             handler.close()
-    logger.setLevel(logging.DEBUG)
     logger.propagate = False
     formatter = UTCFormatter(FORMAT)
     stderr = TerminalHandler()
@@ -69,6 +68,11 @@ def configure(verbosity: int = 0, log_file: str | Path | None = None) -> None:
         rotating.setFormatter(formatter)
         rotating._dbproc = True  # type: ignore[attr-defined]
         logger.addHandler(rotating)
+    # the lowest level a handler takes: a record none would take is never made (a
+    # debug line of the process loop costs a record and a look up the stack otherwise)
+    ours = [h.level for h in logger.handlers if getattr(h, "_dbproc", False)]
+    others = len(logger.handlers) > len(ours)  # someone else's handler: let it see all
+    logger.setLevel(logging.DEBUG if others else min(ours))
 
 
 def _not_file_only(record: logging.LogRecord) -> bool:
