@@ -32,6 +32,7 @@ from dbproc.db.dependents import insert_pending
 from dbproc.db.file_paths import stored_path
 from dbproc.db.files import IdentityTaken, register_file
 from dbproc.db.models import Run, RunStatus
+from dbproc.db.prepared import together
 from dbproc.db.unit import commit, discard
 from dbproc.faults import crash_point
 from dbproc.feed.events import record_events
@@ -153,30 +154,11 @@ def _record(recorder: Recorder, placed: Sequence[_Placed]) -> dict[int, RunOutco
     }
     pending: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
-    for one in placed:
-        item, run = one.item, rows[one.item.run_id]
-        register_file(
-            session,
-            one.facts,
-            filename=one.dst.name,
-            path=stored_path(recorder.paths.root, one.dst),
-            sha256=one.digest.sha256,
-            size=one.digest.size,
-            code_id=run.code_id,
-            run_id=item.run_id,
-            parents=item.promoting["parents"],
-            consumers=recorder.consumers,
-            cause=f"{item.process} built {one.dst.name}",
-            queued=one.queued,
-            widest=recorder.widest,
-            pending=pending,
-            events=events,
-        )
-        # a reprocess request made after the plan stays for the next plan
-        forced = item.action is None or item.action.forced
-        _mark_succeeded(recorder, item.run_id, run, item.day, item.slot, item.promoting, forced)
-    insert_pending(session, pending)
-    record_events(session, events)  # last: see dbproc.feed.events
+    with together(session.connection()):  # PostgreSQL: the writes after each file's id
+        for one in placed:
+            _register(recorder, one, rows[one.item.run_id], pending, events)
+        insert_pending(session, pending)
+        record_events(session, events)  # last: see dbproc.feed.events
     commit(session)
     outcomes: dict[int, RunOutcome] = {}
     for one in placed:
@@ -196,6 +178,37 @@ def _record(recorder: Recorder, placed: Sequence[_Placed]) -> dict[int, RunOutco
             queued=one.queued,
         )
     return outcomes
+
+
+def _register(
+    recorder: Recorder,
+    one: _Placed,
+    run: Any,  # a row of _RUNS_FOR_LOG
+    pending: list[dict[str, Any]],
+    events: list[dict[str, Any]],
+) -> None:
+    """Register one placed output and mark its run ``succeeded`` (not committed)."""
+    item = one.item
+    register_file(
+        recorder.session,
+        one.facts,
+        filename=one.dst.name,
+        path=stored_path(recorder.paths.root, one.dst),
+        sha256=one.digest.sha256,
+        size=one.digest.size,
+        code_id=run.code_id,
+        run_id=item.run_id,
+        parents=item.promoting["parents"],
+        consumers=recorder.consumers,
+        cause=f"{item.process} built {one.dst.name}",
+        queued=one.queued,
+        widest=recorder.widest,
+        pending=pending,
+        events=events,
+    )
+    # a reprocess request made after the plan stays for the next plan
+    forced = item.action is None or item.action.forced
+    _mark_succeeded(recorder, item.run_id, run, item.day, item.slot, item.promoting, forced)
 
 
 def _place(

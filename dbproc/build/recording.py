@@ -44,7 +44,7 @@ from dbproc.build.staging_sweep import StagingSweeper
 from dbproc.db.dependents import Consumer
 from dbproc.db.file_paths import MissionPaths, destination
 from dbproc.db.models import ForcedRebuild, Pending, Run, RunStatus, table_of
-from dbproc.db.prepared import Prepared
+from dbproc.db.prepared import Prepared, together
 from dbproc.db.unit import commit, release
 from dbproc.executors.base import JobResult
 from dbproc.faults import crash_point
@@ -104,6 +104,8 @@ class Recorder:
         self.widest: dict[int, float] = {}
         self.inspectors = InspectorSet(list(rules.values()), paths.codes)
         self.early_cutoff: frozenset[str] | None = None  # loaded by build.cutoff
+        self._log_folders: set[Path] = set()  # the kept logs' folders made so far
+        self._names: dict[int, str] | None = None  # process id -> name, for the logs
 
     def record(
         self, action: BuildAction, result: JobResult, *, settle: bool, pending_max_id: int
@@ -217,13 +219,25 @@ class Recorder:
         process_id = self.process_ids[action.process]
         head = LogHead.of_result(result, process_id, action.date, RunStatus.SUCCEEDED, fields)
         log_path = self._keep_log(head, Path(result.run_dir) if result.run_dir else None)
-        UPDATE_RUN.execute(
-            self.session.connection(),
-            {"rid": result.run_id, "status": RunStatus.SUCCEEDED, "log_path": log_path, **fields},
-        )
-        self._settle(
-            process_id, action.date, action.slot, settle, pending_max_id, forced_done=action.forced
-        )
+        connection = self.session.connection()
+        with together(connection):  # PostgreSQL: one round trip for both
+            UPDATE_RUN.execute(
+                connection,
+                {
+                    "rid": result.run_id,
+                    "status": RunStatus.SUCCEEDED,
+                    "log_path": log_path,
+                    **fields,
+                },
+            )
+            self._settle(
+                process_id,
+                action.date,
+                action.slot,
+                settle,
+                pending_max_id,
+                forced_done=action.forced,
+            )
         commit(self.session)
         crash_point("job.recorded")
         self._clean(str(run_root(self.paths, result.run_id)))
@@ -289,17 +303,24 @@ class Recorder:
             _FORCED_DONE.execute(connection, {"pid": process_id, "day": day, "slot": slot})
 
     def _process_name(self, process_id: int) -> str:
-        names = {pid: name for name, pid in self.process_ids.items()}
-        return names.get(process_id, str(process_id))
+        if self._names is None:
+            self._names = {pid: name for name, pid in self.process_ids.items()}
+        return self._names.get(process_id, str(process_id))
 
     def _keep_log(self, run: LogHead, run_dir: Path | None) -> str | None:
         if run_dir is None:
             return None
         folder = run_logs_dir(self.paths) / str(run.id // 1000)
-        folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{run.id}.log"
         try:
-            write_log(target, run, run_dir, self._process_name(run.process_id))
+            if folder not in self._log_folders:  # made once a pass, not once a run
+                folder.mkdir(parents=True, exist_ok=True)
+                self._log_folders.add(folder)
+            try:
+                write_log(target, run, run_dir, self._process_name(run.process_id))
+            except FileNotFoundError:  # the folder went meanwhile (a prune): make it again
+                folder.mkdir(parents=True, exist_ok=True)
+                write_log(target, run, run_dir, self._process_name(run.process_id))
         except OSError as exc:
             logger.warning("could not keep the log of run %s: %s", run.id, exc)
             return None

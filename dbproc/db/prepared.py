@@ -19,11 +19,12 @@ listeners (instrumentation, the connection-loss fault tests) goes through SQLAlc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, exc
+from sqlalchemy import Connection, Engine, event, exc
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import Executable
@@ -98,8 +99,19 @@ class Prepared:
         assert dbapi_connection is not None
         cursor = dbapi_connection.cursor()
         driver_params: Any = None
+        held = connection.info.get(HELD)
         try:
-            if len(rows) == 1:
+            if held is not None:  # inside together(): see there
+                driver_params = [plan.parameters(row) for row in rows]
+                statements = [cursor.mogrify(plan.sql, p) for p in driver_params]
+                if lead is not None:
+                    statements.insert(0, lead.encode())
+                if not fetch:
+                    held.extend(statements)
+                    return []
+                statements[:0], held[:] = held, []
+                _send(cursor, statements)
+            elif len(rows) == 1:
                 driver_params = plan.parameters(rows[0])
                 cursor.execute(plan.sql if lead is None else f"{lead};\n{plan.sql}", driver_params)
             else:
@@ -131,6 +143,81 @@ class Prepared:
         except KeyError:
             plan = self._plans[cache_key] = _compile(self.statement, dialect, keys)
             return plan
+
+
+#: ``Connection.info`` key: the statements held inside :func:`together` (mogrified SQL)
+HELD = "dbproc.held_statements"
+
+
+@contextmanager
+def together(connection: Connection) -> Iterator[None]:
+    """Send the result-less statements of the block together (psycopg2 only).
+
+    Inside, a :class:`Prepared` statement that returns nothing and would run on the
+    driver is held; the held ones go with the next one that returns rows, or before any
+    statement SQLAlchemy runs, or before the commit, or at the end of the block: a run of
+    them costs one round trip instead of one each. Their order and transaction stay the
+    same; an error in one of them is raised when they are sent. A rollback drops them, and
+    so does an exception out of the block (the caller ends its unit). Elsewhere, or on an
+    engine without :func:`hold_statements`, statements run at once as outside."""
+    if (
+        connection.dialect.driver != "psycopg2"
+        or HELD in connection.info
+        or not event.contains(connection.engine, "before_execute", _send_held_before)
+    ):
+        yield
+        return
+    connection.info[HELD] = []
+    try:
+        yield
+        send_held(connection)
+    finally:
+        if not connection.invalidated:  # (an invalidated one's info went with it)
+            connection.info.pop(HELD, None)
+
+
+def hold_statements(engine: Engine) -> None:
+    """Let :func:`together` hold statements on ``engine``: what it holds is sent before
+    SQLAlchemy runs a statement or commits, and dropped at a rollback."""
+    event.listen(engine, "before_execute", _send_held_before)
+    event.listen(engine, "commit", send_held)
+    event.listen(engine, "rollback", _drop_held)
+
+
+def send_held(connection: Connection) -> None:
+    """Send the statements :func:`together` holds on ``connection`` (none: nothing)."""
+    held = None if connection.invalidated else connection.info.get(HELD)
+    if not held:
+        return
+    statements, held[:] = list(held), []
+    dbapi_connection = connection.connection.dbapi_connection
+    assert dbapi_connection is not None
+    cursor = dbapi_connection.cursor()
+    try:
+        _send(cursor, statements)
+    except connection.dialect.loaded_dbapi.Error as error:
+        sql = b";\n".join(statements).decode(errors="replace")
+        raise driver_error(connection, cursor, sql, None, error) from error
+    finally:
+        cursor.close()
+
+
+def _send_held_before(connection: Connection, *_: Any) -> None:
+    if not connection.invalidated:  # (its info would reconnect)
+        send_held(connection)
+
+
+def _drop_held(connection: Connection) -> None:
+    held = None if connection.invalidated else connection.info.get(HELD)
+    if held:
+        held.clear()
+
+
+def _send(cursor: Any, statements: list[bytes]) -> None:
+    """Statements as strings of at most :data:`PAGE` (one round trip each); the
+    cursor's rows are the last statement's."""
+    for start in range(0, len(statements), PAGE):
+        cursor.execute(b";".join(statements[start : start + PAGE]))
 
 
 def instrumented(connection: Connection) -> bool:
@@ -205,8 +292,7 @@ def _execute_many(
     statements = [cursor.mogrify(sql, row) for row in rows]
     if lead is not None:
         statements.insert(0, lead.encode())  # SQL of ASCII, in any client encoding
-    for start in range(0, len(statements), PAGE):
-        cursor.execute(b";".join(statements[start : start + PAGE]))
+    _send(cursor, statements)
 
 
 def driver_error(

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine, event, select, text
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from dbproc.build.run_start import UPDATE_RUN as PREPARED_UPDATE_RUN
@@ -240,3 +241,79 @@ def test_a_compiler_that_looks_different_hands_the_statement_to_sqlalchemy(
         rid = statement.scalar(connection, _run_row(1))
         assert connection.execute(select(RUN.c.id)).scalar_one() == rid
     assert list(statement._plans.values()) == [None]
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_file_s_coverage_and_a_batch_of_events_take_one_round_trip_each(
+    pg_engine: Engine,
+) -> None:
+    """The two coverage upserts are one statement there; the event lock, its wake-up and
+    the events themselves go as one query (and the lock is taken by it)."""
+    import psycopg2.extensions
+
+    from dbproc.feed.events import event_row, list_events, record_events
+
+    sent: list[Any] = []
+
+    class Counting(psycopg2.extensions.cursor):  # type: ignore[misc]
+        def execute(self, query: Any, vars: Any = None) -> Any:
+            sent.append(query)
+            return super().execute(query, vars)
+
+    with pg_engine.begin() as connection:
+        connection.connection.dbapi_connection.cursor_factory = Counting  # type: ignore[union-attr]
+        for day, version in ((1, "1.0.0"), (1, "1.1.0"), (2, "1.0.0")):
+            sent.clear()
+            record_coverage(
+                connection, 2, dt.date(2001, 1, day), Version.parse(version), new_slot=day == 2
+            )
+            assert len(sent) == 1
+        sent.clear()
+        record_events(connection, [event_row("test.one")])
+        assert len(sent) == 1
+        sent.clear()
+        record_events(connection, [event_row("test.many", detail={"i": i}) for i in range(3)])
+        assert len(sent) == 1
+        held = connection.execute(
+            text(
+                "SELECT count(*) FROM pg_locks"
+                " WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+            )
+        ).scalar_one()
+        connection.connection.dbapi_connection.cursor_factory = None  # type: ignore[union-attr]
+        days = connection.execute(
+            text("SELECT date, files, slots, version FROM coverage_day ORDER BY date")
+        ).all()
+        months = connection.execute(text("SELECT days, files, slots FROM coverage_month")).all()
+        events = list_events(connection)
+    assert held == 1
+    assert [(r.files, r.slots, r.version) for r in days] == [(2, 0, "1.1.0"), (1, 1, "1.0.0")]
+    assert [tuple(r) for r in months] == [(2, 3, 1)]
+    assert [e.kind for e in events] == ["test.one"] + ["test.many"] * 3
+    assert [e.detail for e in events[1:]] == [{"i": 0}, {"i": 1}, {"i": 2}]
+    assert [e.seq for e in events] == sorted(e.seq for e in events)
+
+
+def test_a_begin_sqlite_refuses_is_raised_as_sqlalchemy_raises_it(tmp_path: Path) -> None:
+    """``BEGIN IMMEDIATE`` runs on the driver; a database another writer holds gives
+    SQLAlchemy's ``OperationalError``, and the connection begins once it is free."""
+    import sqlite3
+
+    path = tmp_path / "held.sqlite"
+    engine = create_db_engine(f"sqlite:///{path}", create=True)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        with engine.connect() as connection:
+            connection.connection.dbapi_connection.execute("PRAGMA busy_timeout = 10")  # type: ignore[union-attr]
+            with pytest.raises(OperationalError, match="locked") as caught:
+                connection.begin()
+            assert "BEGIN IMMEDIATE" in str(caught.value)
+            blocker.execute("ROLLBACK")
+            if connection.in_transaction():
+                connection.rollback()
+            with connection.begin():
+                assert connection.execute(text("SELECT 1")).scalar_one() == 1
+    finally:
+        blocker.close()
+        engine.dispose()

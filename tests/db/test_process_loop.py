@@ -4,6 +4,7 @@ no clocks, so every assertion is about the loop's bookkeeping alone."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -407,3 +408,26 @@ def test_a_stop_signal_while_runs_start_stops_and_records_every_started_run(
     assert rows == dict.fromkeys(submitted, RunStatus.CANCELLED)
     assert archive.run(executor=MemoryExecutor(slots=2)).exit_code == 0  # built next pass
     archive.close()
+
+
+def test_a_log_folder_removed_during_a_pass_is_made_again_for_the_next_kept_log(
+    db_url: str, mission_file: Path
+) -> None:
+    """The kept logs' folder is made once a pass; a prune that removes it meanwhile
+    costs no log."""
+    from dbproc.build.run_start import run_logs_dir
+
+    executor = MemoryExecutor(slots=1)
+    with processor(db_url, mission_file, executor) as proc:
+        assert proc.step()
+        [first] = proc.report.runs
+        folder = run_logs_dir(proc.paths) / "0"
+        assert (folder / f"{first.run_id}.log").is_file()
+        shutil.rmtree(folder)
+        while proc.step():
+            pass
+        proc.finish()
+        logs = dict(proc.session.execute(select(Run.id, Run.log_path)).all())
+    later = [r.run_id for r in proc.report.runs[1:]]
+    assert later and all(Path(logs[rid]).is_file() for rid in later)
+    assert logs[first.run_id] is not None and not Path(logs[first.run_id]).exists()
