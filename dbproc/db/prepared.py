@@ -15,6 +15,10 @@ cannot be handed directly (Python-side column defaults, expanding ``IN`` lists, 
 translation), a connection with no transaction begun, or an engine with cursor-execute
 listeners (instrumentation, the connection-loss fault tests) goes through SQLAlchemy's
 ``Connection.execute`` instead, with the same result.
+
+On PostgreSQL every statement is a round trip to a server that shares the machine's
+cores; :func:`together` holds a block's result-less statements and sends them as one
+query (a recorded run's writes after its file's id: six statements, one round trip).
 """
 
 from __future__ import annotations
@@ -63,7 +67,7 @@ class Prepared:
 
     ``lead`` gives, per dialect name, SQL that runs first, in the same transaction: on
     PostgreSQL in the same round trip (psycopg2 sends a string of statements as one
-    query; only its first row's when many rows go)."""
+    query; with many rows, in their first page)."""
 
     def __init__(self, statement: Executable, *, lead: Mapping[str, str] | None = None) -> None:
         self.statement = statement

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from dbproc.db.dependents import insert_pending
 from dbproc.db.file_paths import stored_path
 from dbproc.db.files import ExistingVersion, IdentityTaken, list_versions_of, register_file
+from dbproc.db.prepared import together
 from dbproc.db.unit import commit, discard, open_unit, release
 from dbproc.faults import crash_point
 from dbproc.feed.events import record_events
@@ -150,33 +151,35 @@ def _record_batch(desk: IngestDesk, placed: list[Ready], existing: _Versions) ->
     widest = dict(desk.widest)  # the spans the database holds before this batch
     open_unit(session, "ingest batch")
     try:
-        for r in placed:
-            versions = existing[r.key]
-            file_id = register_file(
-                session,
-                r.facts,
-                filename=r.candidate.name,
-                path=stored_path(desk.paths.root, r.dst),
-                sha256=r.digest.sha256,
-                size=r.digest.size,
-                existing=versions,
-                consumers=desk.consumers,
-                widest=desk.widest,
-                pending=pending,
-                events=events,
-            )
-            versions.append(
-                ExistingVersion(
-                    file_id,
-                    r.candidate.name,
-                    r.facts.version,
-                    True,
-                    r.facts.start,
-                    r.facts.stop,
+        # PostgreSQL: a file's writes after its id go with the next file's insert
+        with together(session.connection()):
+            for r in placed:
+                versions = existing[r.key]
+                file_id = register_file(
+                    session,
+                    r.facts,
+                    filename=r.candidate.name,
+                    path=stored_path(desk.paths.root, r.dst),
+                    sha256=r.digest.sha256,
+                    size=r.digest.size,
+                    existing=versions,
+                    consumers=desk.consumers,
+                    widest=desk.widest,
+                    pending=pending,
+                    events=events,
                 )
-            )
-        insert_pending(session, pending)
-        record_events(session, events)  # last: see dbproc.feed.events
+                versions.append(
+                    ExistingVersion(
+                        file_id,
+                        r.candidate.name,
+                        r.facts.version,
+                        True,
+                        r.facts.start,
+                        r.facts.stop,
+                    )
+                )
+            insert_pending(session, pending)
+            record_events(session, events)  # last: see dbproc.feed.events
         commit(session)
     except (IdentityTaken, IntegrityError):
         # something else registered one of these meanwhile: settle them one by one
