@@ -13,13 +13,18 @@ from dbproc import logs
 
 @pytest.fixture
 def logger() -> Iterator[logging.Logger]:
+    """The ``dbproc`` logger without the handlers earlier tests left on it, restored
+    afterwards."""
     logger = logging.getLogger(logs.LOGGER_NAME)
     saved = (logger.level, list(logger.handlers), logger.propagate)
+    for handler in saved[1]:
+        logger.removeHandler(handler)
     yield logger
     for handler in list(logger.handlers):
-        if handler not in saved[1]:
-            logger.removeHandler(handler)
-            handler.close()
+        logger.removeHandler(handler)
+        handler.close()
+    for handler in saved[1]:
+        logger.addHandler(handler)
     logger.setLevel(saved[0])
     logger.propagate = saved[2]
 
