@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,17 +31,23 @@ def logger() -> Iterator[logging.Logger]:
     logger.propagate = saved[2]
 
 
-def test_a_debug_line_makes_no_record_unless_a_handler_takes_it(
-    logger: logging.Logger, tmp_path: Path
-) -> None:
-    logs.configure(0)
-    assert not logger.isEnabledFor(logging.DEBUG) and logger.isEnabledFor(logging.INFO)
-    logs.configure(-1)
-    assert not logger.isEnabledFor(logging.INFO) and logger.isEnabledFor(logging.WARNING)
-    logs.configure(-1, tmp_path / "dbproc.log")  # the file always gets INFO
-    assert logger.isEnabledFor(logging.INFO) and not logger.isEnabledFor(logging.DEBUG)
-    logs.configure(1)
-    assert logger.isEnabledFor(logging.DEBUG)
+def _level_after(verbosity: int, log_file: Path | None = None) -> int:
+    """The ``dbproc`` logger's level after ``configure`` in a fresh interpreter (pytest's
+    own capture handlers sit on loggers here, and count as someone else's)."""
+    code = (
+        "import logging, sys; from dbproc import logs; "
+        "logs.configure(int(sys.argv[1]), sys.argv[2] or None); "
+        "print(logging.getLogger(logs.LOGGER_NAME).getEffectiveLevel())"
+    )
+    args = [sys.executable, "-c", code, str(verbosity), str(log_file or "")]
+    return int(subprocess.run(args, capture_output=True, text=True, check=True).stdout)
+
+
+def test_a_debug_line_makes_no_record_unless_a_handler_takes_it(tmp_path: Path) -> None:
+    assert _level_after(0) == logging.INFO
+    assert _level_after(-1) == logging.WARNING
+    assert _level_after(-1, tmp_path / "dbproc.log") == logging.INFO  # the file gets INFO
+    assert _level_after(1) == logging.DEBUG
 
 
 def test_a_handler_someone_else_attached_still_sees_every_line(logger: logging.Logger) -> None:
