@@ -4,7 +4,6 @@ trip, in their order, in their transaction (dbproc/db/prepared.py)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from dbproc.db.models import Event, table_of
 from dbproc.db.prepared import HELD, Prepared, together
-from tests.db.test_prepared import _mission_engine
+from tests.db.conftest import mission_engine
 
 EVENT = table_of(Event)
 _ADD = Prepared(EVENT.insert())
@@ -24,17 +23,6 @@ NOW = dt.datetime(2026, 12, 4, 12, 0, 0)
 
 def _event(kind: str) -> dict[str, Any]:
     return {"time": NOW, "kind": kind, "detail": {"k": kind}}
-
-
-@pytest.fixture
-def pg_engine() -> Iterator[Engine]:
-    from tests.conftest import drop_pg_schema, make_pg_schema_url
-
-    url, schema = make_pg_schema_url()
-    try:
-        yield from _mission_engine(url)
-    finally:
-        drop_pg_schema(schema)
 
 
 def _counting(connection: Connection) -> list[Any]:
@@ -128,7 +116,7 @@ def test_an_error_in_a_held_statement_is_raised_as_sqlalchemy_raises_it(
 def test_elsewhere_statements_run_at_once(db_url: str) -> None:
     """SQLite has no round trips to save; an engine without ``hold_statements`` (a plain
     one on the same URL) holds nothing either."""
-    for engine in _mission_engine(db_url):
+    for engine in mission_engine(db_url):
         plain = create_engine(engine.url)
         try:
             sqlite = engine.dialect.name == "sqlite"

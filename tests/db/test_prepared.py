@@ -11,59 +11,22 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, Engine, event, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
-from sqlalchemy.orm import Session
 
 from dbproc.build.run_start import UPDATE_RUN as PREPARED_UPDATE_RUN
 from dbproc.db import prepared
 from dbproc.db.coverage import record_coverage
-from dbproc.db.engine import create_db_engine, database_url
-from dbproc.db.models import Code, Process, Product, Run, RunStatus, table_of
+from dbproc.db.engine import create_db_engine
+from dbproc.db.models import Run, RunStatus, table_of
 from dbproc.db.prepared import Prepared
-from dbproc.db.schema import upgrade
 from dbproc.version import Version
+from tests.db.conftest import mission_engine
 
 RUN = table_of(Run)
 
 
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
-    yield from _mission_engine(db_url)
-
-
-@pytest.fixture
-def pg_engine() -> Iterator[Engine]:
-    from tests.conftest import drop_pg_schema, make_pg_schema_url
-
-    url, schema = make_pg_schema_url()
-    try:
-        yield from _mission_engine(url)
-    finally:
-        drop_pg_schema(schema)
-
-
-def _mission_engine(db_url: str) -> Iterator[Engine]:
-    """An engine on a migrated database holding a product, a process and its code."""
-    engine = create_db_engine(database_url(db_url), create=True)
-    upgrade(engine)
-    with Session(engine) as session:
-        session.add(Product(id=2, name="L1", level=1.0, dir="L1", format="L1_{Y}{m}{d}.dat"))
-        session.flush()
-        session.add(Process(id=1, name="P", output_product_id=2, timebase="DAILY"))
-        session.flush()
-        session.add(
-            Code(
-                id=1,
-                process_id=1,
-                interface=1,
-                quality=0,
-                revision=0,
-                path="code.py",
-                registered_at=dt.datetime(2026, 12, 3),
-            )
-        )
-        session.commit()
-    yield engine
-    engine.dispose()
+    yield from mission_engine(db_url)
 
 
 def _run_row(day: int) -> dict[str, Any]:
