@@ -163,7 +163,9 @@ def together(connection: Connection) -> Iterator[None]:
     them costs one round trip instead of one each. Their order and transaction stay the
     same; an error in one of them is raised when they are sent. A rollback drops them, and
     so does an exception out of the block (the caller ends its unit). Elsewhere, or on an
-    engine without :func:`hold_statements`, statements run at once as outside."""
+    engine without :func:`hold_statements`, statements run at once as outside. Inside,
+    nothing may use the driver's connection directly: it would run before the held ones
+    (dbproc does so only in this module)."""
     if (
         connection.dialect.driver != "psycopg2"
         or HELD in connection.info

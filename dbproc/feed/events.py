@@ -56,12 +56,12 @@ _EVENT = table_of(Event)
 #: one lock per schema (the tests, and several missions, share a PostgreSQL database),
 #: taken before an event's id is drawn, so that ids commit in their order; and the
 #: wake-up of listeners at commit
-LOCK_AND_NOTIFY = (
+_LOCK_AND_NOTIFY = (
     "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.dbproc.events')), "
     f"pg_notify('{CHANNEL}', '')"
 )
-#: on PostgreSQL the lock, the wake-up and the first event go in one round trip
-_INSERT_EVENTS = Prepared(_EVENT.insert(), lead={"postgresql": LOCK_AND_NOTIFY})
+#: on PostgreSQL the lock, the wake-up and the events go in one round trip (a page)
+_INSERT_EVENTS = Prepared(_EVENT.insert(), lead={"postgresql": _LOCK_AND_NOTIFY})
 #: after a lost LISTEN connection, try a new one at most this often (poll meanwhile)
 RELISTEN_SECONDS = 30.0
 
