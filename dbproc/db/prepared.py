@@ -107,9 +107,7 @@ class Prepared:
         try:
             if held is not None:  # inside together(): see there
                 driver_params = [plan.parameters(row) for row in rows]
-                statements = [cursor.mogrify(plan.sql, p) for p in driver_params]
-                if lead is not None:
-                    statements.insert(0, lead.encode())
+                statements = _mogrified(cursor, plan.sql, driver_params, lead)
                 if not fetch:
                     held.extend(statements)
                     return []
@@ -295,10 +293,15 @@ def _execute_many(
             cursor.execute(lead)
         cursor.executemany(sql, rows)
         return
+    _send(cursor, _mogrified(cursor, sql, rows, lead))
+
+
+def _mogrified(cursor: Any, sql: str, rows: list[Any], lead: str | None) -> list[bytes]:
+    """psycopg2's text of ``sql`` for each row, after ``lead`` if given."""
     statements = [cursor.mogrify(sql, row) for row in rows]
     if lead is not None:
         statements.insert(0, lead.encode())  # SQL of ASCII, in any client encoding
-    _send(cursor, statements)
+    return statements
 
 
 def driver_error(
